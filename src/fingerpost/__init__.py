@@ -1,0 +1,51 @@
+"""fingerpost: a local, zero-token semantic router for LLM agents."""
+
+from __future__ import annotations
+
+from ._exceptions import (
+    DuplicateRouteError,
+    EncoderError,
+    EncoderMismatchError,
+    FingerpostError,
+    InvalidInputError,
+    InvalidVectorError,
+    LeaseHeldError,
+    ModelNotFoundError,
+    QueueFullError,
+    RemoteUnavailableError,
+    RouteNotFoundError,
+    RouterClosedError,
+    StoreError,
+    SyncConflictError,
+    SyncError,
+)
+from .router import SemanticRouter
+from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, UtteranceDiff
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Aggregation",
+    "DuplicateRouteError",
+    "EncoderError",
+    "EncoderMismatchError",
+    "FingerpostError",
+    "InvalidInputError",
+    "InvalidVectorError",
+    "LeaseHeldError",
+    "ModelNotFoundError",
+    "QueueFullError",
+    "RemoteUnavailableError",
+    "RouteChoice",
+    "RouteNotFoundError",
+    "Route",
+    "RouterClosedError",
+    "RouterConfig",
+    "SemanticRouter",
+    "StoreError",
+    "SyncConflictError",
+    "SyncError",
+    "Utterance",
+    "UtteranceDiff",
+    "__version__",
+]

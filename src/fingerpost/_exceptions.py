@@ -1,0 +1,105 @@
+"""One exception tree for everything fingerpost raises on purpose.
+
+```
+FingerpostError
+├── InvalidInputError (also ValueError)   bad text, bad route, bad config, bad arguments
+│   ├── DuplicateRouteError               a route name that already exists
+│   └── InvalidVectorError                NaN/inf or wrong-shaped vectors from an encoder
+├── RouteNotFoundError (also KeyError)    a name that is not a route
+├── EncoderError                          the encoder failed or cannot be loaded
+│   ├── ModelNotFoundError                model/tokenizer files missing or corrupt
+│   └── EncoderMismatchError              vectors/store/config from another encoder
+├── StoreError                            the durable store failed; memory was left unchanged
+├── RouterClosedError                     a call on a closed router or batcher
+├── QueueFullError                        the micro-batcher's bounded queue is full
+└── SyncError                             anything on the sync path
+    ├── SyncConflictError                 sync_mode="error" and the sides differ
+    ├── LeaseHeldError                    another agent holds the sync lease
+    └── RemoteUnavailableError            the remote index failed or cannot be reached
+```
+
+Backend exceptions are translated where they are caught, always with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DuplicateRouteError",
+    "EncoderError",
+    "EncoderMismatchError",
+    "FingerpostError",
+    "InvalidInputError",
+    "InvalidVectorError",
+    "LeaseHeldError",
+    "ModelNotFoundError",
+    "QueueFullError",
+    "RemoteUnavailableError",
+    "RouteNotFoundError",
+    "RouterClosedError",
+    "StoreError",
+    "SyncConflictError",
+    "SyncError",
+]
+
+
+class FingerpostError(Exception):
+    """Root of every error fingerpost raises on purpose."""
+
+
+class InvalidInputError(FingerpostError, ValueError):
+    """The caller passed something fingerpost cannot use; nothing was changed."""
+
+
+class DuplicateRouteError(InvalidInputError):
+    """A route with this name already exists."""
+
+
+class InvalidVectorError(InvalidInputError):
+    """An encoder returned vectors of the wrong shape, or NaN/inf values."""
+
+
+class RouteNotFoundError(FingerpostError, KeyError):
+    """No route has this name."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else "route not found"
+
+
+class EncoderError(FingerpostError):
+    """The encoder failed or cannot be loaded."""
+
+
+class ModelNotFoundError(EncoderError):
+    """The model or tokenizer files are missing or do not match their checksum."""
+
+
+class EncoderMismatchError(EncoderError):
+    """Vectors, a store or a config were made by another encoder (name or dimension)."""
+
+
+class StoreError(FingerpostError):
+    """The durable store failed; the in-memory router was left as it was."""
+
+
+class RouterClosedError(FingerpostError):
+    """The router or its batcher is closed."""
+
+
+class QueueFullError(FingerpostError):
+    """The micro-batcher's bounded queue is full (back-pressure)."""
+
+
+class SyncError(FingerpostError):
+    """Something on the sync path failed."""
+
+
+class SyncConflictError(SyncError):
+    """``sync_mode="error"`` and local and remote differ."""
+
+
+class LeaseHeldError(SyncError):
+    """Another agent holds the remote's sync lease."""
+
+
+class RemoteUnavailableError(SyncError):
+    """The remote index failed or could not be reached (after retries)."""

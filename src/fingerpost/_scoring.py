@@ -1,0 +1,92 @@
+"""Pure scoring: similarities in, passing routes out. No model, no I/O, no threads.
+
+Every route is scored over *its own* nearest utterances (per-route top-k), never over a global
+top-k: a route that passes its threshold cannot be hidden because other routes' utterances
+filled the nearest k rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .schema import Aggregation
+
+__all__ = ["aggregate_block", "all_route_scores", "passing_routes", "segment_max"]
+
+F32 = NDArray[np.float32]
+
+
+def segment_max(sims: F32, starts: NDArray[np.int64]) -> F32:
+    """Per-slot maximum over contiguous row runs; works on (n,) or (b, n) similarities."""
+    if starts.shape[0] == 0:
+        return np.empty(sims.shape[:-1] + (0,), dtype=np.float32)
+    return np.maximum.reduceat(sims, starts, axis=-1)
+
+
+def aggregate_block(block: F32, top_k: int, aggregation: Aggregation) -> F32:
+    """Aggregate one route's similarities (last axis) into one score per query."""
+    m = block.shape[-1]
+    if aggregation is Aggregation.MAX or top_k == 1:
+        return block.max(axis=-1)
+    k = min(top_k, m)
+    top = block if k == m else np.partition(block, m - k, axis=-1)[..., m - k :]
+    total = top.sum(axis=-1, dtype=np.float32)
+    return (total / np.float32(k if aggregation is Aggregation.MEAN else top_k)).astype(np.float32)
+
+
+def passing_routes(
+    sims: F32,
+    starts: NDArray[np.int64],
+    candidates: NDArray[np.bool_],
+    thresholds: F32,
+    top_k: int,
+    aggregation: Aggregation,
+) -> tuple[NDArray[np.int64], F32]:
+    """Slots whose score reaches their threshold, best first.
+
+    Args:
+        sims: (n_rows,) cosine similarity of one turn to every row.
+        starts: (n_slots,) first row of each slot; slot s spans ``starts[s]:starts[s+1]``.
+        candidates: (n_slots,) slots that may be chosen (alive and within any route filter).
+        thresholds: (n_slots,) effective threshold of each slot.
+        top_k: neighbours per route for ``mean``/``sum``.
+        aggregation: how a route's neighbours become its score.
+
+    Returns:
+        ``(slots, scores)`` sorted by score, highest first (ties: lower slot first).
+    """
+    seg = segment_max(sims, starts)
+    # Every aggregation is <= the route's best match, so only routes whose best match clears
+    # the threshold can pass; the exact aggregate is computed for those few.
+    slots = np.flatnonzero(candidates & (seg >= thresholds))
+    if slots.size == 0:
+        return slots.astype(np.int64), np.empty(0, dtype=np.float32)
+    if aggregation is Aggregation.MAX or top_k == 1:
+        scores = seg[slots]
+    else:
+        n = sims.shape[0]
+        ends = np.append(starts[1:], n)
+        scores = np.fromiter(
+            (aggregate_block(sims[starts[s] : ends[s]], top_k, aggregation) for s in slots),
+            dtype=np.float32,
+            count=slots.size,
+        )
+        keep = scores >= thresholds[slots]
+        slots, scores = slots[keep], scores[keep]
+    order = np.lexsort((slots, -scores))
+    return slots[order].astype(np.int64), scores[order].astype(np.float32)
+
+
+def all_route_scores(
+    sims: F32, starts: NDArray[np.int64], top_k: int, aggregation: Aggregation
+) -> F32:
+    """(b, n_rows) similarities -> (b, n_slots) route scores, no thresholds (for fitting)."""
+    if aggregation is Aggregation.MAX or top_k == 1:
+        return segment_max(sims, starts)
+    n = sims.shape[-1]
+    ends = np.append(starts[1:], n)
+    out = np.empty(sims.shape[:-1] + (starts.shape[0],), dtype=np.float32)
+    for s in range(starts.shape[0]):
+        out[..., s] = aggregate_block(sims[..., starts[s] : ends[s]], top_k, aggregation)
+    return out

@@ -1,0 +1,410 @@
+"""SemanticRouter: the public router. Thin I/O over the pure scoring core.
+
+A turn: validate -> encode (worker thread for async callers) -> take the table snapshot ->
+score (pure) -> RouteChoice. Writers build the next snapshot and publish it atomically, so
+readers never lock and never see half a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._exceptions import (
+    EncoderMismatchError,
+    InvalidInputError,
+    RouteNotFoundError,
+)
+from ._scoring import passing_routes
+from ._table import ScoringSettings, Snapshot
+from ._threads import limit_blas_threads
+from .encoders.base import DenseEncoder, check_texts, unit_rows
+from .index.local import LocalIndex
+from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance
+
+__all__ = ["DEFAULT_AGGREGATION", "DEFAULT_SCORE_THRESHOLD", "DEFAULT_TOP_K", "SemanticRouter"]
+
+# Chosen by measurement on CLINC150 train/val (benchmarks/quality.py); see README.
+DEFAULT_TOP_K = 5
+DEFAULT_AGGREGATION = Aggregation.MAX
+DEFAULT_SCORE_THRESHOLD = 0.5
+
+_UNSET: Any = object()
+Vectors = NDArray[np.float32]
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"a turn must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidInputError("a turn must not be empty or blank")
+    return text
+
+
+def _as_routes(routes: Route | Iterable[Route]) -> list[Route]:
+    items = [routes] if isinstance(routes, Route) else list(routes)
+    for r in items:
+        if not isinstance(r, Route):
+            raise InvalidInputError(f"expected Route objects, got {type(r).__name__}")
+    return items
+
+
+class SemanticRouter:
+    """Routes turns to named routes by embedding similarity, locally, in milliseconds.
+
+    Args:
+        routes: Routes to serve. With a stored ``LocalIndex`` they become the store's content
+            (only utterances the store lacks are encoded); without ``routes`` a stored index
+            cold-boots from disk with no encoding at all.
+        encoder: Any :class:`~fingerpost.encoders.DenseEncoder`; default ``OnnxEncoder()``
+            (all-MiniLM-L6-v2, offline).
+        index: Where routes live; default ``LocalIndex()`` (in memory).
+        top_k: Neighbours per route for ``mean``/``sum`` aggregation.
+        aggregation: ``"max"`` (default), ``"mean"`` or ``"sum"``.
+        score_threshold: Router-wide threshold; routes may set their own.
+        blas_threads: Cap numpy's BLAS threads (``None`` leaves them alone). On small machines
+            BLAS and ONNX Runtime threads otherwise fight over the cores.
+    """
+
+    def __init__(
+        self,
+        routes: Iterable[Route] | None = None,
+        encoder: DenseEncoder | None = None,
+        index: LocalIndex | None = None,
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        aggregation: Aggregation | str = DEFAULT_AGGREGATION,
+        score_threshold: float | None = None,
+        blas_threads: int | None = 1,
+    ) -> None:
+        if encoder is None:
+            from .encoders.onnx import OnnxEncoder
+
+            encoder = OnnxEncoder()
+        if not isinstance(encoder, DenseEncoder):
+            raise InvalidInputError("encoder must be a fingerpost.encoders.DenseEncoder")
+        if blas_threads is not None:
+            limit_blas_threads(blas_threads)
+        self.encoder = encoder
+        self.index = index if index is not None else LocalIndex()
+        settings = _settings(top_k, aggregation, score_threshold)
+        self._local = self.index
+        self._local.bind(encoder.name, encoder.dim, settings)
+        self._boot(None if routes is None else _as_routes(routes))
+
+    # ---- construction ----------------------------------------------------------------------
+    def _boot(self, routes: list[Route] | None) -> None:
+        stored = self._local.stored()
+        if routes is None:
+            if stored:
+                self._local.apply(add=stored, persist=False)
+            return
+        RouterConfig(routes=routes)  # duplicate names -> InvalidInputError before any work
+        known = {r.name: (r, v) for r, v in stored}
+        cache = {u: v[i] for r, v in stored for i, u in enumerate(r.utterances)}
+        adds = self._with_vectors(routes, cache)
+        changed = [(r, v) for r, v in adds if r.name not in known or known[r.name][0] != r]
+        gone = [n for n in known if n not in {r.name for r in routes}]
+        if changed or gone:
+            self._local.persist(upserts=changed, deletes=gone)
+        self._local.apply(add=adds, persist=False)
+
+    def _with_vectors(
+        self, routes: Sequence[Route], cache: dict[str, Vectors] | None = None
+    ) -> list[tuple[Route, Vectors]]:
+        """Pair routes with vectors, encoding (in ONE call) only texts not in ``cache``."""
+        cache = dict(cache or {})
+        missing = list(dict.fromkeys(u for r in routes for u in r.utterances if u not in cache))
+        if missing:
+            cache.update(zip(missing, self._encode(missing), strict=True))
+        return [
+            (r, np.stack([cache[u] for u in r.utterances]).astype(np.float32, copy=False))
+            for r in routes
+        ]
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
+        """Encode and validate (custom encoders are untrusted)."""
+        return unit_rows(self.encoder(texts), len(texts), self.encoder.dim)
+
+    # ---- routing ---------------------------------------------------------------------------
+    @overload
+    def __call__(
+        self, text: str | None = None, *, limit: None, route_filter: Sequence[str] | None = ...,
+        vector: Sequence[float] | Vectors | None = ...,
+    ) -> list[RouteChoice]: ...
+    @overload
+    def __call__(
+        self, text: str | None = None, *, limit: int = 1, route_filter: Sequence[str] | None = ...,
+        vector: Sequence[float] | Vectors | None = ...,
+    ) -> RouteChoice | list[RouteChoice]: ...
+    def __call__(
+        self,
+        text: str | None = None,
+        *,
+        limit: int | None = 1,
+        route_filter: Sequence[str] | None = None,
+        vector: Sequence[float] | Vectors | None = None,
+    ) -> RouteChoice | list[RouteChoice]:
+        """Route one turn.
+
+        Args:
+            text: The turn.
+            limit: ``1`` (default) returns one ``RouteChoice`` (``name=None`` when nothing
+                passed); ``None`` returns every passing route, best first; ``n`` at most n.
+            route_filter: Only these route names are candidates.
+            vector: A precomputed embedding instead of ``text``.
+        """
+        _check_limit(limit)
+        if vector is not None:
+            query = unit_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1), 1, self.encoder.dim)
+        else:
+            query = self._encode([_check_text(text)])
+        return self._decide(self._local.snapshot(), query, limit, route_filter)[0]
+
+    def batch(
+        self,
+        texts: Sequence[str],
+        *,
+        limit: int | None = 1,
+        route_filter: Sequence[str] | None = None,
+    ) -> list[Any]:
+        """Route many turns with ONE encoder call; equal to ``[router(t) for t in texts]``."""
+        _check_limit(limit)
+        items = check_texts(texts)
+        if not items:
+            return []
+        return self._decide(self._local.snapshot(), self._encode(items), limit, route_filter)
+
+    def _decide(
+        self,
+        snap: Snapshot,
+        queries: Vectors,
+        limit: int | None,
+        route_filter: Sequence[str] | None,
+    ) -> list[Any]:
+        candidates = _candidates(snap, route_filter)
+        st = snap.settings
+        thresholds = np.where(np.isnan(snap.thresholds), np.float32(st.score_threshold), snap.thresholds)
+        sims = queries @ snap.vectors.T if snap.n_rows else np.empty((len(queries), 0), np.float32)
+        out: list[Any] = []
+        for row in sims:
+            slots, scores = passing_routes(
+                row, snap.starts, candidates, thresholds, st.top_k, st.aggregation
+            )
+            if limit is not None:
+                slots, scores = slots[:limit], scores[:limit]
+            choices = [_choice(snap.routes[s], sc) for s, sc in zip(slots.tolist(), scores.tolist(), strict=True)]
+            if limit == 1:
+                out.append(choices[0] if choices else RouteChoice())
+            else:
+                out.append(choices)
+        return out
+
+    # ---- route management --------------------------------------------------------------------
+    def add(self, routes: Route | Iterable[Route]) -> None:
+        """Add routes (one encoder call). Returns once the index (and store) holds them."""
+        items = _as_routes(routes)
+        if not items:
+            return
+        self._local.table.check(add=[(r, _placeholder(r, self.encoder.dim)) for r in items])
+        self._local.apply(add=self._with_vectors(items))
+
+    def delete(self, route_name: str) -> None:
+        """Delete a route by exact name; ``RouteNotFoundError`` if there is none."""
+        self._local.apply(delete=[route_name])
+
+    def update(
+        self,
+        route_name: str,
+        *,
+        utterances: Sequence[str] | None = None,
+        description: str | None = _UNSET,
+        function_schemas: list[dict[str, Any]] | None = _UNSET,
+        score_threshold: float | None = _UNSET,
+        metadata: dict[str, Any] = _UNSET,
+    ) -> Route:
+        """Change a route's fields; only new utterances are encoded. Returns the new route."""
+        snap = self._local.snapshot()
+        old = snap.route(route_name)
+        if old is None:
+            raise RouteNotFoundError(f"no route named {route_name!r}")
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "utterances": None if utterances is None else list(utterances),
+                "description": description,
+                "function_schemas": function_schemas,
+                "score_threshold": score_threshold,
+                "metadata": metadata,
+            }.items()
+            if v is not _UNSET and not (k == "utterances" and v is None)
+        }
+        new = Route(**{**old.model_dump(), **changes})
+        old_vecs = snap.route_vectors(route_name)
+        assert old_vecs is not None
+        cache = dict(zip(old.utterances, old_vecs, strict=True))
+        self._local.apply(add=self._with_vectors([new], cache), replace=True)
+        return new
+
+    def add_utterances(self, route_name: str, utterances: Sequence[str]) -> Route:
+        """Append utterances to an existing route (``RouteNotFoundError`` if it is missing)."""
+        old = self.get(route_name)
+        if old is None:
+            raise RouteNotFoundError(f"no route named {route_name!r}")
+        return self.update(route_name, utterances=[*old.utterances, *check_texts(utterances)])
+
+    def get(self, route_name: str) -> Route | None:
+        """The route called ``route_name``, or ``None``."""
+        return self._local.snapshot().route(route_name)
+
+    def list_route_names(self) -> list[str]:
+        return [r.name for r in self.routes]
+
+    @property
+    def routes(self) -> list[Route]:
+        return self._local.snapshot().live_routes()
+
+    # ---- thresholds and settings -----------------------------------------------------------
+    @property
+    def score_threshold(self) -> float:
+        return self._local.snapshot().settings.score_threshold
+
+    @property
+    def top_k(self) -> int:
+        return self._local.snapshot().settings.top_k
+
+    @property
+    def aggregation(self) -> Aggregation:
+        return self._local.snapshot().settings.aggregation
+
+    def get_thresholds(self) -> dict[str, float]:
+        """Effective threshold of every route."""
+        default = self.score_threshold
+        return {
+            r.name: default if r.score_threshold is None else r.score_threshold for r in self.routes
+        }
+
+    def set_threshold(self, value: float, route_name: str | None = None) -> None:
+        """Set one route's threshold, or (``route_name=None``) the router-wide default."""
+        if route_name is not None:
+            self.update(route_name, score_threshold=value)
+            return
+        snap = self._local.snapshot()
+        st = snap.settings
+        self._local.apply(settings=_settings(st.top_k, st.aggregation, value))
+
+    # ---- configs ---------------------------------------------------------------------------
+    def to_config(self) -> RouterConfig:
+        snap = self._local.snapshot()
+        st = snap.settings
+        return RouterConfig(
+            routes=snap.live_routes(),
+            encoder_name=self.encoder.name,
+            encoder_dim=self.encoder.dim,
+            top_k=st.top_k,
+            aggregation=st.aggregation,
+            score_threshold=st.score_threshold,
+        )
+
+    @classmethod
+    def from_config(
+        cls, config: RouterConfig, encoder: DenseEncoder | None = None, index: LocalIndex | None = None,
+        **kwargs: Any,
+    ) -> SemanticRouter:
+        """Rebuild a router; a config from another encoder is refused."""
+        if encoder is None:
+            from .encoders.onnx import OnnxEncoder
+
+            encoder = OnnxEncoder()
+        if config.encoder_name is not None and (
+            config.encoder_name != encoder.name or config.encoder_dim not in (None, encoder.dim)
+        ):
+            raise EncoderMismatchError(
+                f"config was made with encoder {config.encoder_name!r} (dim {config.encoder_dim}); "
+                f"got {encoder.name!r} (dim {encoder.dim})"
+            )
+        return cls(
+            routes=config.routes, encoder=encoder, index=index, top_k=config.top_k,
+            aggregation=config.aggregation, score_threshold=config.score_threshold, **kwargs,
+        )
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        return self.to_config().to_json(path)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        return self.to_config().to_yaml(path)
+
+    @classmethod
+    def from_json(cls, source: str | Path, **kwargs: Any) -> SemanticRouter:
+        return cls.from_config(RouterConfig.from_json(source), **kwargs)
+
+    @classmethod
+    def from_yaml(cls, source: str | Path, **kwargs: Any) -> SemanticRouter:
+        return cls.from_config(RouterConfig.from_yaml(source), **kwargs)
+
+    def get_utterances(self) -> list[Utterance]:
+        return self.to_config().to_utterances()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the store. The router must not be used afterwards."""
+        self._local.close()
+
+    def __enter__(self) -> SemanticRouter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        snap = self._local.snapshot()
+        return (
+            f"SemanticRouter(routes={len(snap.live_routes())}, encoder={self.encoder.name!r}, "
+            f"index={self.index!r})"
+        )
+
+
+# ---- small pure helpers ----------------------------------------------------------------------
+def _settings(top_k: int, aggregation: Aggregation | str, threshold: float | None) -> ScoringSettings:
+    try:
+        agg = Aggregation(aggregation)
+    except ValueError as exc:
+        raise InvalidInputError(f"aggregation must be one of max, mean, sum; got {aggregation!r}") from exc
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        raise InvalidInputError(f"top_k must be a positive int, got {top_k!r}")
+    thr = DEFAULT_SCORE_THRESHOLD if threshold is None else threshold
+    if not isinstance(thr, (int, float)) or not -1.0 <= float(thr) <= 1.0:
+        raise InvalidInputError(f"score_threshold must be within [-1, 1], got {threshold!r}")
+    return ScoringSettings(top_k=top_k, aggregation=agg, score_threshold=float(thr))
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise InvalidInputError(f"limit must be None or a positive int, got {limit!r}")
+
+
+def _candidates(snap: Snapshot, route_filter: Sequence[str] | None) -> NDArray[np.bool_]:
+    alive = snap.alive()
+    if route_filter is None:
+        return alive
+    if isinstance(route_filter, str):
+        raise InvalidInputError("route_filter must be a list of route names, not a str")
+    mask = np.zeros_like(alive)
+    for name in route_filter:
+        slot = snap.slot_of(name)
+        if slot is None:
+            raise RouteNotFoundError(f"route_filter names no route {name!r}")
+        mask[slot] = True
+    return mask
+
+
+def _choice(route: Route, score: float) -> RouteChoice:
+    return RouteChoice(name=route.name, similarity_score=score, metadata=route.metadata or None)
+
+
+def _placeholder(route: Route, dim: int) -> Vectors:
+    return np.zeros((len(route.utterances), dim), dtype=np.float32)

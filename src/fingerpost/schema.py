@@ -1,0 +1,304 @@
+"""Declarative data: routes, choices, utterances, diffs and router configs (pydantic v2).
+
+Validation failures raise :class:`~fingerpost.InvalidInputError` (a ``FingerpostError`` and a
+``ValueError``) with pydantic's message, so one ``except FingerpostError`` covers bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._exceptions import InvalidInputError
+
+__all__ = [
+    "Aggregation",
+    "FitState",
+    "Route",
+    "RouteChoice",
+    "RouterConfig",
+    "Utterance",
+    "UtteranceDiff",
+]
+
+JSONDict = dict[str, Any]
+
+
+def _check_json(value: Any, what: str) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
+    return value
+
+
+class _Model(BaseModel):
+    """Base model: pydantic errors surface as ``InvalidInputError``."""
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid {type(self).__name__}: {exc}") from exc
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid {type(self).__name__}.{name}: {exc}") from exc
+
+
+class Aggregation(str, Enum):
+    """How a route's nearest utterance similarities become one route score.
+
+    ``max``: the best single match. ``mean``: the mean of the route's ``top_k`` best matches.
+    ``sum``: the sum of the route's ``top_k`` best matches divided by ``top_k`` (a mean that
+    counts missing neighbours as zero, so routes with fewer than ``top_k`` utterances score
+    lower); dividing keeps every aggregation on the cosine scale, so one threshold fits all.
+    """
+
+    MAX = "max"
+    MEAN = "mean"
+    SUM = "sum"
+
+
+class Route(_Model):
+    """A named destination with example utterances.
+
+    Attributes:
+        name: Unique route name (any non-blank string: spaces, quotes, unicode are fine).
+        utterances: Example turns; at least one, none blank. Duplicates are dropped in order.
+        description: Free text, e.g. for a tool or a query engine.
+        function_schemas: OpenAI-style function schemas for dynamic routes.
+        score_threshold: Per-route threshold on the route score (cosine scale, -1..1);
+            ``None`` falls back to the router's threshold.
+        metadata: JSON-serialisable data returned with every choice of this route.
+    """
+
+    name: str
+    utterances: list[str]
+    description: str | None = None
+    function_schemas: list[JSONDict] | None = None
+    score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    metadata: JSONDict = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("route name must not be blank")
+        return v
+
+    @field_validator("utterances")
+    @classmethod
+    def _utterances(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("a route needs at least one utterance")
+        for i, u in enumerate(v):
+            if not u.strip():
+                raise ValueError(f"utterance {i} is blank")
+        return list(dict.fromkeys(v))
+
+    @field_validator("score_threshold")
+    @classmethod
+    def _threshold(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("score_threshold must be finite")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, v: JSONDict) -> JSONDict:
+        return _check_json(v, "metadata")  # type: ignore[no-any-return]
+
+    @field_validator("function_schemas")
+    @classmethod
+    def _schemas(cls, v: list[JSONDict] | None) -> list[JSONDict] | None:
+        return _check_json(v, "function_schemas")  # type: ignore[no-any-return]
+
+
+class RouteChoice(_Model):
+    """Where a turn goes. ``name is None`` means no route passed its threshold."""
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = None
+    similarity_score: float | None = None
+    function_call: list[JSONDict] | None = None
+    metadata: JSONDict | None = None
+
+    def __bool__(self) -> bool:
+        return self.name is not None
+
+
+class Utterance(_Model):
+    """One (route, utterance) pair with the route-level fields, as stored in an index.
+
+    ``diff_tag`` is set by :class:`UtteranceDiff`: ``"+"`` remote only, ``"-"`` local only,
+    ``" "`` both.
+    """
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", frozen=True)
+
+    route: str
+    utterance: str
+    function_schemas: list[JSONDict] | None = None
+    metadata: JSONDict = Field(default_factory=dict)
+    description: str | None = None
+    score_threshold: float | None = None
+    diff_tag: Literal["+", "-", " "] = " "
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity of the utterance: route name and text."""
+        return (self.route, self.utterance)
+
+    def to_str(self, include_metadata: bool = False) -> str:
+        """``"route: utterance"``, optionally with the metadata appended."""
+        base = f"{self.route}: {self.utterance}"
+        return f"{base} | {json.dumps(self.metadata, sort_keys=True)}" if include_metadata else base
+
+    def to_diff_str(self) -> str:
+        """``"+ route: utterance"`` (remote only), ``"- route: utterance"`` (local only)."""
+        return f"{self.diff_tag} {self.to_str()}"
+
+
+class UtteranceDiff(_Model):
+    """The utterance-level difference between local and remote contents."""
+
+    diff: list[Utterance] = Field(default_factory=list)
+
+    @classmethod
+    def from_utterances(
+        cls, local_utterances: Iterable[Utterance], remote_utterances: Iterable[Utterance]
+    ) -> UtteranceDiff:
+        """Tag every utterance: ``"-"`` local only, ``"+"`` remote only, ``" "`` both.
+
+        For utterances on both sides the local copy is kept (its route-level fields); route
+        field differences are read with :meth:`route_field_conflicts`.
+        """
+        local = {u.key: u for u in local_utterances}
+        remote = {u.key: u for u in remote_utterances}
+        out = [u.model_copy(update={"diff_tag": "-" if k not in remote else " "}) for k, u in local.items()]
+        out.extend(u.model_copy(update={"diff_tag": "+"}) for k, u in remote.items() if k not in local)
+        out.sort(key=lambda u: ({"-": 0, "+": 1, " ": 2}[u.diff_tag], u.route, u.utterance))
+        return cls(diff=out)
+
+    def get_tag(self, diff_tag: str) -> list[Utterance]:
+        """All utterances carrying ``diff_tag`` (``"+"``, ``"-"`` or ``" "``)."""
+        if diff_tag not in ("+", "-", " "):
+            raise InvalidInputError(f"diff_tag must be '+', '-' or ' ', got {diff_tag!r}")
+        return [u for u in self.diff if u.diff_tag == diff_tag]
+
+    def to_utterance_str(self, include_metadata: bool = False) -> list[str]:
+        """Readable lines, ``"- route: utterance"`` / ``"+ route: utterance"``, changes only."""
+        return [
+            f"{u.diff_tag} {u.to_str(include_metadata)}" for u in self.diff if u.diff_tag != " "
+        ]
+
+
+class FitState(_Model):
+    """What ``SemanticRouter.fit`` learned; saved with configs and stores."""
+
+    encoder_name: str
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    head: JSONDict | None = None
+
+
+class RouterConfig(_Model):
+    """Everything needed to rebuild a router (vectors aside): routes and scoring settings."""
+
+    routes: list[Route] = Field(default_factory=list)
+    encoder_name: str | None = None
+    encoder_dim: int | None = None
+    top_k: int = Field(default=5, ge=1)
+    aggregation: Aggregation = Aggregation.MAX
+    score_threshold: float = Field(default=0.5, ge=-1.0, le=1.0)
+    fit_state: FitState | None = None
+
+    @field_validator("routes")
+    @classmethod
+    def _unique(cls, v: list[Route]) -> list[Route]:
+        seen: set[str] = set()
+        for r in v:
+            if r.name in seen:
+                raise ValueError(f"duplicate route name {r.name!r}")
+            seen.add(r.name)
+        return v
+
+    def to_utterances(self) -> list[Utterance]:
+        """One :class:`Utterance` per (route, utterance), carrying the route-level fields."""
+        return [
+            Utterance(
+                route=r.name,
+                utterance=u,
+                function_schemas=r.function_schemas,
+                metadata=r.metadata,
+                description=r.description,
+                score_threshold=r.score_threshold,
+            )
+            for r in self.routes
+            for u in r.utterances
+        ]
+
+    # ---- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> JSONDict:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: JSONDict) -> RouterConfig:
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"a router config must be a mapping, got {type(data).__name__}")
+        return cls(**data)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The config as JSON; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The config as YAML; also written to ``path`` when given."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> RouterConfig:
+        """Parse JSON text, or read a ``.json`` file when ``source`` is a path."""
+        text = _read_source(source, "{")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"invalid router config JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> RouterConfig:
+        """Parse YAML text, or read a YAML file when ``source`` is a path."""
+        text = _read_source(source, "\n")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidInputError(f"invalid router config YAML: {exc}") from exc
+        return cls.from_dict(data)
+
+
+def _read_source(source: str | Path, text_marker: str) -> str:
+    if isinstance(source, Path) or (text_marker not in source and Path(source).is_file()):
+        try:
+            return Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read router config {source}: {exc}") from exc
+    return source

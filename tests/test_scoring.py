@@ -83,3 +83,17 @@ def test_empty_table() -> None:
         sims, np.empty(0, np.int64), np.empty(0, bool), np.empty(0, np.float32), 5, Aggregation.MAX
     )
     assert slots.size == 0 and scores.size == 0
+
+
+def test_centroid_blend_is_exact_and_bound_never_prunes_a_passing_route() -> None:
+    rng = np.random.default_rng(1)
+    sims = rng.uniform(-0.2, 0.9, size=40).astype(np.float32)
+    starts = np.array([0, 5, 6, 20], dtype=np.int64)
+    cent = rng.uniform(-0.2, 1.0, size=4).astype(np.float32)
+    thr = np.full(4, 0.3, dtype=np.float32)
+    for agg in Aggregation:
+        full = all_route_scores(sims[None, :], starts, 3, agg, cent[None, :], 0.7)[0]
+        slots, scores = passing_routes(sims, starts, np.ones(4, bool), thr, 3, agg, cent, 0.7)
+        want = [s for s in np.argsort(-full, kind="stable") if full[s] >= 0.3]
+        assert slots.tolist() == want
+        assert scores.tolist() == pytest.approx(full[want].tolist(), abs=1e-6)

@@ -42,6 +42,8 @@ def passing_routes(
     thresholds: F32,
     top_k: int,
     aggregation: Aggregation,
+    centroid_sims: F32 | None = None,
+    centroid_weight: float = 0.0,
 ) -> tuple[NDArray[np.int64], F32]:
     """Slots whose score reaches their threshold, best first.
 
@@ -52,18 +54,22 @@ def passing_routes(
         thresholds: (n_slots,) effective threshold of each slot.
         top_k: neighbours per route for ``mean``/``sum``.
         aggregation: how a route's neighbours become its score.
+        centroid_sims: (n_slots,) cosine similarity to each route's normalised centroid.
+        centroid_weight: w in ``score = (1 - w) * aggregate + w * centroid_sim``.
 
     Returns:
         ``(slots, scores)`` sorted by score, highest first (ties: lower slot first).
     """
+    w = np.float32(centroid_weight)
     seg = segment_max(sims, starts)
-    # Every aggregation is <= the route's best match, so only routes whose best match clears
-    # the threshold can pass; the exact aggregate is computed for those few.
-    slots = np.flatnonzero(candidates & (seg >= thresholds))
+    # Every aggregation is <= the route's best match, so this bound is >= every route score:
+    # only routes whose bound clears the threshold can pass, and only those are aggregated.
+    bound = seg if centroid_sims is None or w == 0 else (1 - w) * seg + w * centroid_sims
+    slots = np.flatnonzero(candidates & (bound >= thresholds))
     if slots.size == 0:
         return slots.astype(np.int64), np.empty(0, dtype=np.float32)
     if aggregation is Aggregation.MAX or top_k == 1:
-        scores = seg[slots]
+        scores = bound[slots]
     else:
         n = sims.shape[0]
         ends = np.append(starts[1:], n)
@@ -72,6 +78,8 @@ def passing_routes(
             dtype=np.float32,
             count=slots.size,
         )
+        if centroid_sims is not None and w != 0:
+            scores = (1 - w) * scores + w * centroid_sims[slots]
         keep = scores >= thresholds[slots]
         slots, scores = slots[keep], scores[keep]
     order = np.lexsort((slots, -scores))
@@ -79,14 +87,23 @@ def passing_routes(
 
 
 def all_route_scores(
-    sims: F32, starts: NDArray[np.int64], top_k: int, aggregation: Aggregation
+    sims: F32,
+    starts: NDArray[np.int64],
+    top_k: int,
+    aggregation: Aggregation,
+    centroid_sims: F32 | None = None,
+    centroid_weight: float = 0.0,
 ) -> F32:
     """(b, n_rows) similarities -> (b, n_slots) route scores, no thresholds (for fitting)."""
     if aggregation is Aggregation.MAX or top_k == 1:
-        return segment_max(sims, starts)
-    n = sims.shape[-1]
-    ends = np.append(starts[1:], n)
-    out = np.empty(sims.shape[:-1] + (starts.shape[0],), dtype=np.float32)
-    for s in range(starts.shape[0]):
-        out[..., s] = aggregate_block(sims[..., starts[s] : ends[s]], top_k, aggregation)
-    return out
+        out = segment_max(sims, starts)
+    else:
+        n = sims.shape[-1]
+        ends = np.append(starts[1:], n)
+        out = np.empty(sims.shape[:-1] + (starts.shape[0],), dtype=np.float32)
+        for s in range(starts.shape[0]):
+            out[..., s] = aggregate_block(sims[..., starts[s] : ends[s]], top_k, aggregation)
+    if centroid_sims is None or centroid_weight == 0:
+        return out
+    w = np.float32(centroid_weight)
+    return ((1 - w) * out + w * centroid_sims).astype(np.float32)

@@ -40,7 +40,8 @@ class ScoringSettings:
 
     top_k: int = 5
     aggregation: Aggregation = Aggregation.MAX
-    score_threshold: float = 0.5
+    score_threshold: float = 0.45
+    centroid_weight: float = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class Snapshot:
     starts: NDArray[np.int64]  # (n_slots,) first row of each slot, increasing
     died: NDArray[np.int64]  # (>= n_slots,) shared; alive at this version iff died > version
     thresholds: NDArray[np.float32]  # (n_slots,) NaN = router default
+    centroids: NDArray[np.float32]  # (n_slots, dim) normalised mean of each slot's rows
     routes: Sequence[Route]  # slot -> route (append-only, shared)
     slots_by_name: dict[str, list[int]]  # append-only, shared
     settings: ScoringSettings
@@ -108,6 +110,7 @@ class RouteTable:
         self._starts = np.empty(0, dtype=np.int64)
         self._died = np.empty(0, dtype=np.int64)
         self._thr = np.empty(0, dtype=np.float32)
+        self._cent = np.empty((0, dim), dtype=np.float32)
         self._n_slots = 0
         self._routes: list[Route] = []
         self._by_name: dict[str, list[int]] = {}
@@ -118,6 +121,7 @@ class RouteTable:
             starts=self._starts[:0],
             died=self._died,
             thresholds=self._thr[:0],
+            centroids=self._cent[:0],
             routes=self._routes,
             slots_by_name=self._by_name,
             settings=settings or ScoringSettings(),
@@ -178,6 +182,7 @@ class RouteTable:
                 starts=self._starts[: self._n_slots],
                 died=self._died,
                 thresholds=self._thr[: self._n_slots],
+                centroids=self._cent[: self._n_slots],
                 routes=self._routes,
                 slots_by_name=self._by_name,
                 settings=settings or snap.settings,
@@ -231,11 +236,16 @@ class RouteTable:
             self._starts = _grow(self._starts, cap, 0)
             self._died = _grow(self._died, cap, _ALIVE)
             self._thr = _grow(self._thr, cap, np.nan)
+            cent = np.zeros((cap, self.dim), dtype=np.float32)
+            cent[: self._n_slots] = self._cent[: self._n_slots]
+            self._cent = cent
         self._buf[self._n_rows : self._n_rows + k] = vecs
         slot = self._n_slots
         self._starts[slot] = self._n_rows
         self._died[slot] = _ALIVE
         self._thr[slot] = np.nan if route.score_threshold is None else route.score_threshold
+        centroid = vecs.mean(axis=0)
+        self._cent[slot] = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
         self._routes.append(route)
         self._by_name.setdefault(route.name, []).append(slot)
         self._n_slots += 1
@@ -254,6 +264,7 @@ class RouteTable:
         self._starts = np.empty(max(16, len(alive) * 2), dtype=np.int64)
         self._died = np.full(self._starts.shape[0], _ALIVE, dtype=np.int64)
         self._thr = np.full(self._starts.shape[0], np.nan, dtype=np.float32)
+        self._cent = np.zeros((self._starts.shape[0], self.dim), dtype=np.float32)
         self._routes, self._by_name = [], {}
         self._n_rows = self._n_slots = self._dead_rows = 0
         for s in alive:

@@ -26,12 +26,19 @@ from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.local import LocalIndex
 from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance
 
-__all__ = ["DEFAULT_AGGREGATION", "DEFAULT_SCORE_THRESHOLD", "DEFAULT_TOP_K", "SemanticRouter"]
+__all__ = [
+    "DEFAULT_AGGREGATION",
+    "DEFAULT_CENTROID_WEIGHT",
+    "DEFAULT_SCORE_THRESHOLD",
+    "DEFAULT_TOP_K",
+    "SemanticRouter",
+]
 
 # Chosen by measurement on CLINC150 train/val (benchmarks/quality.py); see README.
 DEFAULT_TOP_K = 5
 DEFAULT_AGGREGATION = Aggregation.MAX
-DEFAULT_SCORE_THRESHOLD = 0.5
+DEFAULT_SCORE_THRESHOLD = 0.45
+DEFAULT_CENTROID_WEIGHT = 0.7
 
 _UNSET: Any = object()
 Vectors = NDArray[np.float32]
@@ -66,6 +73,8 @@ class SemanticRouter:
         top_k: Neighbours per route for ``mean``/``sum`` aggregation.
         aggregation: ``"max"`` (default), ``"mean"`` or ``"sum"``.
         score_threshold: Router-wide threshold; routes may set their own.
+        centroid_weight: w in ``score = (1 - w) * aggregate + w * cos(turn, route centroid)``.
+            The centroid adds evidence from all of a route's utterances; 0 disables it.
         blas_threads: Cap numpy's BLAS threads (``None`` leaves them alone). On small machines
             BLAS and ONNX Runtime threads otherwise fight over the cores.
     """
@@ -79,6 +88,7 @@ class SemanticRouter:
         top_k: int = DEFAULT_TOP_K,
         aggregation: Aggregation | str = DEFAULT_AGGREGATION,
         score_threshold: float | None = None,
+        centroid_weight: float = DEFAULT_CENTROID_WEIGHT,
         blas_threads: int | None = 1,
     ) -> None:
         if encoder is None:
@@ -91,7 +101,7 @@ class SemanticRouter:
             limit_blas_threads(blas_threads)
         self.encoder = encoder
         self.index = index if index is not None else LocalIndex()
-        settings = _settings(top_k, aggregation, score_threshold)
+        settings = _settings(top_k, aggregation, score_threshold, centroid_weight)
         self._local = self.index
         self._local.bind(encoder.name, encoder.dim, settings)
         self._boot(None if routes is None else _as_routes(routes))
@@ -190,10 +200,12 @@ class SemanticRouter:
         st = snap.settings
         thresholds = np.where(np.isnan(snap.thresholds), np.float32(st.score_threshold), snap.thresholds)
         sims = queries @ snap.vectors.T if snap.n_rows else np.empty((len(queries), 0), np.float32)
+        cent = queries @ snap.centroids.T if snap.n_slots else np.empty((len(queries), 0), np.float32)
         out: list[Any] = []
-        for row in sims:
+        for row, cent_row in zip(sims, cent, strict=True):
             slots, scores = passing_routes(
-                row, snap.starts, candidates, thresholds, st.top_k, st.aggregation
+                row, snap.starts, candidates, thresholds, st.top_k, st.aggregation,
+                cent_row, st.centroid_weight,
             )
             if limit is not None:
                 slots, scores = slots[:limit], scores[:limit]
@@ -295,7 +307,7 @@ class SemanticRouter:
             return
         snap = self._local.snapshot()
         st = snap.settings
-        self._local.apply(settings=_settings(st.top_k, st.aggregation, value))
+        self._local.apply(settings=_settings(st.top_k, st.aggregation, value, st.centroid_weight))
 
     # ---- configs ---------------------------------------------------------------------------
     def to_config(self) -> RouterConfig:
@@ -308,6 +320,7 @@ class SemanticRouter:
             top_k=st.top_k,
             aggregation=st.aggregation,
             score_threshold=st.score_threshold,
+            centroid_weight=st.centroid_weight,
         )
 
     @classmethod
@@ -329,7 +342,8 @@ class SemanticRouter:
             )
         return cls(
             routes=config.routes, encoder=encoder, index=index, top_k=config.top_k,
-            aggregation=config.aggregation, score_threshold=config.score_threshold, **kwargs,
+            aggregation=config.aggregation, score_threshold=config.score_threshold,
+            centroid_weight=config.centroid_weight, **kwargs,
         )
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -369,7 +383,9 @@ class SemanticRouter:
 
 
 # ---- small pure helpers ----------------------------------------------------------------------
-def _settings(top_k: int, aggregation: Aggregation | str, threshold: float | None) -> ScoringSettings:
+def _settings(
+    top_k: int, aggregation: Aggregation | str, threshold: float | None, centroid_weight: float
+) -> ScoringSettings:
     try:
         agg = Aggregation(aggregation)
     except ValueError as exc:
@@ -379,7 +395,11 @@ def _settings(top_k: int, aggregation: Aggregation | str, threshold: float | Non
     thr = DEFAULT_SCORE_THRESHOLD if threshold is None else threshold
     if not isinstance(thr, (int, float)) or not -1.0 <= float(thr) <= 1.0:
         raise InvalidInputError(f"score_threshold must be within [-1, 1], got {threshold!r}")
-    return ScoringSettings(top_k=top_k, aggregation=agg, score_threshold=float(thr))
+    if not isinstance(centroid_weight, (int, float)) or not 0.0 <= float(centroid_weight) <= 1.0:
+        raise InvalidInputError(f"centroid_weight must be within [0, 1], got {centroid_weight!r}")
+    return ScoringSettings(
+        top_k=top_k, aggregation=agg, score_threshold=float(thr), centroid_weight=float(centroid_weight)
+    )
 
 
 def _check_limit(limit: int | None) -> None:

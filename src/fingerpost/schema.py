@@ -222,7 +222,8 @@ class RouterConfig(_Model):
     encoder_dim: int | None = None
     top_k: int = Field(default=5, ge=1)
     aggregation: Aggregation = Aggregation.MAX
-    score_threshold: float = Field(default=0.5, ge=-1.0, le=1.0)
+    score_threshold: float = Field(default=0.45, ge=-1.0, le=1.0)
+    centroid_weight: float = Field(default=0.7, ge=0.0, le=1.0)
     fit_state: FitState | None = None
 
     @field_validator("routes")

@@ -68,6 +68,7 @@ class ModelSpec:
         output: Name of the token-level output to pool.
         pooling: How token vectors become one sentence vector.
         max_length: Default truncation length in tokens.
+        max_positions: Longest sequence the model accepts (its position embeddings).
     """
 
     name: str
@@ -79,6 +80,7 @@ class ModelSpec:
     output: str = "last_hidden_state"
     pooling: Literal["mean"] = "mean"
     max_length: int = 256
+    max_positions: int = 512
 
 
 MINILM_L6_V2_INT8 = ModelSpec(

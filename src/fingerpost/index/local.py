@@ -84,7 +84,24 @@ class LocalIndex:
 
     def stored(self) -> list[RouteVectors]:
         """Routes and vectors in the durable store (empty for an in-memory index)."""
-        return [] if self._store is None else self._store.load(self.table.dim)
+        if self._store is None:
+            return []
+        routes, matrix = self._store.load(self.table.dim)
+        out, row = [], 0
+        for r in routes:
+            out.append((r, matrix[row : row + len(r.utterances)]))
+            row += len(r.utterances)
+        return out
+
+    def boot(self) -> bool:
+        """Load the durable store into memory (no encoding); False if there is nothing."""
+        if self._store is None:
+            return False
+        routes, matrix = self._store.load(self.table.dim)
+        if not routes:
+            return False
+        self.table.adopt(routes, matrix)
+        return True
 
     def get_utterances(self) -> list[Utterance]:
         """Every (route, utterance) held now."""

@@ -1,0 +1,501 @@
+"""MicroBatcher: gathers concurrent turns into one call of a blocking batch function.
+
+One ONNX call on 64 short texts costs about what eight calls on 8 texts cost, so agents that
+each route one turn at a time should share encoder calls. The batcher owns a bounded queue and
+one worker task on the running event loop. The worker takes what is waiting, calls the blocking
+``process`` on a dedicated one-thread executor, and while that runs the next batch accumulates.
+Only one batch is in flight: the encoder already uses every core, and a single batch in flight
+is what lets a full queue push back on callers.
+
+When to dispatch (the worker has at least one item and nothing in flight):
+
+- ``max_batch`` items are waiting, or the batcher is closing: now.
+- Every waiting item belongs to one caller (a lone caller): now, after one loop iteration so
+  that callers woken in the same iteration can join. Waiting would only add latency.
+- Otherwise: when ``max_batch`` items are waiting or ``batch_window_ms`` after the oldest
+  waiting item arrived, whichever comes first. Items that queued up while the previous batch
+  ran have usually waited longer than the window already and go at once.
+
+With a ``sort_key`` and more than ``max_batch`` items waiting, everything waiting is sorted by
+key and cut into near-equal chunks, which run one after another before newer items, so each
+call sees similar lengths (less padding) and nothing starves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+from collections import deque
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from fingerpost._exceptions import (
+    EncoderError,
+    InvalidInputError,
+    QueueFullError,
+    RouterClosedError,
+)
+
+__all__ = ["BatcherState", "BatcherStats", "MicroBatcher"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BatcherState = Literal["unopened", "running", "closing", "closed"]
+
+
+@dataclass(frozen=True)
+class BatcherStats:
+    """A snapshot of a batcher's counters, cumulative over restarts.
+
+    Attributes:
+        batches: Calls of ``process`` made, failed ones included.
+        items: Items passed to ``process``.
+        largest_batch: The most items one call of ``process`` received.
+        queue_high_water: The most items ever waiting in the queue at once.
+        failed_batches: Calls of ``process`` that raised or returned the wrong count.
+        queued: Items waiting now (not yet handed to ``process``).
+    """
+
+    batches: int = 0
+    items: int = 0
+    largest_batch: int = 0
+    queue_high_water: int = 0
+    failed_batches: int = 0
+    queued: int = 0
+
+
+class _Request(Generic[R]):
+    """One caller's items, answered through a single future once every item has a result."""
+
+    __slots__ = ("future", "queued", "remaining", "results")
+
+    def __init__(self, future: asyncio.Future[list[R]], n: int) -> None:
+        self.future = future
+        self.results: list[Any] = [None] * n
+        self.remaining = n
+        self.queued = 0  # how many of its items sit in the pending deque right now
+
+
+class _Entry(Generic[T, R]):
+    __slots__ = ("index", "item", "key", "request")
+
+    def __init__(self, item: T, key: int, request: _Request[R], index: int) -> None:
+        self.item = item
+        self.key = key
+        self.request = request
+        self.index = index
+
+
+class MicroBatcher(Generic[T, R]):
+    """Runs a blocking ``process(items) -> results`` on batches of concurrently submitted items.
+
+    Args:
+        process: Maps a list of items to a list of results of the same length and order. It
+            runs on a worker thread, never on the event loop.
+        max_batch: The most items per call of ``process``.
+        batch_window_ms: How long a partial batch may wait for more items, counted from its
+            oldest item. A lone caller never waits for it.
+        max_queue: The most items waiting for a batch; beyond it ``on_full`` applies.
+        on_full: ``"raise"`` raises `QueueFullError` at once; ``"wait"`` waits for room.
+        sort_key: A cheap key (e.g. text length) to group similar items into the same call when
+            more than ``max_batch`` are waiting. It runs on the event loop in ``submit``.
+        executor: Where ``process`` runs. By default the batcher owns a one-thread executor,
+            created by `start` and shut down by `aclose`; a given executor is never shut down.
+    """
+
+    def __init__(
+        self,
+        process: Callable[[list[T]], list[R]],
+        *,
+        max_batch: int = 64,
+        batch_window_ms: float = 2.0,
+        max_queue: int = 4096,
+        on_full: Literal["raise", "wait"] = "raise",
+        sort_key: Callable[[T], int] | None = None,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise InvalidInputError(f"max_batch must be at least 1, got {max_batch}")
+        if not (math.isfinite(batch_window_ms) and batch_window_ms >= 0):
+            raise InvalidInputError(f"batch_window_ms must be >= 0, got {batch_window_ms}")
+        if max_queue < 1:
+            raise InvalidInputError(f"max_queue must be at least 1, got {max_queue}")
+        if on_full not in ("raise", "wait"):
+            raise InvalidInputError(f"on_full must be 'raise' or 'wait', got {on_full!r}")
+        self._process = process
+        self._max_batch = max_batch
+        self._window = batch_window_ms / 1000.0
+        self._max_queue = max_queue
+        self._on_full = on_full
+        self._sort_key = sort_key
+        self._given_executor = executor
+
+        self._state: BatcherState = "unopened"
+        self._close_requested = False
+        # Bound to the running loop by _start; replaced on every start.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor: concurrent.futures.Executor | None = None
+        self._wakeup = asyncio.Event()
+        self._pending: deque[_Entry[T, R]] = deque()
+        self._ready: deque[list[_Entry[T, R]]] = deque()  # sorted chunks of one round
+        self._in_flight: list[_Entry[T, R]] = []
+        self._space_waiters: deque[asyncio.Future[None]] = deque()
+        self._size = 0  # items in _pending and _ready
+        self._first_at = 0.0  # loop time when _pending last became non-empty
+
+        self._batches = 0
+        self._items = 0
+        self._largest = 0
+        self._high_water = 0
+        self._failed = 0
+
+    # -- public surface --------------------------------------------------------------------
+
+    @property
+    def state(self) -> BatcherState:
+        """``"unopened"``, ``"running"``, ``"closing"`` or ``"closed"``."""
+        return self._state
+
+    @property
+    def is_running(self) -> bool:
+        return self._state == "running"
+
+    @property
+    def stats(self) -> BatcherStats:
+        return BatcherStats(
+            batches=self._batches,
+            items=self._items,
+            largest_batch=self._largest,
+            queue_high_water=self._high_water,
+            failed_batches=self._failed,
+            queued=self._size,
+        )
+
+    async def start(self) -> None:
+        """Start the worker on the running loop; also reopens a closed batcher."""
+        if self._state == "closing" and self._worker is not None:
+            await asyncio.shield(self._worker)
+        if self._state == "closed":
+            self._state = "unopened"
+        self._ensure_running()
+
+    async def submit(self, item: T) -> R:
+        """Process one item in some batch and return its result.
+
+        Raises:
+            QueueFullError: The queue is full and ``on_full="raise"``.
+            RouterClosedError: The batcher is closed, or closed before the item ran.
+        """
+        loop = self._ensure_running()
+        key = self._sort_key(item) if self._sort_key is not None else 0
+        if self._size >= self._max_queue:
+            if self._on_full == "raise":
+                raise QueueFullError(f"the micro-batcher queue is full ({self._max_queue} items)")
+            await self._wait_for_space(loop)
+        request: _Request[R] = _Request(loop.create_future(), 1)
+        self._push([_Entry(item, key, request, 0)], request)
+        return (await request.future)[0]
+
+    async def submit_many(self, items: list[T]) -> list[R]:
+        """Process a caller's items (in any batches) and return their results in order.
+
+        With ``on_full="raise"`` the items are queued all or none; with ``"wait"`` they are
+        queued as room frees up. The first failing batch fails the whole call.
+        """
+        loop = self._ensure_running()
+        if not items:
+            return []
+        key = self._sort_key
+        keys = [key(item) for item in items] if key is not None else [0] * len(items)
+        n = len(items)
+        if self._on_full == "raise" and n > self._max_queue - self._size:
+            raise QueueFullError(
+                f"the micro-batcher queue has room for {self._max_queue - self._size} of {n} items"
+            )
+        request: _Request[R] = _Request(loop.create_future(), n)
+        start = 0
+        try:
+            while start < n and not request.future.done():
+                if self._size >= self._max_queue:
+                    await self._wait_for_space(loop)
+                stop = min(n, start + self._max_queue - self._size)
+                self._push(
+                    [_Entry(items[i], keys[i], request, i) for i in range(start, stop)], request
+                )
+                start = stop
+        except BaseException:
+            request.future.cancel()  # items already queued are skipped
+            raise
+        return await request.future
+
+    async def aclose(self, *, drain: bool = True) -> None:
+        """Stop the worker; `start` (or nothing, before the first start) reopens it.
+
+        Args:
+            drain: Process every queued item first. Otherwise queued items fail with
+                `RouterClosedError`; a batch already running still finishes.
+        """
+        if self._state in ("unopened", "closed"):
+            self._state = "closed"
+            return
+        if self._loop is not asyncio.get_running_loop():
+            if not self._bound_loop_is_gone():
+                raise RuntimeError("MicroBatcher is running on another event loop")
+            self._abandon()
+            self._state = "closed"
+            return
+        self._close_requested = True
+        self._state = "closing"
+        if not drain:
+            self._fail_queued(RouterClosedError("the micro-batcher was closed without draining"))
+        self._wake_space_waiters(len(self._space_waiters))
+        self._wakeup.set()
+        if self._worker is not None:
+            await asyncio.shield(self._worker)
+
+    async def __aenter__(self) -> MicroBatcher[T, R]:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _ensure_running(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._state in ("running", "closing") and self._loop is not loop:
+            if not self._bound_loop_is_gone():
+                raise RuntimeError("MicroBatcher is running on another event loop")
+            self._abandon()
+        if self._state == "running":
+            return loop
+        if self._state == "unopened":
+            self._start(loop)
+            return loop
+        raise RouterClosedError(f"the micro-batcher is {self._state}")
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._wakeup = asyncio.Event()
+        self._pending.clear()
+        self._ready.clear()
+        self._in_flight = []
+        self._space_waiters.clear()
+        self._size = 0
+        self._close_requested = False
+        self._executor = self._given_executor or concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="fingerpost-batcher"
+        )
+        self._state = "running"
+        self._worker = loop.create_task(self._run(), name="fingerpost-micro-batcher")
+
+    def _bound_loop_is_gone(self) -> bool:
+        return self._loop is None or self._loop.is_closed() or not self._loop.is_running()
+
+    def _abandon(self) -> None:
+        """Forget a worker whose loop ended without closing us; its futures died with it."""
+        self._shutdown_executor(wait=False)
+        self._pending.clear()
+        self._ready.clear()
+        self._in_flight = []
+        self._space_waiters.clear()
+        self._size = 0
+        self._worker = None
+        self._loop = None
+        self._state = "unopened"
+
+    def _shutdown_executor(self, *, wait: bool) -> None:
+        if self._executor is not None and self._executor is not self._given_executor:
+            self._executor.shutdown(wait=wait)
+        self._executor = None
+
+    # -- queue -----------------------------------------------------------------------------
+
+    def _push(self, entries: list[_Entry[T, R]], request: _Request[R]) -> None:
+        before = len(self._pending)
+        if before == 0:
+            assert self._loop is not None
+            self._first_at = self._loop.time()
+        self._pending.extend(entries)
+        request.queued += len(entries)
+        self._size += len(entries)
+        self._high_water = max(self._high_water, self._size)
+        if before == 0 or before < self._max_batch <= len(self._pending):
+            self._wakeup.set()
+
+    async def _wait_for_space(self, loop: asyncio.AbstractEventLoop) -> None:
+        while self._size >= self._max_queue:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._space_waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if not waiter.cancel():  # woken, then cancelled: hand the room on
+                    self._wake_space_waiters(1)
+                with suppress(ValueError):
+                    self._space_waiters.remove(waiter)
+                raise
+            if self._state != "running" or self._loop is not loop:
+                raise RouterClosedError(f"the micro-batcher is {self._state}")
+
+    def _wake_space_waiters(self, n: int) -> None:
+        while n > 0 and self._space_waiters:
+            waiter = self._space_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                n -= 1
+
+    def _release(self, n: int) -> None:
+        self._size -= n
+        self._wake_space_waiters(n)
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        for chunk in self._ready:
+            _fail(chunk, exc)
+        _fail(self._pending, exc)
+        for entry in self._pending:
+            entry.request.queued = 0
+        n = self._size
+        self._ready.clear()
+        self._pending.clear()
+        self._release(n)
+
+    # -- worker ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                batch = await self._next_batch()
+                if batch is None:
+                    return
+                await self._run_batch(batch)
+        finally:
+            self._finish()
+
+    async def _next_batch(self) -> list[_Entry[T, R]] | None:
+        while True:
+            if self._ready:
+                chunk = self._ready.popleft()
+                self._release(len(chunk))
+                live = [e for e in chunk if not e.request.future.done()]
+                if live:
+                    return live
+                continue
+            if not self._pending:
+                if self._close_requested:
+                    return None
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if not self._close_requested and len(self._pending) < self._max_batch:
+                await self._collect()
+            self._take_pending()
+
+    async def _collect(self) -> None:
+        """Wait while a partial batch may still grow (see the module docstring)."""
+        await asyncio.sleep(0)  # callers woken in this iteration get to submit
+        pending = self._pending
+        if self._close_requested or not pending or len(pending) >= self._max_batch:
+            return
+        if pending[0].request.queued == len(pending):  # a lone caller
+            return
+        assert self._loop is not None
+        deadline = self._first_at + self._window
+        if self._window <= 0 or self._loop.time() >= deadline:
+            return
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            self._wakeup.set()
+
+        timer = self._loop.call_at(deadline, expire)
+        try:
+            while not expired and not self._close_requested and len(pending) < self._max_batch:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        finally:
+            timer.cancel()
+
+    def _take_pending(self) -> None:
+        """Move what is waiting into ``_ready``: one batch, or a sorted round of chunks."""
+        pending = self._pending
+        if self._sort_key is None or len(pending) <= self._max_batch:
+            batch = [pending.popleft() for _ in range(min(len(pending), self._max_batch))]
+        else:
+            batch = sorted(pending, key=_entry_key)  # stable: ties keep arrival order
+            pending.clear()
+        for entry in batch:
+            entry.request.queued -= 1
+        n_chunks = math.ceil(len(batch) / self._max_batch)
+        for i in range(n_chunks):  # near-equal sizes, each at most max_batch
+            lo, hi = len(batch) * i // n_chunks, len(batch) * (i + 1) // n_chunks
+            self._ready.append(batch[lo:hi])
+
+    async def _run_batch(self, batch: list[_Entry[T, R]]) -> None:
+        assert self._loop is not None
+        self._in_flight = batch
+        self._batches += 1
+        self._items += len(batch)
+        self._largest = max(self._largest, len(batch))
+        try:
+            results = await self._loop.run_in_executor(
+                self._executor, _call, self._process, [e.item for e in batch]
+            )
+            n = len(results)
+        except Exception as exc:
+            self._failed += 1
+            _fail(batch, exc)
+        else:
+            if n != len(batch):
+                self._failed += 1
+                _fail(
+                    batch,
+                    EncoderError(f"the batch function returned {n} results for {len(batch)} items"),
+                )
+            else:
+                for entry, result in zip(batch, results, strict=True):
+                    request = entry.request
+                    if request.future.done():  # the caller left, or another batch failed it
+                        continue
+                    request.results[entry.index] = result
+                    request.remaining -= 1
+                    if request.remaining == 0:
+                        request.future.set_result(request.results)
+        self._in_flight = []
+
+    def _finish(self) -> None:
+        """Runs when the worker ends: closed, or cancelled with its loop."""
+        closed = RouterClosedError("the micro-batcher closed before this item was processed")
+        _fail(self._in_flight, closed)
+        self._in_flight = []
+        self._fail_queued(closed)
+        self._wake_space_waiters(len(self._space_waiters))
+        # The thread is idle unless we were cancelled mid-batch; then do not block the loop.
+        self._shutdown_executor(wait=self._close_requested)
+        self._worker = None
+        self._state = "closed" if self._close_requested else "unopened"
+
+
+def _entry_key(entry: _Entry[Any, Any]) -> int:
+    return entry.key
+
+
+def _call(process: Callable[[list[T]], list[R]], items: list[T]) -> list[R]:
+    try:
+        return process(items)
+    except StopIteration as exc:  # a future cannot carry StopIteration; the worker would hang
+        raise RuntimeError("the batch function raised StopIteration") from exc
+
+
+def _fail(entries: Iterable[_Entry[Any, Any]], exc: BaseException) -> None:
+    for entry in entries:
+        if not entry.request.future.done():
+            entry.request.future.set_exception(exc)

@@ -7,6 +7,7 @@ readers never lock and never see half a write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -214,6 +215,53 @@ class SemanticRouter:
             else:
                 out.append(choices)
         return out
+
+    # ---- async twins ------------------------------------------------------------------------
+    async def acall(
+        self,
+        text: str | None = None,
+        *,
+        limit: int | None = 1,
+        route_filter: Sequence[str] | None = None,
+        vector: Sequence[float] | Vectors | None = None,
+    ) -> Any:
+        """Async twin of ``__call__``: same rules, encoding off the event loop."""
+        _check_limit(limit)
+        if vector is not None:
+            return self(vector=vector, limit=limit, route_filter=route_filter)
+        query = await self._aencode_one(_check_text(text))
+        return self._decide(self._local.snapshot(), query, limit, route_filter)[0]
+
+    async def abatch(
+        self,
+        texts: Sequence[str],
+        *,
+        limit: int | None = 1,
+        route_filter: Sequence[str] | None = None,
+    ) -> list[Any]:
+        """Async twin of ``batch``."""
+        _check_limit(limit)
+        items = check_texts(texts)
+        if not items:
+            return []
+        queries = await asyncio.to_thread(self._encode, items)
+        return self._decide(self._local.snapshot(), queries, limit, route_filter)
+
+    async def _aencode_one(self, text: str) -> Vectors:
+        return await asyncio.to_thread(self._encode, [text])
+
+    async def start(self) -> None:
+        """Start background machinery (the micro-batcher). Optional: ``acall`` starts it."""
+
+    async def aclose(self) -> None:
+        """Stop background machinery; pending turns are finished first."""
+
+    async def __aenter__(self) -> SemanticRouter:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     # ---- route management --------------------------------------------------------------------
     def add(self, routes: Route | Iterable[Route]) -> None:

@@ -183,11 +183,15 @@ class UtteranceDiff(_Model):
     ) -> UtteranceDiff:
         """Tag every utterance: ``"-"`` local only, ``"+"`` remote only, ``" "`` both.
 
-        For utterances on both sides the local copy is kept (its route-level fields); route
-        field differences are read with :meth:`route_field_conflicts`.
+        Identity covers the route-level fields too (description, function schemas, metadata,
+        threshold): an utterance whose fields differ appears twice, ``"-"`` with the local
+        fields and ``"+"`` with the remote ones. So the diff is empty of changes exactly when
+        the content hashes are equal.
         """
-        local = {u.key: u for u in local_utterances}
-        remote = {u.key: u for u in remote_utterances}
+        from .sync._hash import content_key
+
+        local = {content_key(u): u for u in local_utterances}
+        remote = {content_key(u): u for u in remote_utterances}
         out = [u.model_copy(update={"diff_tag": "-" if k not in remote else " "}) for k, u in local.items()]
         out.extend(u.model_copy(update={"diff_tag": "+"}) for k, u in remote.items() if k not in local)
         out.sort(key=lambda u: ({"-": 0, "+": 1, " ": 2}[u.diff_tag], u.route, u.utterance))

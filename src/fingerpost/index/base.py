@@ -1,0 +1,223 @@
+"""The remote index interface: what the sync path needs from Qdrant, Pinecone, ...
+
+A remote holds one point per (route, utterance) with its vector and the route-level fields,
+plus two kinds of small bookkeeping records that never take part in routing:
+
+* the *meta record* (encoder, version, content hash, recent changes): every write bumps it,
+  so agents notice each other's changes with one small read;
+* *lease tickets* (one per agent trying to write): mutual exclusion without compare-and-set.
+
+Adapters translate backend exceptions to ``RemoteUnavailableError`` at their boundary
+(``raise ... from exc``) after bounded retries, and never let a client object leak into a
+return value. Async twins default to running the sync method on a worker thread; adapters
+with a native async client override them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..schema import Utterance
+
+__all__ = ["ChangeEntry", "LeaseTicket", "RemoteIndex", "RemoteMeta", "RemotePoint", "ScoredPoint"]
+
+Vector = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class RemotePoint:
+    """An utterance as stored remotely, with its vector (``None`` when not fetched)."""
+
+    utterance: Utterance
+    vector: Vector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPoint:
+    """A query hit: route, utterance text and cosine similarity."""
+
+    route: str
+    utterance: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEntry:
+    """Routes touched by the write that produced ``version``."""
+
+    version: int
+    routes: tuple[str, ...]
+    full: bool = False  # True: too many to list; readers pull everything
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteMeta:
+    """The remote's version record."""
+
+    encoder_name: str
+    encoder_dim: int
+    version: int = 0
+    content_hash: str = ""
+    count: int = 0
+    changes: tuple[ChangeEntry, ...] = ()
+    updated_at: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "encoder_name": self.encoder_name,
+                "encoder_dim": self.encoder_dim,
+                "version": self.version,
+                "content_hash": self.content_hash,
+                "count": self.count,
+                "changes": [[c.version, list(c.routes), c.full] for c in self.changes],
+                "updated_at": self.updated_at,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> RemoteMeta:
+        d: dict[str, Any] = json.loads(text)
+        return cls(
+            encoder_name=str(d["encoder_name"]),
+            encoder_dim=int(d["encoder_dim"]),
+            version=int(d.get("version", 0)),
+            content_hash=str(d.get("content_hash", "")),
+            count=int(d.get("count", 0)),
+            changes=tuple(ChangeEntry(int(v), tuple(r), bool(f)) for v, r, f in d.get("changes", [])),
+            updated_at=float(d.get("updated_at", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTicket:
+    """One agent's claim on the remote's write lease."""
+
+    token: str
+    owner: str
+    created_at: float
+    expires_at: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RemoteIndex(ABC):
+    """A shared vector index that routers mirror and sync with."""
+
+    index_name: str
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    @abstractmethod
+    def bind(self, encoder_name: str, dim: int) -> RemoteMeta:
+        """Connect, create the collection/index if missing (cosine, ``dim``), and return the
+        meta record (creating an empty one, version 0, if missing).
+
+        Raises ``EncoderMismatchError`` BEFORE writing anything when the remote was built with
+        another encoder (name or dimension).
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients this index created (not ones the user passed in)."""
+
+    # ---- content ---------------------------------------------------------------------------
+    @abstractmethod
+    def get_utterances(self) -> list[Utterance]:
+        """Every (route, utterance) held remotely, with route-level fields (no vectors)."""
+
+    @abstractmethod
+    def fetch(self, routes: Sequence[str] | None = None, *, with_vectors: bool = True) -> list[RemotePoint]:
+        """Points of the given routes (exact names), or of every route when ``None``."""
+
+    @abstractmethod
+    def upsert(self, points: Sequence[RemotePoint]) -> None:
+        """Insert or overwrite points; identity is (route, utterance), so repeats are no-ops."""
+
+    @abstractmethod
+    def delete(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete points by exact (route, utterance); missing keys are ignored."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of utterance points (bookkeeping records excluded)."""
+
+    @abstractmethod
+    def query(
+        self, vector: Vector, limit: int, routes: Sequence[str] | None = None
+    ) -> list[ScoredPoint]:
+        """Nearest utterance points by cosine, best first, optionally within ``routes``."""
+
+    # ---- coordination ----------------------------------------------------------------------
+    @abstractmethod
+    def read_meta(self) -> RemoteMeta | None:
+        """The meta record, or ``None`` if the remote has none yet."""
+
+    @abstractmethod
+    def write_meta(self, meta: RemoteMeta) -> None:
+        """Overwrite the meta record."""
+
+    @abstractmethod
+    def put_ticket(self, ticket: LeaseTicket) -> None:
+        """Write (or renew) this agent's lease ticket."""
+
+    @abstractmethod
+    def list_tickets(self) -> list[LeaseTicket]:
+        """Every lease ticket present (expired ones included)."""
+
+    @abstractmethod
+    def delete_ticket(self, token: str) -> None:
+        """Remove a ticket; missing is fine."""
+
+    # ---- async twins (thread offload by default) -------------------------------------------
+    async def aget_utterances(self) -> list[Utterance]:
+        return await asyncio.to_thread(self.get_utterances)
+
+    async def afetch(
+        self, routes: Sequence[str] | None = None, *, with_vectors: bool = True
+    ) -> list[RemotePoint]:
+        return await asyncio.to_thread(self.fetch, routes, with_vectors=with_vectors)
+
+    async def aquery(
+        self, vector: Vector, limit: int, routes: Sequence[str] | None = None
+    ) -> list[ScoredPoint]:
+        return await asyncio.to_thread(self.query, vector, limit, routes)
+
+    async def aread_meta(self) -> RemoteMeta | None:
+        return await asyncio.to_thread(self.read_meta)
+
+
+def encode_payload(u: Utterance) -> dict[str, Any]:
+    """Flat payload for backends that only take scalars/strings (Pinecone): JSON for nested
+    values, no ``None`` values."""
+    out: dict[str, Any] = {"kind": "utterance", "route": u.route, "utterance": u.utterance}
+    if u.description is not None:
+        out["description"] = u.description
+    if u.function_schemas is not None:
+        out["function_schemas"] = json.dumps(u.function_schemas, sort_keys=True)
+    if u.metadata:
+        out["metadata"] = json.dumps(u.metadata, sort_keys=True)
+    if u.score_threshold is not None:
+        out["score_threshold"] = float(u.score_threshold)
+    return out
+
+
+def decode_payload(p: dict[str, Any]) -> Utterance:
+    """Inverse of :func:`encode_payload`."""
+    fs = p.get("function_schemas")
+    md = p.get("metadata")
+    thr = p.get("score_threshold")
+    return Utterance(
+        route=str(p["route"]),
+        utterance=str(p["utterance"]),
+        description=p.get("description"),
+        function_schemas=None if fs is None else json.loads(fs),
+        metadata={} if not md else json.loads(md),
+        score_threshold=None if thr is None else float(thr),
+    )

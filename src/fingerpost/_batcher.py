@@ -136,6 +136,7 @@ class MicroBatcher(Generic[T, R]):
 
         self._state: BatcherState = "unopened"
         self._close_requested = False
+        self._generation = 0  # bumped by _start and _abandon; a stale worker leaves state alone
         # Bound to the running loop by _start; replaced on every start.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -293,13 +294,17 @@ class MicroBatcher(Generic[T, R]):
             max_workers=1, thread_name_prefix="fingerpost-batcher"
         )
         self._state = "running"
-        self._worker = loop.create_task(self._run(), name="fingerpost-micro-batcher")
+        self._generation += 1
+        self._worker = loop.create_task(
+            self._run(self._generation), name="fingerpost-micro-batcher"
+        )
 
     def _bound_loop_is_gone(self) -> bool:
         return self._loop is None or self._loop.is_closed() or not self._loop.is_running()
 
     def _abandon(self) -> None:
-        """Forget a worker whose loop ended without closing us; its futures died with it."""
+        """Forget a worker whose loop stopped without closing us; its futures died with it."""
+        self._generation += 1
         self._shutdown_executor(wait=False)
         self._pending.clear()
         self._ready.clear()
@@ -368,7 +373,7 @@ class MicroBatcher(Generic[T, R]):
 
     # -- worker ----------------------------------------------------------------------------
 
-    async def _run(self) -> None:
+    async def _run(self, generation: int) -> None:
         try:
             while True:
                 batch = await self._next_batch()
@@ -376,7 +381,8 @@ class MicroBatcher(Generic[T, R]):
                     return
                 await self._run_batch(batch)
         finally:
-            self._finish()
+            if generation == self._generation:  # else we were abandoned and replaced
+                self._finish()
 
     async def _next_batch(self) -> list[_Entry[T, R]] | None:
         while True:
@@ -473,11 +479,16 @@ class MicroBatcher(Generic[T, R]):
 
     def _finish(self) -> None:
         """Runs when the worker ends: closed, or cancelled with its loop."""
-        closed = RouterClosedError("the micro-batcher closed before this item was processed")
-        _fail(self._in_flight, closed)
+        if self._loop is not None and not self._loop.is_closed():
+            closed = RouterClosedError("the micro-batcher closed before this item was processed")
+            _fail(self._in_flight, closed)
+            self._fail_queued(closed)
+            self._wake_space_waiters(len(self._space_waiters))
         self._in_flight = []
-        self._fail_queued(closed)
-        self._wake_space_waiters(len(self._space_waiters))
+        self._pending.clear()
+        self._ready.clear()
+        self._space_waiters.clear()
+        self._size = 0
         # The thread is idle unless we were cancelled mid-batch; then do not block the loop.
         self._shutdown_executor(wait=self._close_requested)
         self._worker = None

@@ -44,6 +44,8 @@ def passing_routes(
     aggregation: Aggregation,
     centroid_sims: F32 | None = None,
     centroid_weight: float = 0.0,
+    head_probs: F32 | None = None,
+    head_weights: F32 | None = None,
 ) -> tuple[NDArray[np.int64], F32]:
     """Slots whose score reaches their threshold, best first.
 
@@ -55,7 +57,10 @@ def passing_routes(
         top_k: neighbours per route for ``mean``/``sum``.
         aggregation: how a route's neighbours become its score.
         centroid_sims: (n_slots,) cosine similarity to each route's normalised centroid.
-        centroid_weight: w in ``score = (1 - w) * aggregate + w * centroid_sim``.
+        centroid_weight: w in ``sim = (1 - w) * aggregate + w * centroid_sim``.
+        head_probs: (n_slots,) a fitted route head's probability for each slot (optional).
+        head_weights: (n_slots,) a in ``score = (1 - a) * sim + a * head_prob``; 0 for
+            routes the head does not know (added since the fit): they score by similarity.
 
     Returns:
         ``(slots, scores)`` sorted by score, highest first (ties: lower slot first).
@@ -65,6 +70,8 @@ def passing_routes(
     # Every aggregation is <= the route's best match, so this bound is >= every route score:
     # only routes whose bound clears the threshold can pass, and only those are aggregated.
     bound = seg if centroid_sims is None or w == 0 else (1 - w) * seg + w * centroid_sims
+    if head_probs is not None and head_weights is not None:
+        bound = (1 - head_weights) * bound + head_weights * head_probs
     slots = np.flatnonzero(candidates & (bound >= thresholds))
     if slots.size == 0:
         return slots.astype(np.int64), np.empty(0, dtype=np.float32)
@@ -80,6 +87,9 @@ def passing_routes(
         )
         if centroid_sims is not None and w != 0:
             scores = (1 - w) * scores + w * centroid_sims[slots]
+        if head_probs is not None and head_weights is not None:
+            a = head_weights[slots]
+            scores = (1 - a) * scores + a * head_probs[slots]
         keep = scores >= thresholds[slots]
         slots, scores = slots[keep], scores[keep]
     order = np.lexsort((slots, -scores))

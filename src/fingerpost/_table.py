@@ -58,6 +58,7 @@ class Snapshot:
     slots_by_name: dict[str, list[int]]  # append-only, shared
     settings: ScoringSettings
     extras: dict[str, object] = field(default_factory=dict)  # e.g. a fitted route head
+    cache: dict[object, object] = field(default_factory=dict)  # per-snapshot memo (derived data)
 
     @property
     def n_rows(self) -> int:

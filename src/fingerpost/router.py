@@ -20,12 +20,13 @@ from ._exceptions import (
     InvalidInputError,
     RouteNotFoundError,
 )
+from ._head import head_inputs
 from ._scoring import passing_routes
 from ._table import ScoringSettings, Snapshot
 from ._threads import limit_blas_threads
 from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.local import LocalIndex
-from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance
+from .schema import Aggregation, FitState, Route, RouteChoice, RouterConfig, Utterance
 
 __all__ = [
     "DEFAULT_AGGREGATION",
@@ -110,7 +111,12 @@ class SemanticRouter:
     # ---- construction ----------------------------------------------------------------------
     def _boot(self, routes: list[Route] | None) -> None:
         if routes is None:
-            self._local.boot()
+            if self._local.boot():
+                state = self._local.get_meta("fit_state")
+                if state is not None:
+                    from ._quality import restore_fit_state
+
+                    restore_fit_state(self, FitState(**state))
             return
         stored = self._local.stored()
         RouterConfig(routes=routes)  # duplicate names -> InvalidInputError before any work
@@ -201,11 +207,14 @@ class SemanticRouter:
         thresholds = np.where(np.isnan(snap.thresholds), np.float32(st.score_threshold), snap.thresholds)
         sims = _similarities(snap.vectors, queries)
         cent = queries @ snap.centroids.T if snap.n_slots else np.empty((len(queries), 0), np.float32)
+        head = snap.extras.get("head")
+        probs, weights = (None, None) if head is None else head_inputs(head, snap, queries)
         out: list[Any] = []
-        for row, cent_row in zip(sims, cent, strict=True):
+        for i, (row, cent_row) in enumerate(zip(sims, cent, strict=True)):
             slots, scores = passing_routes(
                 row, snap.starts, candidates, thresholds, st.top_k, st.aggregation,
                 cent_row, st.centroid_weight,
+                None if probs is None else probs[i], weights,
             )
             if limit is not None:
                 slots, scores = slots[:limit], scores[:limit]
@@ -271,10 +280,12 @@ class SemanticRouter:
             return
         self._local.table.check(add=[(r, _placeholder(r, self.encoder.dim)) for r in items])
         self._local.apply(add=self._with_vectors(items))
+        self._routes_changed()
 
     def delete(self, route_name: str) -> None:
         """Delete a route by exact name; ``RouteNotFoundError`` if there is none."""
         self._local.apply(delete=[route_name])
+        self._routes_changed()
 
     def update(
         self,
@@ -307,6 +318,8 @@ class SemanticRouter:
         assert old_vecs is not None
         cache = dict(zip(old.utterances, old_vecs, strict=True))
         self._local.apply(add=self._with_vectors([new], cache), replace=True)
+        if utterances is not None:
+            self._routes_changed()
         return new
 
     def add_utterances(self, route_name: str, utterances: Sequence[str]) -> Route:
@@ -326,6 +339,30 @@ class SemanticRouter:
     @property
     def routes(self) -> list[Route]:
         return self._local.snapshot().live_routes()
+
+    # ---- quality: fitting and evaluation (fingerpost._quality) ------------------------------
+    def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any) -> Any:
+        """Tune per-route thresholds (deterministically) and train a light route head.
+
+        ``y[i] is None`` marks an out-of-scope turn that should route nowhere. The routes' own
+        utterances are training data too. Fitted state is kept with configs and stores.
+        """
+        from ._quality import fit_router
+
+        return fit_router(self, X, y, **kwargs)
+
+    def evaluate(self, X: Sequence[str], y: Sequence[str | None]) -> float:
+        """Accuracy; a ``None`` label is correct when the choice's name is ``None``."""
+        from ._quality import evaluate_router
+
+        return evaluate_router(self, X, y)
+
+    def _routes_changed(self) -> None:
+        """Called after every successful write: a fitted head may need retraining."""
+        if self._local.snapshot().extras.get("head") is not None:
+            from ._quality import on_routes_changed
+
+            on_routes_changed(self)
 
     # ---- thresholds and settings -----------------------------------------------------------
     @property
@@ -368,7 +405,13 @@ class SemanticRouter:
             aggregation=st.aggregation,
             score_threshold=st.score_threshold,
             centroid_weight=st.centroid_weight,
+            fit_state=self._fit_state(snap),
         )
+
+    def _fit_state(self, snap: Snapshot) -> FitState | None:
+        from ._quality import fit_state_of
+
+        return fit_state_of(self, snap)
 
     @classmethod
     def from_config(
@@ -387,11 +430,16 @@ class SemanticRouter:
                 f"config was made with encoder {config.encoder_name!r} (dim {config.encoder_dim}); "
                 f"got {encoder.name!r} (dim {encoder.dim})"
             )
-        return cls(
+        router = cls(
             routes=config.routes, encoder=encoder, index=index, top_k=config.top_k,
             aggregation=config.aggregation, score_threshold=config.score_threshold,
             centroid_weight=config.centroid_weight, **kwargs,
         )
+        if config.fit_state is not None:
+            from ._quality import restore_fit_state
+
+            restore_fit_state(router, config.fit_state)
+        return router
 
     def to_json(self, path: str | Path | None = None) -> str:
         return self.to_config().to_json(path)

@@ -8,6 +8,8 @@ readers never lock and never see half a write.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -17,6 +19,7 @@ from numpy.typing import NDArray
 
 from ._exceptions import (
     EncoderMismatchError,
+    FingerpostError,
     InvalidInputError,
     RouteNotFoundError,
 )
@@ -25,7 +28,10 @@ from ._scoring import passing_routes
 from ._table import ScoringSettings, Snapshot
 from ._threads import limit_blas_threads
 from .encoders.base import DenseEncoder, check_texts, unit_rows
+from .index.base import RemoteIndex
 from .index.local import LocalIndex
+from .sync._apply import RemoteSync
+from .sync._plan import check_mode
 from .schema import Aggregation, FitState, Route, RouteChoice, RouterConfig, Utterance
 
 __all__ = [
@@ -71,7 +77,9 @@ class SemanticRouter:
             cold-boots from disk with no encoding at all.
         encoder: Any :class:`~fingerpost.encoders.DenseEncoder`; default ``OnnxEncoder()``
             (all-MiniLM-L6-v2, offline).
-        index: Where routes live; default ``LocalIndex()`` (in memory).
+        index: Where routes live; default ``LocalIndex()`` (in memory). A remote index
+            (``QdrantIndex``, ``PineconeIndex``) is shared by agents; the router routes from a
+            local mirror of it and writes through to it.
         top_k: Neighbours per route for ``mean``/``sum`` aggregation.
         aggregation: ``"max"`` (default), ``"mean"`` or ``"sum"``.
         score_threshold: Router-wide threshold; routes may set their own.
@@ -79,19 +87,30 @@ class SemanticRouter:
             The centroid adds evidence from all of a route's utterances; 0 disables it.
         blas_threads: Cap numpy's BLAS threads (``None`` leaves them alone). On small machines
             BLAS and ONNX Runtime threads otherwise fight over the cores.
+        auto_sync: With a remote index, sync at construction with this mode (``error``,
+            ``remote``, ``local``, ``merge-force-local``, ``merge-force-remote``, ``merge``).
+            Without it, a router given no ``routes`` pulls the remote's routes, and one given
+            ``routes`` does no I/O until asked.
+        refresh_interval: Seconds between background pulls of other agents' changes.
+        lease_ttl: Seconds a crashed writer's lease blocks others.
+        lease_wait: Seconds a write waits for another agent's lease before ``LeaseHeldError``.
     """
 
     def __init__(
         self,
         routes: Iterable[Route] | None = None,
         encoder: DenseEncoder | None = None,
-        index: LocalIndex | None = None,
+        index: LocalIndex | RemoteIndex | None = None,
         *,
         top_k: int = DEFAULT_TOP_K,
         aggregation: Aggregation | str = DEFAULT_AGGREGATION,
         score_threshold: float | None = None,
         centroid_weight: float = DEFAULT_CENTROID_WEIGHT,
         blas_threads: int | None = 1,
+        auto_sync: str | None = None,
+        refresh_interval: float | None = None,
+        lease_ttl: float = 30.0,
+        lease_wait: float = 10.0,
     ) -> None:
         if encoder is None:
             from .encoders.onnx import OnnxEncoder
@@ -101,12 +120,34 @@ class SemanticRouter:
             raise InvalidInputError("encoder must be a fingerpost.encoders.DenseEncoder")
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
+        if auto_sync is not None:
+            check_mode(auto_sync)
+        if refresh_interval is not None and refresh_interval <= 0:
+            raise InvalidInputError("refresh_interval must be positive seconds")
         self.encoder = encoder
-        self.index = index if index is not None else LocalIndex()
+        self.index: LocalIndex | RemoteIndex = index if index is not None else LocalIndex()
         settings = _settings(top_k, aggregation, score_threshold, centroid_weight)
-        self._local = self.index
-        self._local.bind(encoder.name, encoder.dim, settings)
-        self._boot(None if routes is None else _as_routes(routes))
+        self._remote: RemoteSync | None = None
+        self._refresher: _Refresher | None = None
+        given = None if routes is None else _as_routes(routes)
+        if isinstance(self.index, RemoteIndex):
+            self._local = LocalIndex()
+            self._local.bind(encoder.name, encoder.dim, settings)
+            self._remote = RemoteSync(
+                self.index, self._local, encoder_name=encoder.name, encoder_dim=encoder.dim,
+                lease_ttl=lease_ttl, lease_wait=lease_wait,
+            )
+            self._boot_remote(given, auto_sync)
+            if refresh_interval is not None:
+                self._refresher = _Refresher(self, refresh_interval)
+        else:
+            if not isinstance(self.index, LocalIndex):
+                raise InvalidInputError("index must be a LocalIndex or a remote index")
+            if auto_sync is not None or refresh_interval is not None:
+                raise InvalidInputError("auto_sync and refresh_interval need a remote index")
+            self._local = self.index
+            self._local.bind(encoder.name, encoder.dim, settings)
+            self._boot(given)
 
     # ---- construction ----------------------------------------------------------------------
     def _boot(self, routes: list[Route] | None) -> None:
@@ -128,6 +169,25 @@ class SemanticRouter:
         if changed or gone:
             self._local.persist(upserts=changed, deletes=gone)
         self._local.apply(add=adds, persist=False)
+
+    def _boot_remote(self, routes: list[Route] | None, auto_sync: str | None) -> None:
+        assert self._remote is not None
+        if auto_sync is None and routes is None:
+            self._remote.refresh()  # an agent joining a shared index: pull its routes
+            return
+        if routes is None:
+            routes = []
+        RouterConfig(routes=routes)
+        cache: dict[str, Vectors] = {}
+        if auto_sync is not None:
+            # Reuse the remote's vectors: only utterances nobody has embedded get encoded.
+            self._remote.bind()
+            for p in self.index.fetch(None, with_vectors=True):  # type: ignore[union-attr]
+                if p.vector is not None:
+                    cache.setdefault(p.utterance.utterance, np.asarray(p.vector, dtype=np.float32))
+        self._local.apply(add=self._with_vectors(routes, cache), persist=False)
+        if auto_sync is not None:
+            self._remote.sync(auto_sync, self._encode, fast=True)
 
     def _with_vectors(
         self, routes: Sequence[Route], cache: dict[str, Vectors] | None = None
@@ -279,13 +339,11 @@ class SemanticRouter:
         if not items:
             return
         self._local.table.check(add=[(r, _placeholder(r, self.encoder.dim)) for r in items])
-        self._local.apply(add=self._with_vectors(items))
-        self._routes_changed()
+        self._write(self._with_vectors(items), (), new=True)
 
     def delete(self, route_name: str) -> None:
         """Delete a route by exact name; ``RouteNotFoundError`` if there is none."""
-        self._local.apply(delete=[route_name])
-        self._routes_changed()
+        self._write((), (route_name,))
 
     def update(
         self,
@@ -317,10 +375,24 @@ class SemanticRouter:
         old_vecs = snap.route_vectors(route_name)
         assert old_vecs is not None
         cache = dict(zip(old.utterances, old_vecs, strict=True))
-        self._local.apply(add=self._with_vectors([new], cache), replace=True)
-        if utterances is not None:
-            self._routes_changed()
+        self._write(self._with_vectors([new], cache), (), retrain=utterances is not None)
         return new
+
+    def _write(
+        self,
+        adds: Sequence[tuple[Route, Vectors]],
+        deletes: Sequence[str],
+        *,
+        new: bool = False,
+        retrain: bool = True,
+    ) -> None:
+        """One write: through the remote (lease, then mirror) or to the local index."""
+        if self._remote is not None:
+            self._remote.write_routes(adds, deletes, must_not_exist=new)
+        else:
+            self._local.apply(add=adds, delete=deletes, replace=not new)
+        if retrain:
+            self._routes_changed()
 
     def add_utterances(self, route_name: str, utterances: Sequence[str]) -> Route:
         """Append utterances to an existing route (``RouteNotFoundError`` if it is missing)."""
@@ -339,6 +411,59 @@ class SemanticRouter:
     @property
     def routes(self) -> list[Route]:
         return self._local.snapshot().live_routes()
+
+    # ---- sync with a remote index -------------------------------------------------------------
+    def _need_remote(self) -> RemoteSync:
+        if self._remote is None:
+            raise InvalidInputError("this router has no remote index to sync with")
+        return self._remote
+
+    def sync(self, sync_mode: str) -> list[str]:
+        """Make local and remote hold ``sync_mode``'s result; returns the diff that was resolved
+        (``"+ route: utterance"`` remote only, ``"- route: utterance"`` local only)."""
+        remote = self._need_remote()
+        check_mode(sync_mode)
+        before = self.get_utterance_diff() if sync_mode != "error" else []
+        remote.sync(sync_mode, self._encode)
+        self._routes_changed()
+        return before
+
+    def _execute_sync_strategy(self, sync_mode: str) -> None:
+        """Run ``sync_mode`` without the already-synced shortcut (spec name)."""
+        self._need_remote().sync(sync_mode, self._encode, fast=False)
+        self._routes_changed()
+
+    def is_synced(self) -> bool:
+        """True exactly when local and remote contents are equal (hash first, then a diff).
+        A router without a remote index is always synced."""
+        return True if self._remote is None else self._remote.is_synced()
+
+    def get_utterance_diff(self, include_metadata: bool = False) -> list[str]:
+        """Readable diff lines: ``"+ route: utterance"`` remote only, ``"- ..."`` local only."""
+        if self._remote is None:
+            return []
+        return self._remote.diff().to_utterance_str(include_metadata)
+
+    def refresh(self) -> bool:
+        """Pull other agents' changes from the remote (only the routes they touched)."""
+        if self._remote is None:
+            return False
+        changed = self._remote.refresh()
+        if changed:
+            self._routes_changed()
+        return changed
+
+    async def async_sync(self, sync_mode: str) -> list[str]:
+        return await asyncio.to_thread(self.sync, sync_mode)
+
+    async def async_is_synced(self) -> bool:
+        return await asyncio.to_thread(self.is_synced)
+
+    async def aget_utterance_diff(self, include_metadata: bool = False) -> list[str]:
+        return await asyncio.to_thread(self.get_utterance_diff, include_metadata)
+
+    async def arefresh(self) -> bool:
+        return await asyncio.to_thread(self.refresh)
 
     # ---- quality: fitting and evaluation (fingerpost._quality) ------------------------------
     def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any) -> Any:
@@ -460,7 +585,10 @@ class SemanticRouter:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the store. The router must not be used afterwards."""
+        """Stop the refresher and release the store. The router must not be used afterwards."""
+        if self._refresher is not None:
+            self._refresher.stop()
+            self._refresher = None
         self._local.close()
 
     def __enter__(self) -> SemanticRouter:
@@ -475,6 +603,31 @@ class SemanticRouter:
             f"SemanticRouter(routes={len(snap.live_routes())}, encoder={self.encoder.name!r}, "
             f"index={self.index!r})"
         )
+
+
+class _Refresher:
+    """A daemon thread that pulls other agents' changes every ``interval`` seconds. Errors are
+    logged and retried next time: the router keeps routing from its mirror meanwhile."""
+
+    def __init__(self, router: SemanticRouter, interval: float) -> None:
+        self._router, self._interval = router, interval
+        self._stop = threading.Event()
+        self.runs = 0
+        self._thread = threading.Thread(target=self._run, name="fingerpost-refresh", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._router.refresh()
+            except FingerpostError as exc:
+                logging.getLogger("fingerpost.sync").warning("refresh failed: %s", exc)
+            self.runs += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
 
 
 # ---- small pure helpers ----------------------------------------------------------------------

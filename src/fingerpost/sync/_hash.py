@@ -3,6 +3,11 @@
 Both cover exactly the same fields: route, utterance, description, function schemas,
 metadata, threshold, plus the encoder. Two sides are synced iff their hashes are equal iff
 their diff has no ``+``/``-`` lines.
+
+The hash is a multiset hash: the sum of the items' sha256 values modulo 2**256, plus the
+encoder's. Order never matters, and a write that removes some items and adds others updates
+it in O(changed items) (:func:`update_hash`), so the remote's version record can carry the
+hash of its content without re-reading everything after each write.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from collections.abc import Iterable
 
 from ..schema import Utterance
 
-__all__ = ["content_hash", "content_key"]
+__all__ = ["content_hash", "content_key", "update_hash"]
+
+_MOD = 1 << 256
 
 
 def content_key(u: Utterance) -> str:
@@ -26,10 +33,28 @@ def content_key(u: Utterance) -> str:
     )
 
 
+def _h(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+
+
+def _sum(utterances: Iterable[Utterance]) -> int:
+    return sum(_h(k) for k in {content_key(u) for u in utterances}) % _MOD
+
+
+def _encoder(encoder_name: str, encoder_dim: int) -> int:
+    return _h(json.dumps(["encoder", encoder_name, encoder_dim]))
+
+
 def content_hash(utterances: Iterable[Utterance], encoder_name: str, encoder_dim: int) -> str:
-    """Order-independent sha256 of the contents and the encoder."""
-    h = hashlib.sha256(json.dumps([encoder_name, encoder_dim]).encode())
-    for key in sorted({content_key(u) for u in utterances}):
-        h.update(b"\n")
-        h.update(key.encode())
-    return h.hexdigest()
+    """Order-independent hash of the contents (a set: duplicates count once) and encoder."""
+    return f"{(_sum(utterances) + _encoder(encoder_name, encoder_dim)) % _MOD:064x}"
+
+
+def update_hash(
+    old: str,
+    removed: Iterable[Utterance],
+    added: Iterable[Utterance],
+) -> str:
+    """The hash after removing and adding items (each must be present/absent as stated)."""
+    value = (int(old, 16) - _sum(removed) + _sum(added)) % _MOD
+    return f"{value:064x}"

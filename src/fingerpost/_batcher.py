@@ -105,6 +105,10 @@ class MicroBatcher(Generic[T, R]):
             more than ``max_batch`` are waiting. It runs on the event loop in ``submit``.
         executor: Where ``process`` runs. By default the batcher owns a one-thread executor,
             created by `start` and shut down by `aclose`; a given executor is never shut down.
+
+    The worker binds to the loop that starts it. If that loop ends without `aclose` (two
+    successive ``asyncio.run`` calls), the next ``submit`` on a new loop starts afresh; using
+    one batcher from two running loops at once raises `RuntimeError`.
     """
 
     def __init__(
@@ -230,7 +234,9 @@ class MicroBatcher(Generic[T, R]):
                 )
                 start = stop
         except BaseException:
-            request.future.cancel()  # items already queued are skipped
+            # Items already queued are skipped; an error one of them already got is not news.
+            if not request.future.cancel() and not request.future.cancelled():
+                request.future.exception()
             raise
         return await request.future
 
@@ -313,7 +319,7 @@ class MicroBatcher(Generic[T, R]):
         self._size = 0
         self._worker = None
         self._loop = None
-        self._state = "unopened"
+        self._state = "closed" if self._close_requested else "unopened"
 
     def _shutdown_executor(self, *, wait: bool) -> None:
         if self._executor is not None and self._executor is not self._given_executor:
@@ -479,6 +485,7 @@ class MicroBatcher(Generic[T, R]):
 
     def _finish(self) -> None:
         """Runs when the worker ends: closed, or cancelled with its loop."""
+        thread_idle = not self._in_flight  # else we were cancelled mid-batch
         if self._loop is not None and not self._loop.is_closed():
             closed = RouterClosedError("the micro-batcher closed before this item was processed")
             _fail(self._in_flight, closed)
@@ -489,8 +496,7 @@ class MicroBatcher(Generic[T, R]):
         self._ready.clear()
         self._space_waiters.clear()
         self._size = 0
-        # The thread is idle unless we were cancelled mid-batch; then do not block the loop.
-        self._shutdown_executor(wait=self._close_requested)
+        self._shutdown_executor(wait=thread_idle)  # never block the loop on a running batch
         self._worker = None
         self._state = "closed" if self._close_requested else "unopened"
 

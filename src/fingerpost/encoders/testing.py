@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from .._exceptions import InvalidInputError
 from .base import DenseEncoder, Vectors
 
 __all__ = ["HashEncoder"]
@@ -23,7 +24,7 @@ class HashEncoder(DenseEncoder):
 
     def __init__(self, dim: int = 128, name: str | None = None) -> None:
         if dim < 8:
-            raise ValueError("dim must be at least 8")
+            raise InvalidInputError("dim must be at least 8")
         self.dim = dim
         self.name = name or f"fingerpost-hash-v1-{dim}"
         self.calls = 0  # number of encode() calls, for tests that count encoder work

@@ -1,0 +1,18 @@
+"""LlamaIndex integration for fingerpost: route queries to engines without asking an LLM.
+
+``SemanticRouterSelector`` is a ``BaseSelector`` for ``RouterQueryEngine`` and
+``RouterRetriever``; ``FingerpostEmbedding`` is the same local encoder as a ``BaseEmbedding``.
+"""
+
+from __future__ import annotations
+
+from ._embedding import FingerpostEmbedding
+from ._selection import FingerpostSelection, NoSelectionError
+from ._selector import SemanticRouterSelector
+
+__all__ = [
+    "FingerpostEmbedding",
+    "FingerpostSelection",
+    "NoSelectionError",
+    "SemanticRouterSelector",
+]

@@ -1,0 +1,84 @@
+"""FingerpostEmbedding: a fingerpost encoder as a LlamaIndex ``BaseEmbedding``.
+
+Lets an index, a retriever and the selector share one local model: build a
+``VectorStoreIndex`` with ``FingerpostEmbedding.from_router(router)`` and nothing is loaded
+twice. Async methods encode on a worker thread (``DenseEncoder.acall``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+
+from fingerpost import InvalidInputError, SemanticRouter
+from fingerpost.encoders import DenseEncoder
+
+__all__ = ["FingerpostEmbedding"]
+
+# Larger than LlamaIndex's default of 10: a local encoder has no per-request cost to amortise
+# and batches well.
+_BATCH_SIZE = 64
+
+
+class FingerpostEmbedding(BaseEmbedding):
+    """Embeds with a fingerpost :class:`~fingerpost.encoders.DenseEncoder`, locally.
+
+    Vectors are L2-normalised float32 rows turned into lists, so cosine and dot product agree.
+    Blank texts are refused with ``fingerpost.InvalidInputError`` (the encoder's rule).
+
+    Args:
+        encoder: Any ``DenseEncoder``; default ``OnnxEncoder()`` (all-MiniLM-L6-v2, offline).
+        **kwargs: ``BaseEmbedding`` fields (``embed_batch_size``, ``callback_manager``, ...).
+            ``model_name`` defaults to the encoder's name.
+    """
+
+    _encoder: DenseEncoder = PrivateAttr()
+
+    def __init__(self, encoder: DenseEncoder | None = None, **kwargs: Any) -> None:
+        if encoder is None:
+            from fingerpost.encoders import OnnxEncoder
+
+            encoder = OnnxEncoder()
+        if not isinstance(encoder, DenseEncoder):
+            raise InvalidInputError("encoder must be a fingerpost.encoders.DenseEncoder")
+        kwargs.setdefault("model_name", encoder.name)
+        kwargs.setdefault("embed_batch_size", _BATCH_SIZE)
+        super().__init__(**kwargs)
+        self._encoder = encoder
+
+    @classmethod
+    def from_router(cls, router: SemanticRouter, **kwargs: Any) -> FingerpostEmbedding:
+        """Share ``router``'s encoder (and its loaded model)."""
+        return cls(router.encoder, **kwargs)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "FingerpostEmbedding"
+
+    @property
+    def encoder(self) -> DenseEncoder:
+        return self._encoder
+
+    @property
+    def dim(self) -> int:
+        return self._encoder.dim
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._encoder([query])[0].tolist()  # type: ignore[no-any-return]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._encoder.acall([query]))[0].tolist()  # type: ignore[no-any-return]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._encoder([text])[0].tolist()  # type: ignore[no-any-return]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._encoder.acall([text]))[0].tolist()  # type: ignore[no-any-return]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._encoder(texts).tolist()  # type: ignore[no-any-return]
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return (await self._encoder.acall(texts)).tolist()  # type: ignore[no-any-return]

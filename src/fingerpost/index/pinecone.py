@@ -1,0 +1,553 @@
+"""PineconeIndex: a Pinecone serverless index (one namespace of it) as the shared remote.
+
+Layout of the namespace (cosine, ``dim``):
+
+* one vector per (route, utterance): id ``f"{route_key}#{uuid5((route, utterance))}"``, where
+  ``route_key`` is the first 16 hex digits of SHA-256 of the route name, so
+  ``list(prefix=route_key + "#")`` lists one route; metadata is
+  :func:`~fingerpost.index.base.encode_payload` (flat: strings and numbers, no nulls);
+* the meta record ``__fp_meta__``: metadata ``{"kind": "meta", "meta": RemoteMeta.to_json()}``;
+* lease tickets ``__fp_lease__#<token>``: metadata ``kind="lease"`` plus the ticket fields.
+
+Bookkeeping records carry a fixed unit vector (cosine refuses a zero vector); queries filter
+on ``kind == "utterance"`` and reads check the exact route name in the metadata, so a hash
+prefix collision could never mix two routes.
+
+Retries: the control plane runs with the client's own retries off, so ``retries``/``backoff``
+are the whole policy there. The data-plane REST client of pinecone 10.x always retries
+408/429/5xx and dropped connections itself (3 retries, jittered, process-wide retry budget)
+and offers no switch, so there one of our attempts may be several HTTP requests.
+
+Async twins run the sync methods on a worker thread (the base-class default): a native
+``AsyncIndex`` would bind its connection pool to one event loop and needs an ``await``ed
+close, which :meth:`RemoteIndex.close` cannot give it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .._exceptions import EncoderMismatchError, InvalidInputError, RemoteUnavailableError
+from ..schema import Utterance
+from ._retry import (
+    RETRYABLE_STATUS,
+    RetryPolicy,
+    call_with_retry,
+    check_bind_args,
+    check_meta_encoder,
+    check_points,
+    check_query,
+    ticket_from_payload,
+    ticket_payload,
+    unit_vector,
+    utterance_uuid,
+)
+from .base import (
+    LeaseTicket,
+    RemoteIndex,
+    RemoteMeta,
+    RemotePoint,
+    ScoredPoint,
+    Vector,
+    decode_payload,
+    encode_payload,
+)
+
+try:
+    import httpx
+    from pinecone import (
+        ApiError,
+        Index,
+        Pinecone,
+        PineconeConnectionError,
+        PineconeTimeoutError,
+        RetryConfig,
+        ServerlessSpec,
+    )
+    from pinecone.models.vectors.vector import Vector as PineconeVector
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised without the extra
+    raise ModuleNotFoundError(
+        "PineconeIndex needs pinecone: pip install 'fingerpost[pinecone]'"
+    ) from exc
+
+__all__ = ["PineconeIndex"]
+
+T = TypeVar("T")
+
+META_ID = "__fp_meta__"
+LEASE_PREFIX = "__fp_lease__#"
+_UTTERANCE_ID = re.compile(
+    r"[0-9a-f]{16}#[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+_INDEX_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?")
+_LIST_PAGE = 100  # the API's largest list page
+_FETCH_CHUNK = 100  # ids per fetch (the query string grows with every id)
+_DELETE_CHUNK = 1000  # the API's limit of ids per delete
+_MAX_TOP_K = 10_000
+_MAX_REQUEST_BYTES = 1_500_000  # under the 2 MB request limit, with room for JSON overhead
+_MAX_METADATA_BYTES = 40_000  # Pinecone's per-vector metadata limit (40 KB)
+_UTTERANCE_FILTER: dict[str, Any] = {"kind": {"$eq": "utterance"}}
+
+
+def route_key(route: str) -> str:
+    """Short stable hash of a route name: the id prefix of its vectors."""
+    return hashlib.sha256(route.encode("utf-8")).hexdigest()[:16]
+
+
+def vector_id(route: str, utterance: str) -> str:
+    """Id of the exact (route, utterance) pair."""
+    return f"{route_key(route)}#{utterance_uuid(route, utterance)}"
+
+
+def _transient(exc: Exception) -> bool:
+    """Worth another attempt: transport trouble, timeouts, throttling, 5xx."""
+    if isinstance(exc, ApiError):
+        return exc.status_code in RETRYABLE_STATUS
+    return isinstance(
+        exc,
+        (
+            PineconeConnectionError,
+            PineconeTimeoutError,
+            httpx.TransportError,
+            ConnectionError,
+            TimeoutError,
+        ),
+    )
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _sized_batches(items: list[dict[str, Any]], max_count: int) -> Iterator[list[dict[str, Any]]]:
+    """Upsert requests under both the count and the byte limit (sizes estimated, generously)."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for item in items:
+        est = 24 * len(item["values"]) + len(json.dumps(item["metadata"])) + len(item["id"]) + 64
+        if batch and (len(batch) >= max_count or size + est > _MAX_REQUEST_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += est
+    if batch:
+        yield batch
+
+
+def _metadata(v: PineconeVector) -> dict[str, Any]:
+    return dict(v.metadata or {})
+
+
+class PineconeIndex(RemoteIndex):
+    """A Pinecone serverless index that routers mirror and sync with.
+
+    Nothing connects before :meth:`bind` (or the first read).
+
+    Args:
+        index_name: Index name (lowercase letters, digits and ``-``, at most 45).
+        api_key: API key; ``None`` reads ``PINECONE_API_KEY``.
+        host: Control-plane host with scheme (default: Pinecone's public API), e.g. a local
+            emulator at ``"http://127.0.0.1:5080"``.
+        namespace: Namespace holding the routes (default: the index's default namespace).
+        region: Region of a serverless index that :meth:`bind` creates.
+        cloud: Cloud of a serverless index that :meth:`bind` creates.
+        dimensions: Expected vector width; :meth:`bind` refuses another one.
+        retries: Retries of a call that failed transiently (dropped connection, timeout,
+            408/429/5xx) before ``RemoteUnavailableError``.
+        backoff: First retry delay in seconds; doubles per retry (jittered, capped at 5 s).
+        max_retry_time: No retry starts that would end later than this after the first try.
+        timeout: Per-request timeout in seconds.
+        ready_timeout: How long :meth:`bind` waits for a new index to become ready.
+        batch_size: Most vectors per upsert request (also kept under 2 MB per request).
+        client_kwargs: Extra ``Pinecone(...)`` arguments (e.g. ``proxy_url``).
+        sleep: Called with each retry or polling delay (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        index_name: str = "routes",
+        api_key: str | None = None,
+        host: str | None = None,
+        namespace: str | None = None,
+        region: str = "us-east-1",
+        cloud: str = "aws",
+        dimensions: int | None = None,
+        retries: int = 3,
+        backoff: float = 0.2,
+        *,
+        max_retry_time: float = 30.0,
+        timeout: float = 10.0,
+        ready_timeout: float = 300.0,
+        batch_size: int = 200,
+        client_kwargs: dict[str, Any] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if not isinstance(index_name, str) or not _INDEX_NAME.fullmatch(index_name):
+            raise InvalidInputError(
+                f"index_name must be 1-45 lowercase letters, digits or '-', got {index_name!r}"
+            )
+        key = api_key if api_key is not None else os.environ.get("PINECONE_API_KEY", "")
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidInputError("PineconeIndex needs an api_key (or PINECONE_API_KEY)")
+        if host is not None and (not isinstance(host, str) or not host):
+            raise InvalidInputError(f"host must be a non-empty URL, got {host!r}")
+        if namespace is not None and not isinstance(namespace, str):
+            raise InvalidInputError(f"namespace must be a string, got {namespace!r}")
+        for name, text in (("region", region), ("cloud", cloud)):
+            if not isinstance(text, str) or not text:
+                raise InvalidInputError(f"{name} must be a non-empty string, got {text!r}")
+        if dimensions is not None and (
+            isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
+        ):
+            raise InvalidInputError(f"dimensions must be an integer >= 1, got {dimensions!r}")
+        for name, value in (("timeout", timeout), ("ready_timeout", ready_timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidInputError(f"{name} must be > 0, got {value!r}")
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or not 1 <= batch_size <= 1000
+        ):
+            raise InvalidInputError(f"batch_size must be an integer in 1..1000, got {batch_size!r}")
+
+        self.index_name = index_name
+        self.namespace = namespace or ""
+        self._api_key = key
+        self._host = host
+        self._region = region
+        self._cloud = cloud
+        self._dimensions = dimensions
+        self._timeout = float(timeout)
+        self._ready_timeout = float(ready_timeout)
+        self._batch_size = batch_size
+        self._client_kwargs = dict(client_kwargs or {})
+        self._policy = RetryPolicy(
+            retries=retries,
+            backoff=backoff,
+            max_retry_time=max_retry_time,
+            sleep=time.sleep if sleep is None else sleep,
+        )
+        self._connect_lock = threading.RLock()
+        self._pc: Pinecone | None = None
+        self._index: Index | None = None
+        self._dim: int | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PineconeIndex(index_name={self.index_name!r}, namespace={self.namespace!r})"
+
+    def __enter__(self) -> PineconeIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        return call_with_retry(
+            self._policy, f"Pinecone {what} on {self.index_name!r}", fn, _transient
+        )
+
+    def _control(self) -> Pinecone:
+        if self._closed:
+            raise RemoteUnavailableError(f"{self!r} is closed")
+        with self._connect_lock:
+            if self._pc is None:
+                try:
+                    self._pc = Pinecone(
+                        api_key=self._api_key,
+                        host=self._host,
+                        timeout=self._timeout,
+                        retry_config=RetryConfig(max_retries=0),  # ours is the policy
+                        **self._client_kwargs,
+                    )
+                except (ValueError, TypeError) as exc:
+                    raise InvalidInputError(f"cannot configure the Pinecone client: {exc}") from exc
+        return self._pc
+
+    def _data(self, *, must_exist: bool = True) -> Index | None:
+        """The data-plane client; ``None`` when the index is missing and ``must_exist`` is off."""
+        if self._closed:
+            raise RemoteUnavailableError(f"{self!r} is closed")
+        with self._connect_lock:  # one data-plane client, however many threads ask at once
+            if self._index is not None:
+                return self._index
+            pc = self._control()
+            if not self._call("has_index", partial(pc.has_index, self.index_name)):
+                if not must_exist:
+                    return None
+                raise RemoteUnavailableError(
+                    f"Pinecone index {self.index_name!r} does not exist: call bind() first"
+                )
+            return self._open(self._wait_ready(pc))
+
+    def _index_or_raise(self) -> Index:
+        index = self._data()
+        assert index is not None
+        return index
+
+    def _open(self, host: str) -> Index:
+        with self._connect_lock:
+            if self._index is None:
+                try:
+                    self._index = self._control().index(host=host)
+                except (ValueError, TypeError) as exc:
+                    raise RemoteUnavailableError(
+                        f"Pinecone described an unusable host {host!r}: {exc}"
+                    ) from exc
+            return self._index
+
+    def _wait_ready(self, pc: Pinecone) -> str:
+        """Poll until the index is ready; its data-plane host."""
+        start = self._policy.clock()
+        delay, waited = 0.5, 0.0
+        while True:
+            desc = self._call("describe_index", partial(pc.describe_index, self.index_name))
+            if desc.status.ready and desc.host:
+                return desc.host
+            if max(self._policy.clock() - start, waited) + delay > self._ready_timeout:
+                raise RemoteUnavailableError(
+                    f"Pinecone index {self.index_name!r} not ready after {self._ready_timeout:g} s "
+                    f"(state {desc.status.state!r})"
+                )
+            self._policy.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
+
+    def _require_dim(self) -> int:
+        if self._dim is None:
+            raise InvalidInputError(f"{self!r} is not bound: call bind(encoder_name, dim) first")
+        return self._dim
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def bind(self, encoder_name: str, dim: int) -> RemoteMeta:
+        check_bind_args(encoder_name, dim)
+        if self._dimensions is not None and self._dimensions != dim:
+            raise EncoderMismatchError(
+                f"{self!r} expects {self._dimensions}-dim vectors, the encoder makes {dim}"
+            )
+        pc = self._control()
+        name = self.index_name
+        if self._call("has_index", partial(pc.has_index, name)):
+            self._check_description(pc, dim)
+        else:
+            spec = ServerlessSpec(cloud=self._cloud, region=self._region)
+            try:
+                self._call(
+                    "create_index",
+                    partial(
+                        pc.create_index,
+                        name=name,
+                        dimension=dim,
+                        metric="cosine",
+                        spec=spec,
+                        timeout=-1,
+                    ),
+                )
+            except RemoteUnavailableError:
+                # Another agent may have created it meanwhile (409): then use theirs.
+                if not self._call("has_index", partial(pc.has_index, name)):
+                    raise
+                self._check_description(pc, dim)
+        if self._index is None:
+            self._open(self._wait_ready(pc))
+        meta = self.read_meta()
+        if meta is not None:
+            check_meta_encoder(meta, encoder_name, dim, f"Pinecone index {name!r}")
+            self._dim = dim
+            return meta
+        self._dim = dim
+        meta = RemoteMeta(encoder_name=encoder_name, encoder_dim=dim)
+        self.write_meta(meta)
+        return meta
+
+    def _check_description(self, pc: Pinecone, dim: int) -> None:
+        desc = self._call("describe_index", partial(pc.describe_index, self.index_name))
+        try:
+            width, metric = desc.dimension, desc.metric
+        except AttributeError as exc:  # several or no dense fields
+            raise InvalidInputError(
+                f"Pinecone index {self.index_name!r} is not a single dense index: {exc}"
+            ) from exc
+        if width != dim:
+            raise EncoderMismatchError(
+                f"Pinecone index {self.index_name!r} holds {width}-dim vectors, the encoder makes {dim}"
+            )
+        if metric != "cosine":
+            raise InvalidInputError(
+                f"Pinecone index {self.index_name!r} uses {metric}; fingerpost needs cosine"
+            )
+
+    def close(self) -> None:
+        """Close the data-plane and control-plane clients this index opened."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        if self._pc is not None:
+            self._pc.close()
+            self._pc = None
+
+    # ---- content -------------------------------------------------------------------------
+    def _list_ids(self, prefix: str) -> list[str]:
+        index = self._index_or_raise()
+        ids: list[str] = []
+        token: str | None = None
+        while True:
+            page = self._call(
+                "list",
+                partial(
+                    index.list_paginated,
+                    prefix=prefix or None,
+                    limit=_LIST_PAGE,
+                    pagination_token=token,
+                    namespace=self.namespace,
+                ),
+            )
+            ids.extend(v.id for v in page.vectors if v.id)
+            token = page.pagination.next if page.pagination is not None else None
+            if not token:
+                return ids
+
+    def _fetch_ids(self, ids: Sequence[str]) -> list[PineconeVector]:
+        index = self._index_or_raise()
+        out: list[PineconeVector] = []
+        for chunk in _batches(ids, _FETCH_CHUNK):
+            response = self._call(
+                "fetch", partial(index.fetch, ids=list(chunk), namespace=self.namespace)
+            )
+            out.extend(response.vectors.values())
+        return out
+
+    def _utterance_ids(self) -> list[str]:
+        return [i for i in self._list_ids("") if _UTTERANCE_ID.fullmatch(i)]
+
+    def get_utterances(self) -> list[Utterance]:
+        return [p.utterance for p in self.fetch(with_vectors=False)]
+
+    def fetch(
+        self, routes: Sequence[str] | None = None, *, with_vectors: bool = True
+    ) -> list[RemotePoint]:
+        if routes is None:
+            ids = self._utterance_ids()
+            wanted = None
+        else:
+            wanted = set(routes)
+            ids = [i for r in dict.fromkeys(routes) for i in self._list_ids(route_key(r) + "#")]
+        points = []
+        for v in self._fetch_ids(ids):
+            md = _metadata(v)
+            if md.get("kind") != "utterance" or (
+                wanted is not None and md.get("route") not in wanted
+            ):
+                continue
+            vector = np.asarray(v.values, dtype=np.float32) if with_vectors else None
+            points.append(RemotePoint(utterance=decode_payload(md), vector=vector))
+        return sorted(points, key=lambda p: p.utterance.key)
+
+    def upsert(self, points: Sequence[RemotePoint]) -> None:
+        items = []
+        for p, values in check_points(points, self._require_dim()):
+            metadata = encode_payload(p.utterance)
+            if len(json.dumps(metadata).encode()) > _MAX_METADATA_BYTES:
+                raise InvalidInputError(
+                    f"route {p.utterance.route!r}: its fields exceed Pinecone's 40 KB metadata limit"
+                )
+            items.append(
+                {"id": vector_id(*p.utterance.key), "values": values, "metadata": metadata}
+            )
+        index = self._index_or_raise()
+        for batch in _sized_batches(items, self._batch_size):
+            self._call("upsert", partial(index.upsert, vectors=batch, namespace=self.namespace))
+
+    def delete(self, keys: Sequence[tuple[str, str]]) -> None:
+        self._delete_ids(list(dict.fromkeys(vector_id(r, u) for r, u in keys)))
+
+    def _delete_ids(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        index = self._index_or_raise()
+        for chunk in _batches(ids, _DELETE_CHUNK):
+            self._call("delete", partial(index.delete, ids=list(chunk), namespace=self.namespace))
+
+    def count(self) -> int:
+        # Exact (listing ids), unlike describe_index_stats, which lags and counts every record.
+        return len(self._utterance_ids())
+
+    def query(
+        self, vector: Vector, limit: int, routes: Sequence[str] | None = None
+    ) -> list[ScoredPoint]:
+        q = check_query(vector, limit, self._dim)
+        if routes is not None and not routes:
+            return []
+        flt = _UTTERANCE_FILTER
+        if routes is not None:
+            flt = {"$and": [_UTTERANCE_FILTER, {"route": {"$in": list(dict.fromkeys(routes))}}]}
+        index = self._index_or_raise()
+        response = self._call(
+            "query",
+            partial(
+                index.query,
+                vector=q,
+                top_k=min(limit, _MAX_TOP_K),
+                namespace=self.namespace,
+                filter=flt,
+                include_metadata=True,
+            ),
+        )
+        out = []
+        for m in response.matches:
+            md = m.metadata or {}
+            if md.get("kind") == "utterance":
+                out.append(
+                    ScoredPoint(
+                        route=str(md["route"]), utterance=str(md["utterance"]), score=float(m.score)
+                    )
+                )
+        return out
+
+    # ---- coordination --------------------------------------------------------------------
+    def read_meta(self) -> RemoteMeta | None:
+        index = self._data(must_exist=False)
+        if index is None:
+            return None
+        found = self._fetch_ids([META_ID])
+        if not found:
+            return None
+        return RemoteMeta.from_json(str(_metadata(found[0])["meta"]))
+
+    def write_meta(self, meta: RemoteMeta) -> None:
+        self._put_record(META_ID, {"kind": "meta", "meta": meta.to_json()})
+
+    def put_ticket(self, ticket: LeaseTicket) -> None:
+        self._put_record(LEASE_PREFIX + ticket.token, ticket_payload(ticket))
+
+    def list_tickets(self) -> list[LeaseTicket]:
+        vectors = self._fetch_ids(self._list_ids(LEASE_PREFIX))
+        tickets = [
+            ticket_from_payload(_metadata(v))
+            for v in vectors
+            if _metadata(v).get("kind") == "lease"
+        ]
+        return sorted(tickets, key=lambda t: (t.created_at, t.token))
+
+    def delete_ticket(self, token: str) -> None:
+        self._delete_ids([LEASE_PREFIX + token])
+
+    def _put_record(self, record_id: str, metadata: dict[str, Any]) -> None:
+        item = {"id": record_id, "values": unit_vector(self._require_dim()), "metadata": metadata}
+        index = self._index_or_raise()
+        self._call("upsert", partial(index.upsert, vectors=[item], namespace=self.namespace))

@@ -55,20 +55,32 @@ class Lease:
         self.remote, self.owner, self.ttl, self.wait = remote, owner or default_owner(), ttl, wait
         self._clock, self._sleep = clock, sleep
         self._rng = random.Random()
+        # Tickets of ours that may still be on the remote (a put whose answer was lost, a
+        # release that failed): never mistaken for another agent's, removed on the next try.
+        self._orphans: set[str] = set()
 
     def try_acquire(self) -> tuple[str | None, list[LeaseTicket]]:
         """One attempt: my token if I hold the lease now, else None and the live others."""
+        for old in list(self._orphans):
+            self.remote.delete_ticket(old)
+            self._orphans.discard(old)
         now = self._clock()
         token = uuid.uuid4().hex
+        self._orphans.add(token)
         self.remote.put_ticket(LeaseTicket(token, self.owner, now, now + self.ttl))
-        tickets = self.remote.list_tickets()
-        now = self._clock()
-        others = [t for t in tickets if t.token != token and t.expires_at > now]
-        for t in tickets:
-            if t.token != token and t.expires_at <= now:
-                self.remote.delete_ticket(t.token)  # a crashed holder's leftovers
+        self._orphans.discard(token)
+        try:
+            tickets = self.remote.list_tickets()
+            now = self._clock()
+            others = [t for t in tickets if t.token != token and t.expires_at > now]
+            for t in tickets:
+                if t.token != token and t.expires_at <= now:
+                    self.remote.delete_ticket(t.token)  # a crashed holder's leftovers
+        except BaseException:
+            self._orphans.add(token)
+            raise
         if others:
-            self.remote.delete_ticket(token)
+            self.release(token)
             return None, others
         return token, []
 
@@ -89,7 +101,9 @@ class Lease:
             delay = min(delay * 2, 1.0)
 
     def release(self, token: str) -> None:
+        self._orphans.add(token)
         self.remote.delete_ticket(token)
+        self._orphans.discard(token)
 
     @contextmanager
     def held(self) -> Iterator[str]:

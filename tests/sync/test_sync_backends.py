@@ -1,0 +1,190 @@
+"""Sync through the real clients: embedded Qdrant, the Qdrant REST test server and the
+Pinecone test server (fault injection at every write, unreachable remotes)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+pytest.importorskip("qdrant_client")
+pytest.importorskip("pinecone")
+
+from fingerpost import (  # noqa: E402
+    RemoteUnavailableError,
+    Route,
+    SemanticRouter,
+)
+from fingerpost.encoders.testing import HashEncoder  # noqa: E402
+from fingerpost.index import PineconeIndex, QdrantIndex  # noqa: E402
+from fingerpost.sync import plan_sync  # noqa: E402
+from fingerpost.sync._hash import content_key  # noqa: E402
+from tests.servers.pinecone_server import PineconeTestServer  # noqa: E402
+from tests.servers.qdrant_rest import QdrantTestServer  # noqa: E402
+
+SCHEMA = [{"name": "get_time", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}}]
+LOCAL = [
+    Route(name="politics", utterances=["vote for me", "the president"], metadata={"v": "local"}),
+    Route(name="time", utterances=["what time is it"], function_schemas=SCHEMA),
+]
+REMOTE = [
+    Route(name="politics", utterances=["the president", "tax policy"], metadata={"v": "remote"}),
+    Route(name="politics extra", utterances=["senate votes"]),
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_pinecone_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def _nothing(delay: float) -> None:
+        return None
+
+    monkeypatch.setattr("pinecone._internal.http_client._retry_sleep", lambda delay: None)
+    monkeypatch.setattr("pinecone._internal.http_client._async_retry_sleep", _nothing)
+
+
+@contextmanager
+def backend(kind: str, **kw) -> Iterator[tuple[object, object]]:  # type: ignore[no-untyped-def]
+    """Yields (index factory, server or None)."""
+    made: list[object] = []
+
+    def keep(index):  # type: ignore[no-untyped-def]
+        made.append(index)
+        return index
+
+    if kind == "qdrant-memory":
+        index = QdrantIndex(index_name="routes", location=":memory:")
+        yield (lambda: index), None
+        index.close()
+    elif kind == "qdrant-rest":
+        with QdrantTestServer() as srv:
+            try:
+                yield (lambda: keep(QdrantIndex(index_name="routes", url=srv.url, **kw))), srv
+            finally:
+                for i in made:
+                    i.close()  # type: ignore[attr-defined]
+    else:
+        with PineconeTestServer(api_key="k") as srv:
+            try:
+                yield (lambda: keep(PineconeIndex(index_name="routes", api_key="k", host=srv.url, **kw))), srv
+            finally:
+                for i in made:
+                    i.close()  # type: ignore[attr-defined]
+
+
+def router(index, routes=None, **kw):  # type: ignore[no-untyped-def]
+    kw.setdefault("score_threshold", 0.3)
+    return SemanticRouter(routes=routes, encoder=HashEncoder(), index=index, **kw)
+
+
+def contents(routes) -> set[str]:  # type: ignore[no-untyped-def]
+    from fingerpost import RouterConfig
+
+    return {content_key(u) for u in RouterConfig(routes=list(routes)).to_utterances()}
+
+
+BACKENDS = ["qdrant-memory", "qdrant-rest", "pinecone"]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_merge_force_local_then_synced_exactly_when_equal(kind: str) -> None:
+    with backend(kind) as (make, _):
+        router(make(), REMOTE, auto_sync="local")
+        r = router(make(), LOCAL, auto_sync="merge-force-local")
+        expected = plan_sync("merge-force-local", LOCAL, [*_utts(REMOTE)]).result
+        assert contents(r.routes) == contents(expected)
+        assert {content_key(u) for u in r.index.get_utterances()} == contents(expected)
+        assert r.is_synced() and r.get_utterance_diff() == []
+        other = router(make(), None)
+        other.add(Route(name="new", utterances=["brand new"]))
+        assert not r.is_synced()
+        assert r.get_utterance_diff() == ["+ new: brand new"]
+        r.sync("remote")
+        assert r.is_synced() and r.get("new") is not None
+
+
+def _utts(routes):  # type: ignore[no-untyped-def]
+    from fingerpost import RouterConfig
+
+    return RouterConfig(routes=list(routes)).to_utterances()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_function_schemas_odd_names_and_exact_deletes_round_trip(kind: str) -> None:
+    odd = Route(name="pol: \"itics\" #1 ü", utterances=["x y z"], function_schemas=SCHEMA,
+                metadata={"k": [1, 2]}, score_threshold=0.4, description="d")
+    with backend(kind) as (make, _):
+        r = router(make(), [*LOCAL, odd, Route(name="politics extra", utterances=["senate"])], auto_sync="local")
+        again = router(make(), None)
+        assert again.get("time") == LOCAL[1]
+        assert again.get(odd.name) == odd
+        r.delete("politics")
+        assert {u.route for u in r.index.get_utterances()} == {"time", odd.name, "politics extra"}
+        assert again.refresh() and again.get("politics") is None and again.get("politics extra") is not None
+
+
+@pytest.mark.parametrize("kind", ["qdrant-rest", "pinecone"])
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_failure_at_every_remote_write_then_rerun_converges(kind: str, when: str) -> None:
+    expected = contents(plan_sync("merge", LOCAL, _utts(REMOTE)).result)
+    k = 1
+    while k < 40:
+        with backend(kind, retries=0) as (make, srv):
+            router(make(), REMOTE, auto_sync="local")
+            r = router(make(), LOCAL)
+            srv.faults.reset_counters()  # type: ignore[attr-defined]
+            status = 500 if kind == "qdrant-rest" else 400  # pinecone's client retries 5xx itself
+            srv.faults.fail_nth_write(k, status=status, when=when)  # type: ignore[attr-defined]
+            try:
+                r.sync("merge")
+                failed = False
+            except RemoteUnavailableError:
+                failed = True
+            srv.faults.clear()  # type: ignore[attr-defined]
+            if not failed:
+                break
+            r.sync("merge")  # re-run converges, nothing lost
+            assert contents(r.routes) == expected
+            assert {content_key(u) for u in r.index.get_utterances()} == expected
+            assert r.is_synced()
+        k += 1
+    assert k >= 3  # at least two writes were failed in turn
+
+
+def test_unreachable_remote_is_typed_and_the_mirror_keeps_routing() -> None:
+    with QdrantTestServer() as srv:
+        url = srv.url
+        index = QdrantIndex(index_name="routes", url=url, retries=1, backoff=0.01)
+        r = router(index, LOCAL, auto_sync="local")
+    # the server is gone now
+    with pytest.raises(RemoteUnavailableError):
+        r.sync("merge")
+    with pytest.raises(RemoteUnavailableError):
+        r.add(Route(name="food", utterances=["pizza"]))
+    assert r("the president").name == "politics"  # routing never touches the network
+    assert r.get("food") is None
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    dead = QdrantIndex(index_name="routes", url=f"http://127.0.0.1:{port}", retries=1, backoff=0.01)
+    with pytest.raises(RemoteUnavailableError):
+        router(dead, LOCAL, auto_sync="local")
+    dead.close()
+    index.close()
+
+
+async def test_async_twins_over_a_real_client() -> None:
+    with backend("qdrant-rest") as (make, _):
+        r = router(make(), LOCAL)
+        assert not await r.async_is_synced()
+        assert set(await r.aget_utterance_diff()) == {f"- {x}" for x in ["politics: vote for me",
+                                                                       "politics: the president",
+                                                                       "time: what time is it"]}
+        await r.async_sync("local")
+        assert await r.async_is_synced()
+        assert (await r.acall("the president")).name == "politics"
+        await r.aclose()
+        await asyncio.sleep(0)

@@ -102,8 +102,16 @@ class Snapshot:
 class RouteTable:
     """The growable matrix plus its slot bookkeeping. Writes are serialised by one lock."""
 
-    def __init__(self, dim: int, encoder_name: str, settings: ScoringSettings | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        encoder_name: str,
+        settings: ScoringSettings | None = None,
+        *,
+        centroids_only: bool = False,
+    ) -> None:
         self.dim = dim
+        self.centroids_only = centroids_only  # one row per route: its centroid (mirror=False)
         self.encoder_name = encoder_name
         self._lock = threading.RLock()
         self._buf = np.empty((0, dim), dtype=np.float32)
@@ -240,10 +248,11 @@ class RouteTable:
             if route.name in names_in_add:
                 raise DuplicateRouteError(f"route {route.name!r} given twice")
             names_in_add.add(route.name)
-            if vecs.shape != (len(route.utterances), self.dim) or vecs.dtype != np.float32:
+            rows = 1 if self.centroids_only else len(route.utterances)
+            if vecs.shape != (rows, self.dim) or vecs.dtype != np.float32:
                 raise EncoderMismatchError(
                     f"route {route.name!r}: vectors of shape {vecs.shape} {vecs.dtype}, "
-                    f"expected {(len(route.utterances), self.dim)} float32"
+                    f"expected {(rows, self.dim)} float32"
                 )
             exists = snap.slot_of(route.name) is not None
             if exists and not replace and route.name not in deletes:

@@ -25,6 +25,7 @@ from ._exceptions import (
 )
 from ._batcher import MicroBatcher
 from ._head import head_inputs
+from ._remote_scoring import remote_passing_routes
 from ._scoring import passing_routes
 from ._table import ScoringSettings, Snapshot
 from ._threads import limit_blas_threads
@@ -100,6 +101,10 @@ class SemanticRouter:
             (a lone caller never waits). 2 ms measured best on 2 cores at 64 callers.
         max_queue: Bound on queued async turns; beyond it ``on_full`` decides.
         on_full: ``"raise"`` (``QueueFullError`` at once) or ``"wait"`` for room.
+        mirror: With a remote index, keep every utterance vector in memory (default) and
+            route without network I/O. ``False`` keeps only each route's fields and centroid
+            and sends each turn's vector to the remote's ANN search — for route sets too
+            large to mirror; scores and thresholds are the same as with the mirror.
     """
 
     def __init__(
@@ -121,6 +126,7 @@ class SemanticRouter:
         batch_window_ms: float = 2.0,
         max_queue: int = 4096,
         on_full: Literal["raise", "wait"] = "raise",
+        mirror: bool = True,
     ) -> None:
         if encoder is None:
             from .encoders.onnx import OnnxEncoder
@@ -144,8 +150,11 @@ class SemanticRouter:
         self._remote: RemoteSync | None = None
         self._refresher: _Refresher | None = None
         given = None if routes is None else _as_routes(routes)
+        if not mirror and not isinstance(self.index, RemoteIndex):
+            raise InvalidInputError("mirror=False needs a remote index")
+        self._mirror = mirror
         if isinstance(self.index, RemoteIndex):
-            self._local = LocalIndex()
+            self._local = LocalIndex(centroids_only=not mirror)
             self._local.bind(encoder.name, encoder.dim, settings)
             self._remote = RemoteSync(
                 self.index, self._local, encoder_name=encoder.name, encoder_dim=encoder.dim,
@@ -279,6 +288,14 @@ class SemanticRouter:
         candidates = _candidates(snap, route_filter)
         st = snap.settings
         thresholds = np.where(np.isnan(snap.thresholds), np.float32(st.score_threshold), snap.thresholds)
+        if not self._mirror:
+            assert isinstance(self.index, RemoteIndex)
+            return [
+                _format(snap, slots, scores, limit)
+                for slots, scores in (
+                    remote_passing_routes(self.index, snap, q, candidates, thresholds) for q in queries
+                )
+            ]
         sims = _similarities(snap.vectors, queries)
         cent = queries @ snap.centroids.T if snap.n_slots else np.empty((len(queries), 0), np.float32)
         head = snap.extras.get("head")
@@ -290,13 +307,7 @@ class SemanticRouter:
                 cent_row, st.centroid_weight,
                 None if probs is None else probs[i], weights,
             )
-            if limit is not None:
-                slots, scores = slots[:limit], scores[:limit]
-            choices = [_choice(snap.routes[s], sc) for s, sc in zip(slots.tolist(), scores.tolist(), strict=True)]
-            if limit == 1:
-                out.append(choices[0] if choices else RouteChoice())
-            else:
-                out.append(choices)
+            out.append(_format(snap, slots, scores, limit))
         return out
 
     # ---- async twins: concurrent turns share encoder calls (MicroBatcher) -------------------
@@ -368,7 +379,10 @@ class SemanticRouter:
         items = _as_routes(routes)
         if not items:
             return
-        self._local.table.check(add=[(r, _placeholder(r, self.encoder.dim)) for r in items])
+        rows = (lambda r: 1) if self._local.centroids_only else (lambda r: len(r.utterances))
+        self._local.table.check(
+            add=[(r, np.zeros((rows(r), self.encoder.dim), dtype=np.float32)) for r in items]
+        )
         self._write(self._with_vectors(items), (), new=True)
 
     def delete(self, route_name: str) -> None:
@@ -402,9 +416,7 @@ class SemanticRouter:
             if v is not _UNSET and not (k == "utterances" and v is None)
         }
         new = Route(**{**old.model_dump(), **changes})
-        old_vecs = snap.route_vectors(route_name)
-        assert old_vecs is not None
-        cache = dict(zip(old.utterances, old_vecs, strict=True))
+        cache = self._route_vector_cache(snap, old)
         self._write(self._with_vectors([new], cache), (), retrain=utterances is not None)
         return new
 
@@ -423,6 +435,18 @@ class SemanticRouter:
             self._local.apply(add=adds, delete=deletes, replace=not new)
         if retrain:
             self._routes_changed()
+
+    def _route_vector_cache(self, snap: Snapshot, route: Route) -> dict[str, Vectors]:
+        if self._mirror:
+            rows = snap.route_vectors(route.name)
+            assert rows is not None
+            return dict(zip(route.utterances, rows, strict=True))
+        assert isinstance(self.index, RemoteIndex)
+        return {
+            p.utterance.utterance: np.asarray(p.vector, dtype=np.float32)
+            for p in self.index.fetch([route.name], with_vectors=True)
+            if p.vector is not None
+        }
 
     def add_utterances(self, route_name: str, utterances: Sequence[str]) -> Route:
         """Append utterances to an existing route (``RouteNotFoundError`` if it is missing)."""
@@ -728,12 +752,18 @@ def _candidates(snap: Snapshot, route_filter: Sequence[str] | None) -> NDArray[n
     return mask
 
 
+def _format(snap: Snapshot, slots: NDArray[np.int64], scores: NDArray[np.float32], limit: int | None) -> Any:
+    if limit is not None:
+        slots, scores = slots[:limit], scores[:limit]
+    choices = [_choice(snap.routes[s], sc) for s, sc in zip(slots.tolist(), scores.tolist(), strict=True)]
+    if limit == 1:
+        return choices[0] if choices else RouteChoice()
+    return choices
+
+
 def _choice(route: Route, score: float) -> RouteChoice:
     return RouteChoice(name=route.name, similarity_score=score, metadata=route.metadata or None)
 
-
-def _placeholder(route: Route, dim: int) -> Vectors:
-    return np.zeros((len(route.utterances), dim), dtype=np.float32)
 
 
 def _similarities(vectors: Vectors, queries: Vectors) -> Vectors:

@@ -32,7 +32,12 @@ class LocalIndex:
     encoder (name or dimension) is refused with ``EncoderMismatchError``.
     """
 
-    def __init__(self, path: str | Path | None = None, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, synchronous: str = "FULL", centroids_only: bool = False
+    ) -> None:
+        if centroids_only and path is not None:
+            raise FingerpostError("a centroid-only mirror is never stored")
+        self.centroids_only = centroids_only
         self.path = None if path is None else Path(path)
         self._synchronous = synchronous
         self._store: SqliteStore | None = None
@@ -61,7 +66,7 @@ class LocalIndex:
                 store.close()
                 raise
             self._store = store
-        self._table = RouteTable(dim, encoder_name, settings)
+        self._table = RouteTable(dim, encoder_name, settings, centroids_only=self.centroids_only)
 
     @property
     def table(self) -> RouteTable:
@@ -135,6 +140,8 @@ class LocalIndex:
         bad call changes neither.
         """
         adds, deletes = list(add), list(delete)
+        if self.centroids_only:
+            adds = [(r, _centroid(v)) for r, v in adds]
         table = self.table
         with table.lock:
             table.check(add=adds, delete=deletes, replace=replace)
@@ -143,3 +150,10 @@ class LocalIndex:
             return table.apply(
                 add=adds, delete=deletes, replace=replace, settings=settings, extras=extras
             )
+
+
+def _centroid(vecs: NDArray[np.float32]) -> NDArray[np.float32]:
+    if vecs.shape[0] == 1:
+        return vecs
+    c = vecs.mean(axis=0, keepdims=True)
+    return (c / max(float(np.linalg.norm(c)), 1e-12)).astype(np.float32)

@@ -149,7 +149,7 @@ class RemoteSync:
     def _vector_sources(self, points: Sequence[RemotePoint]) -> _Vectors:
         snap = self.local.snapshot()
         vec = _Vectors({}, {})
-        for r in snap.live_routes():
+        for r in [] if self.local.centroids_only else snap.live_routes():
             rows = snap.route_vectors(r.name)
             assert rows is not None
             for text, v in zip(r.utterances, rows, strict=True):

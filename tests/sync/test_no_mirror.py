@@ -1,0 +1,62 @@
+"""mirror=False: each turn's vector goes to the remote's search; answers equal the mirror's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("qdrant_client")
+
+from fingerpost import InvalidInputError, Route, SemanticRouter  # noqa: E402
+from fingerpost.encoders.testing import HashEncoder  # noqa: E402
+from fingerpost.index import LocalIndex, QdrantIndex  # noqa: E402
+
+CLINC = Path(__file__).resolve().parents[3] / "shared" / "data" / "clinc150" / "data_full.json"
+
+
+def clinc_routes(n_routes: int = 25, per: int = 20) -> tuple[list[Route], list[str]]:
+    data = json.loads(CLINC.read_text())
+    by: dict[str, list[str]] = {}
+    for text, intent in data["train"]:
+        by.setdefault(intent, []).append(text)
+    names = sorted(by)[:n_routes]
+    turns = [t for t, i in data["val"] if i in names][:50] + [t for t, _ in data["oos_val"]][:10]
+    return [Route(name=n, utterances=by[n][:per]) for n in names], turns
+
+
+@pytest.mark.parametrize(("aggregation", "top_k", "weight"), [("max", 5, 0.7), ("mean", 3, 0.7), ("sum", 5, 0.0)])
+def test_no_mirror_answers_equal_mirror_answers(aggregation: str, top_k: int, weight: float) -> None:
+    routes, turns = clinc_routes()
+    enc = HashEncoder()
+    index = QdrantIndex(index_name="routes", location=":memory:")
+    kw = dict(encoder=enc, score_threshold=0.25, aggregation=aggregation, top_k=top_k, centroid_weight=weight)
+    mirrored = SemanticRouter(routes=routes, index=index, auto_sync="local", **kw)  # type: ignore[arg-type]
+    remote = SemanticRouter(index=index, mirror=False, **kw)  # type: ignore[arg-type]
+    assert remote._local.snapshot().n_rows == len(routes)  # only one centroid row per route
+    filters = [None, [routes[0].name, routes[3].name]]
+    for turn in turns:
+        for rf in filters:
+            a = mirrored(turn, limit=None, route_filter=rf)
+            b = remote(turn, limit=None, route_filter=rf)
+            assert [c.name for c in b] == [c.name for c in a], turn
+            assert [c.similarity_score for c in b] == pytest.approx([c.similarity_score for c in a], abs=1e-4)
+    assert sum(bool(mirrored(t).name) for t in turns) > 20  # the comparison covered real matches
+    index.close()
+
+
+def test_no_mirror_writes_and_refresh() -> None:
+    routes, _ = clinc_routes(5, 5)
+    index = QdrantIndex(index_name="routes", location=":memory:")
+    SemanticRouter(routes=routes, index=index, encoder=HashEncoder(), auto_sync="local")
+    r = SemanticRouter(index=index, mirror=False, encoder=HashEncoder(), score_threshold=0.3)
+    r.add(Route(name="food", utterances=["order a pizza", "i want sushi"]))
+    assert r("order a pizza please").name == "food"
+    r.update("food", utterances=["order a pizza", "burger and fries"])
+    assert r("burger and fries").name == "food"
+    r.delete("food")
+    assert r.get("food") is None and r("order a pizza please").name != "food"
+    with pytest.raises(InvalidInputError):
+        SemanticRouter(routes=routes, index=LocalIndex(), encoder=HashEncoder(), mirror=False)
+    index.close()

@@ -166,3 +166,11 @@ def test_any_plan_makes_both_sides_equal_the_result_and_is_idempotent(local, rem
             match = next((x for x in src if x.name == r.name), None)
             if match is not None and mode.startswith("merge"):
                 assert set(match.utterances) <= set(r.utterances)
+
+
+@settings(max_examples=50, deadline=None)
+@given(routes=side)
+def test_routes_hash_equals_content_hash(routes) -> None:  # type: ignore[no-untyped-def]
+    from fingerpost.sync._hash import routes_hash
+
+    assert routes_hash(routes, "e", 8) == content_hash(utts(routes), "e", 8)

@@ -22,7 +22,7 @@ from .._exceptions import DuplicateRouteError, RouteNotFoundError, SyncError
 from ..index.base import ChangeEntry, RemoteIndex, RemoteMeta, RemotePoint
 from ..index.local import LocalIndex
 from ..schema import Route, RouterConfig, Utterance, UtteranceDiff
-from ._hash import content_hash, update_hash
+from ._hash import content_hash, routes_hash, update_hash
 from ._lease import Lease
 from ._plan import SyncPlan, check_mode, group_routes, plan_sync
 
@@ -92,7 +92,13 @@ class RemoteSync:
         return self.local.get_utterances()
 
     def local_hash(self) -> str:
-        return content_hash(self.local_utterances(), self.encoder_name, self.encoder_dim)
+        """Content hash of the mirror, computed once per snapshot."""
+        snap = self.local.snapshot()
+        cached = snap.cache.get("content_hash")
+        if cached is None:
+            cached = routes_hash(snap.live_routes(), self.encoder_name, self.encoder_dim)
+            snap.cache["content_hash"] = cached
+        return str(cached)
 
     def read_meta(self) -> RemoteMeta:
         self.bind()

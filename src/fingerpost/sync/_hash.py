@@ -16,21 +16,29 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from ..schema import Utterance
+from ..schema import Route, Utterance
 
-__all__ = ["content_hash", "content_key", "update_hash"]
+__all__ = ["content_hash", "content_key", "routes_hash", "update_hash"]
 
 _MOD = 1 << 256
 
 
 def content_key(u: Utterance) -> str:
     """Canonical JSON of everything that makes an utterance what it is (diff tag excluded)."""
-    return json.dumps(
-        [u.route, u.utterance, u.description, u.function_schemas, u.metadata, u.score_threshold],
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    return _key(u.route, u.utterance, u.description, u.function_schemas, u.metadata, u.score_threshold)
+
+
+def _key(*fields: object) -> str:
+    return json.dumps(list(fields), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def routes_hash(routes: Iterable[Route], encoder_name: str, encoder_dim: int) -> str:
+    """``content_hash`` of the routes' utterances, without building Utterance objects."""
+    total = 0
+    for r in routes:
+        for text in set(r.utterances):
+            total += _h(_key(r.name, text, r.description, r.function_schemas, r.metadata, r.score_threshold))
+    return f"{(total + _encoder(encoder_name, encoder_dim)) % _MOD:064x}"
 
 
 def _h(text: str) -> int:

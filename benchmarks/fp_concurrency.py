@@ -6,12 +6,10 @@ import asyncio
 import time
 from typing import Any
 
-
+from _data import CachedEncoder, clinc_routes, median_ms, pct
 
 from fingerpost import Route, SemanticRouter
 from fingerpost.encoders import OnnxEncoder
-
-from _data import CachedEncoder, clinc_routes, median_ms, pct
 
 
 def encoder_ceiling(model: OnnxEncoder, texts: list[str], batch: int = 64, rounds: int = 5) -> dict[str, float]:

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _data import CachedEncoder, clinc_routes, median_ms, pct
 
 from fingerpost import Route, SemanticRouter
 from fingerpost.encoders import OnnxEncoder
 from fingerpost.index import LocalIndex
-
-from _data import CachedEncoder, clinc_routes, median_ms, pct
 
 
 def turn_latency(model: OnnxEncoder, cached: CachedEncoder, data: dict, n: int) -> dict[str, Any]:

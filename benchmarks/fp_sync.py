@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fingerpost import Route, SemanticRouter
-from fingerpost.encoders import OnnxEncoder
-
 from _data import CachedEncoder, clinc_routes, median_ms
+
+from fingerpost import SemanticRouter
+from fingerpost.encoders import OnnxEncoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _data import HERE, cached_encoder, clinc, table  # noqa: E402
+from _data import HERE, cached_encoder, clinc, table
 
 PEERS = {
     "semantic-router 0.1.16": (HERE / ".venv-semantic-router" / "bin" / "python", HERE / "peers" / "sr_bench.py"),

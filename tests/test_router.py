@@ -27,14 +27,22 @@ def make(routes, encoder, **kw):  # type: ignore[no-untyped-def]
 
 
 def test_public_exports_are_pinned() -> None:
-    assert sorted(fingerpost.__all__, key=str.lower) == sorted(fingerpost.__all__, key=str.lower)
-    assert {"Route", "RouteChoice", "SemanticRouter", "FingerpostError"} <= set(fingerpost.__all__)
+    assert fingerpost.__all__ == sorted(fingerpost.__all__)
+    assert fingerpost.__all__ == [
+        "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError",
+        "FingerpostError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
+        "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
+        "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "StoreError",
+        "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__",
+    ]
     for name in fingerpost.__all__:
         assert hasattr(fingerpost, name)
     from fingerpost import encoders, index
 
-    assert {"DenseEncoder", "OnnxEncoder"} <= set(encoders.__all__)
-    assert "LocalIndex" in index.__all__
+    assert encoders.__all__ == ["DenseEncoder", "HashEncoder", "OnnxEncoder"]
+    assert index.__all__ == ["LocalIndex", "PineconeIndex", "QdrantIndex", "RemoteIndex"]
+    for name in index.__all__:
+        assert getattr(index, name).__name__ == name
 
 
 def test_routes_at_once_and_no_match(seed_routes, encoder) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ until the head is retrained.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,7 +39,7 @@ def head_inputs(
         weights = np.where(cls >= 0, np.float32(head.weight), np.float32(0)).astype(np.float32)
         cached = (cls, weights)
         snap.cache[key] = cached
-    cls, weights = cached
+    cls, weights = cast("tuple[NDArray[np.int64], NDArray[np.float32]]", cached)
     proba = head.predict_proba(queries)
     probs = np.where(cls >= 0, proba[:, np.maximum(cls, 0)], np.float32(0)).astype(np.float32)
     return probs, weights

@@ -40,7 +40,7 @@ def remote_passing_routes(
     slots = np.flatnonzero(candidates)
     if slots.size == 0:
         return slots.astype(np.int64), np.empty(0, dtype=np.float32)
-    names = None if slots.size == snap.n_slots else [snap.routes[s].name for s in slots]
+    names = None if slots.size == snap.n_slots else [snap.routes[int(s)].name for s in slots]
     n = max(64, 8 * k)
     hits = remote.query(query, n, names)
     complete = len(hits) < n

@@ -20,19 +20,22 @@ F32 = NDArray[np.float32]
 def segment_max(sims: F32, starts: NDArray[np.int64]) -> F32:
     """Per-slot maximum over contiguous row runs; works on (n,) or (b, n) similarities."""
     if starts.shape[0] == 0:
-        return np.empty(sims.shape[:-1] + (0,), dtype=np.float32)
-    return np.maximum.reduceat(sims, starts, axis=-1)
+        return np.empty((*sims.shape[:-1], 0), dtype=np.float32)
+    out: F32 = np.maximum.reduceat(sims, starts, axis=-1)
+    return out
 
 
 def aggregate_block(block: F32, top_k: int, aggregation: Aggregation) -> F32:
     """Aggregate one route's similarities (last axis) into one score per query."""
     m = block.shape[-1]
     if aggregation is Aggregation.MAX or top_k == 1:
-        return block.max(axis=-1)
+        best: F32 = block.max(axis=-1)
+        return best
     k = min(top_k, m)
     top = block if k == m else np.partition(block, m - k, axis=-1)[..., m - k :]
     total = top.sum(axis=-1, dtype=np.float32)
-    return (total / np.float32(k if aggregation is Aggregation.MEAN else top_k)).astype(np.float32)
+    out: F32 = (total / np.float32(k if aggregation is Aggregation.MEAN else top_k)).astype(np.float32)
+    return out
 
 
 def passing_routes(
@@ -110,7 +113,7 @@ def all_route_scores(
     else:
         n = sims.shape[-1]
         ends = np.append(starts[1:], n)
-        out = np.empty(sims.shape[:-1] + (starts.shape[0],), dtype=np.float32)
+        out = np.empty((*sims.shape[:-1], starts.shape[0]), dtype=np.float32)
         for s in range(starts.shape[0]):
             out[..., s] = aggregate_block(sims[..., starts[s] : ends[s]], top_k, aggregation)
     if centroid_sims is None or centroid_weight == 0:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,7 +97,7 @@ class Snapshot:
     def live_routes(self) -> list[Route]:
         """Live routes in the order they were (last) written."""
         alive = self.alive()
-        return [self.routes[s] for s in np.flatnonzero(alive)]
+        return [self.routes[int(s)] for s in np.flatnonzero(alive)]
 
 
 class RouteTable:
@@ -316,7 +317,10 @@ class RouteTable:
             self._append_slot(old_routes[s], old_buf[int(old_starts[s]) : end], version)
 
 
-def _grow(arr: NDArray[np.generic], cap: int, fill: float) -> NDArray[np.generic]:
+_G = TypeVar("_G", bound=np.generic)
+
+
+def _grow(arr: NDArray[_G], cap: int, fill: float) -> NDArray[_G]:
     out = np.full(cap, fill, dtype=arr.dtype)
     out[: arr.shape[0]] = arr
     return out

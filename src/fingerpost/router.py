@@ -17,13 +17,13 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from ._batcher import MicroBatcher
 from ._exceptions import (
     EncoderMismatchError,
     FingerpostError,
     InvalidInputError,
     RouteNotFoundError,
 )
-from ._batcher import MicroBatcher
 from ._head import head_inputs
 from ._remote_scoring import remote_passing_routes
 from ._scoring import passing_routes
@@ -32,9 +32,9 @@ from ._threads import limit_blas_threads
 from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.base import RemoteIndex
 from .index.local import LocalIndex
+from .schema import Aggregation, FitState, Route, RouteChoice, RouterConfig, Utterance
 from .sync._apply import RemoteSync
 from .sync._plan import check_mode
-from .schema import Aggregation, FitState, Route, RouteChoice, RouterConfig, Utterance
 
 __all__ = [
     "DEFAULT_AGGREGATION",
@@ -262,7 +262,10 @@ class SemanticRouter:
             query = unit_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1), 1, self.encoder.dim)
         else:
             query = self._encode([_check_text(text)])
-        return self._decide(self._local.snapshot(), query, limit, route_filter)[0]
+        result: RouteChoice | list[RouteChoice] = self._decide(
+            self._local.snapshot(), query, limit, route_filter
+        )[0]
+        return result
 
     def batch(
         self,
@@ -379,9 +382,12 @@ class SemanticRouter:
         items = _as_routes(routes)
         if not items:
             return
-        rows = (lambda r: 1) if self._local.centroids_only else (lambda r: len(r.utterances))
+        one = self._local.centroids_only
         self._local.table.check(
-            add=[(r, np.zeros((rows(r), self.encoder.dim), dtype=np.float32)) for r in items]
+            add=[
+                (r, np.zeros((1 if one else len(r.utterances), self.encoder.dim), dtype=np.float32))
+                for r in items
+            ]
         )
         self._write(self._with_vectors(items), (), new=True)
 
@@ -771,6 +777,5 @@ def _similarities(vectors: Vectors, queries: Vectors) -> Vectors:
     which reads the matrix once in memory order: ~1.6x faster than ``q @ V.T`` here."""
     if vectors.shape[0] == 0:
         return np.empty((queries.shape[0], 0), dtype=np.float32)
-    if queries.shape[0] == 1:
-        return (vectors @ queries[0])[None, :]
-    return queries @ vectors.T
+    out: Vectors = (vectors @ queries[0])[None, :] if queries.shape[0] == 1 else queries @ vectors.T
+    return out

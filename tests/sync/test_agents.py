@@ -16,10 +16,10 @@ import pytest
 
 pytest.importorskip("qdrant_client")
 
-from fingerpost import Route, SemanticRouter  # noqa: E402
-from fingerpost.encoders.testing import HashEncoder  # noqa: E402
-from fingerpost.index.qdrant import QdrantIndex  # noqa: E402
-from tests.servers._http import ServerProcess  # noqa: E402
+from fingerpost import Route, SemanticRouter
+from fingerpost.encoders.testing import HashEncoder
+from fingerpost.index.qdrant import QdrantIndex
+from tests.servers._http import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL = 1.0

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("qdrant_client")
 
-from fingerpost import InvalidInputError, Route, SemanticRouter  # noqa: E402
-from fingerpost.encoders.testing import HashEncoder  # noqa: E402
-from fingerpost.index import LocalIndex, QdrantIndex  # noqa: E402
+from fingerpost import InvalidInputError, Route, SemanticRouter
+from fingerpost.encoders.testing import HashEncoder
+from fingerpost.index import LocalIndex, QdrantIndex
 
 CLINC = Path(__file__).resolve().parents[3] / "shared" / "data" / "clinc150" / "data_full.json"
 

@@ -13,17 +13,17 @@ import pytest
 pytest.importorskip("qdrant_client")
 pytest.importorskip("pinecone")
 
-from fingerpost import (  # noqa: E402
+from fingerpost import (
     RemoteUnavailableError,
     Route,
     SemanticRouter,
 )
-from fingerpost.encoders.testing import HashEncoder  # noqa: E402
-from fingerpost.index import PineconeIndex, QdrantIndex  # noqa: E402
-from fingerpost.sync import plan_sync  # noqa: E402
-from fingerpost.sync._hash import content_key  # noqa: E402
-from tests.servers.pinecone_server import PineconeTestServer  # noqa: E402
-from tests.servers.qdrant_rest import QdrantTestServer  # noqa: E402
+from fingerpost.encoders.testing import HashEncoder
+from fingerpost.index import PineconeIndex, QdrantIndex
+from fingerpost.sync import plan_sync
+from fingerpost.sync._hash import content_key
+from tests.servers.pinecone_server import PineconeTestServer
+from tests.servers.qdrant_rest import QdrantTestServer
 
 SCHEMA = [{"name": "get_time", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}}]
 LOCAL = [

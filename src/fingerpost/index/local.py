@@ -156,4 +156,5 @@ def _centroid(vecs: NDArray[np.float32]) -> NDArray[np.float32]:
     if vecs.shape[0] == 1:
         return vecs
     c = vecs.mean(axis=0, keepdims=True)
-    return (c / max(float(np.linalg.norm(c)), 1e-12)).astype(np.float32)
+    out: NDArray[np.float32] = (c / max(float(np.linalg.norm(c)), 1e-12)).astype(np.float32)
+    return out

@@ -20,7 +20,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from .._exceptions import LeaseHeldError
 from ..index.base import LeaseTicket, RemoteIndex
@@ -111,7 +111,5 @@ class Lease:
         try:
             yield token
         finally:
-            try:
+            with suppress(Exception):  # remembered as an orphan; it also expires on its own
                 self.release(token)
-            except Exception:  # noqa: BLE001 - the ticket expires on its own
-                pass

@@ -7,9 +7,6 @@ readers never lock and never see half a write.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, overload
@@ -18,16 +15,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._batcher import MicroBatcher
+from ._decide import (
+    DEFAULT_AGGREGATION,
+    DEFAULT_CENTROID_WEIGHT,
+    DEFAULT_TOP_K,
+    as_routes,
+    candidates,
+    check_limit,
+    check_text,
+    decide,
+    effective_thresholds,
+    format_choices,
+    scoring_settings,
+)
 from ._exceptions import (
     EncoderMismatchError,
     FingerpostError,
     InvalidInputError,
     RouteNotFoundError,
 )
-from ._head import head_inputs
 from ._remote_scoring import remote_passing_routes
-from ._scoring import passing_routes
-from ._table import ScoringSettings, Snapshot
+from ._router_remote import Refresher, RemoteMixin
+from ._table import Snapshot
 from ._threads import limit_blas_threads
 from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.base import RemoteIndex
@@ -36,41 +45,13 @@ from .schema import Aggregation, FitState, Route, RouteChoice, RouterConfig, Utt
 from .sync._apply import RemoteSync
 from .sync._plan import check_mode
 
-__all__ = [
-    "DEFAULT_AGGREGATION",
-    "DEFAULT_CENTROID_WEIGHT",
-    "DEFAULT_SCORE_THRESHOLD",
-    "DEFAULT_TOP_K",
-    "SemanticRouter",
-]
-
-# Chosen by measurement on CLINC150 train/val (benchmarks/quality.py); see README.
-DEFAULT_TOP_K = 5
-DEFAULT_AGGREGATION = Aggregation.MAX
-DEFAULT_SCORE_THRESHOLD = 0.45
-DEFAULT_CENTROID_WEIGHT = 0.7
+__all__ = ["SemanticRouter"]
 
 _UNSET: Any = object()
 Vectors = NDArray[np.float32]
 
 
-def _check_text(text: object) -> str:
-    if not isinstance(text, str):
-        raise InvalidInputError(f"a turn must be a str, got {type(text).__name__}")
-    if not text.strip():
-        raise InvalidInputError("a turn must not be empty or blank")
-    return text
-
-
-def _as_routes(routes: Route | Iterable[Route]) -> list[Route]:
-    items = [routes] if isinstance(routes, Route) else list(routes)
-    for r in items:
-        if not isinstance(r, Route):
-            raise InvalidInputError(f"expected Route objects, got {type(r).__name__}")
-    return items
-
-
-class SemanticRouter:
+class SemanticRouter(RemoteMixin):
     """Routes turns to named routes by embedding similarity, locally, in milliseconds.
 
     Args:
@@ -146,10 +127,10 @@ class SemanticRouter:
             max_queue=max_queue, on_full=on_full, sort_key=_turn_length,
         )
         self.index: LocalIndex | RemoteIndex = index if index is not None else LocalIndex()
-        settings = _settings(top_k, aggregation, score_threshold, centroid_weight)
+        settings = scoring_settings(top_k, aggregation, score_threshold, centroid_weight)
         self._remote: RemoteSync | None = None
-        self._refresher: _Refresher | None = None
-        given = None if routes is None else _as_routes(routes)
+        self._refresher: Refresher | None = None
+        given = None if routes is None else as_routes(routes)
         if not mirror and not isinstance(self.index, RemoteIndex):
             raise InvalidInputError("mirror=False needs a remote index")
         self._mirror = mirror
@@ -162,7 +143,7 @@ class SemanticRouter:
             )
             self._boot_remote(given, auto_sync)
             if refresh_interval is not None:
-                self._refresher = _Refresher(self, refresh_interval)
+                self._refresher = Refresher(self, refresh_interval)
         else:
             if not isinstance(self.index, LocalIndex):
                 raise InvalidInputError("index must be a LocalIndex or a remote index")
@@ -192,25 +173,6 @@ class SemanticRouter:
         if changed or gone:
             self._local.persist(upserts=changed, deletes=gone)
         self._local.apply(add=adds, persist=False)
-
-    def _boot_remote(self, routes: list[Route] | None, auto_sync: str | None) -> None:
-        assert self._remote is not None
-        if auto_sync is None and routes is None:
-            self._remote.refresh()  # an agent joining a shared index: pull its routes
-            return
-        if routes is None:
-            routes = []
-        RouterConfig(routes=routes)
-        cache: dict[str, Vectors] = {}
-        if auto_sync is not None:
-            # Reuse the remote's vectors: only utterances nobody has embedded get encoded.
-            self._remote.bind()
-            for p in self.index.fetch(None, with_vectors=True):  # type: ignore[union-attr]
-                if p.vector is not None:
-                    cache.setdefault(p.utterance.utterance, np.asarray(p.vector, dtype=np.float32))
-        self._local.apply(add=self._with_vectors(routes, cache), persist=False)
-        if auto_sync is not None:
-            self._remote.sync(auto_sync, self._encode, fast=True)
 
     def _with_vectors(
         self, routes: Sequence[Route], cache: dict[str, Vectors] | None = None
@@ -257,11 +219,11 @@ class SemanticRouter:
             route_filter: Only these route names are candidates.
             vector: A precomputed embedding instead of ``text``.
         """
-        _check_limit(limit)
+        check_limit(limit)
         if vector is not None:
             query = unit_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1), 1, self.encoder.dim)
         else:
-            query = self._encode([_check_text(text)])
+            query = self._encode([check_text(text)])
         result: RouteChoice | list[RouteChoice] = self._decide(
             self._local.snapshot(), query, limit, route_filter
         )[0]
@@ -275,43 +237,23 @@ class SemanticRouter:
         route_filter: Sequence[str] | None = None,
     ) -> list[Any]:
         """Route many turns with ONE encoder call; equal to ``[router(t) for t in texts]``."""
-        _check_limit(limit)
+        check_limit(limit)
         items = check_texts(texts)
         if not items:
             return []
         return self._decide(self._local.snapshot(), self._encode(items), limit, route_filter)
 
     def _decide(
-        self,
-        snap: Snapshot,
-        queries: Vectors,
-        limit: int | None,
-        route_filter: Sequence[str] | None,
+        self, snap: Snapshot, queries: Vectors, limit: int | None, route_filter: Sequence[str] | None
     ) -> list[Any]:
-        candidates = _candidates(snap, route_filter)
-        st = snap.settings
-        thresholds = np.where(np.isnan(snap.thresholds), np.float32(st.score_threshold), snap.thresholds)
-        if not self._mirror:
-            assert isinstance(self.index, RemoteIndex)
-            return [
-                _format(snap, slots, scores, limit)
-                for slots, scores in (
-                    remote_passing_routes(self.index, snap, q, candidates, thresholds) for q in queries
-                )
-            ]
-        sims = _similarities(snap.vectors, queries)
-        cent = queries @ snap.centroids.T if snap.n_slots else np.empty((len(queries), 0), np.float32)
-        head = snap.extras.get("head")
-        probs, weights = (None, None) if head is None else head_inputs(head, snap, queries)
-        out: list[Any] = []
-        for i, (row, cent_row) in enumerate(zip(sims, cent, strict=True)):
-            slots, scores = passing_routes(
-                row, snap.starts, candidates, thresholds, st.top_k, st.aggregation,
-                cent_row, st.centroid_weight,
-                None if probs is None else probs[i], weights,
-            )
-            out.append(_format(snap, slots, scores, limit))
-        return out
+        if self._mirror:
+            return decide(snap, queries, limit, route_filter)
+        assert isinstance(self.index, RemoteIndex)
+        cands, thresholds = candidates(snap, route_filter), effective_thresholds(snap)
+        return [
+            format_choices(snap, *remote_passing_routes(self.index, snap, q, cands, thresholds), limit)
+            for q in queries
+        ]
 
     # ---- async twins: concurrent turns share encoder calls (MicroBatcher) -------------------
     async def acall(
@@ -324,10 +266,10 @@ class SemanticRouter:
     ) -> Any:
         """Async twin of ``__call__`` with exactly its rules. Concurrent calls are gathered into
         micro-batches: one encoder call on a worker thread, the event loop never blocks."""
-        _check_limit(limit)
+        check_limit(limit)
         if vector is not None:
             return self(vector=vector, limit=limit, route_filter=route_filter)
-        turn = _Turn(_check_text(text), limit, _filter_key(route_filter))
+        turn = _Turn(check_text(text), limit, _filter_key(route_filter))
         return _unwrap(await self._batcher.submit(turn))
 
     async def abatch(
@@ -338,7 +280,7 @@ class SemanticRouter:
         route_filter: Sequence[str] | None = None,
     ) -> list[Any]:
         """Async twin of ``batch``: the caller's turns stay together and in order."""
-        _check_limit(limit)
+        check_limit(limit)
         key = _filter_key(route_filter)
         results = await self._batcher.submit_many([_Turn(t, limit, key) for t in check_texts(texts)])
         return [_unwrap(r) for r in results]
@@ -379,7 +321,7 @@ class SemanticRouter:
     # ---- route management --------------------------------------------------------------------
     def add(self, routes: Route | Iterable[Route]) -> None:
         """Add routes (one encoder call). Returns once the index (and store) holds them."""
-        items = _as_routes(routes)
+        items = as_routes(routes)
         if not items:
             return
         one = self._local.centroids_only
@@ -472,59 +414,6 @@ class SemanticRouter:
     def routes(self) -> list[Route]:
         return self._local.snapshot().live_routes()
 
-    # ---- sync with a remote index -------------------------------------------------------------
-    def _need_remote(self) -> RemoteSync:
-        if self._remote is None:
-            raise InvalidInputError("this router has no remote index to sync with")
-        return self._remote
-
-    def sync(self, sync_mode: str) -> list[str]:
-        """Make local and remote hold ``sync_mode``'s result; returns the diff that was resolved
-        (``"+ route: utterance"`` remote only, ``"- route: utterance"`` local only)."""
-        remote = self._need_remote()
-        check_mode(sync_mode)
-        before = self.get_utterance_diff() if sync_mode != "error" else []
-        remote.sync(sync_mode, self._encode)
-        self._routes_changed()
-        return before
-
-    def _execute_sync_strategy(self, sync_mode: str) -> None:
-        """Run ``sync_mode`` without the already-synced shortcut (spec name)."""
-        self._need_remote().sync(sync_mode, self._encode, fast=False)
-        self._routes_changed()
-
-    def is_synced(self) -> bool:
-        """True exactly when local and remote contents are equal (hash first, then a diff).
-        A router without a remote index is always synced."""
-        return True if self._remote is None else self._remote.is_synced()
-
-    def get_utterance_diff(self, include_metadata: bool = False) -> list[str]:
-        """Readable diff lines: ``"+ route: utterance"`` remote only, ``"- ..."`` local only."""
-        if self._remote is None:
-            return []
-        return self._remote.diff().to_utterance_str(include_metadata)
-
-    def refresh(self) -> bool:
-        """Pull other agents' changes from the remote (only the routes they touched)."""
-        if self._remote is None:
-            return False
-        changed = self._remote.refresh()
-        if changed:
-            self._routes_changed()
-        return changed
-
-    async def async_sync(self, sync_mode: str) -> list[str]:
-        return await asyncio.to_thread(self.sync, sync_mode)
-
-    async def async_is_synced(self) -> bool:
-        return await asyncio.to_thread(self.is_synced)
-
-    async def aget_utterance_diff(self, include_metadata: bool = False) -> list[str]:
-        return await asyncio.to_thread(self.get_utterance_diff, include_metadata)
-
-    async def arefresh(self) -> bool:
-        return await asyncio.to_thread(self.refresh)
-
     # ---- quality: fitting and evaluation (fingerpost._quality) ------------------------------
     def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any) -> Any:
         """Tune per-route thresholds (deterministically) and train a light route head.
@@ -576,7 +465,7 @@ class SemanticRouter:
             return
         snap = self._local.snapshot()
         st = snap.settings
-        self._local.apply(settings=_settings(st.top_k, st.aggregation, value, st.centroid_weight))
+        self._local.apply(settings=scoring_settings(st.top_k, st.aggregation, value, st.centroid_weight))
 
     # ---- configs ---------------------------------------------------------------------------
     def to_config(self) -> RouterConfig:
@@ -693,89 +582,4 @@ def _unwrap(result: Any) -> Any:
     return result
 
 
-class _Refresher:
-    """A daemon thread that pulls other agents' changes every ``interval`` seconds. Errors are
-    logged and retried next time: the router keeps routing from its mirror meanwhile."""
-
-    def __init__(self, router: SemanticRouter, interval: float) -> None:
-        self._router, self._interval = router, interval
-        self._stop = threading.Event()
-        self.runs = 0
-        self._thread = threading.Thread(target=self._run, name="fingerpost-refresh", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._router.refresh()
-            except FingerpostError as exc:
-                logging.getLogger("fingerpost.sync").warning("refresh failed: %s", exc)
-            self.runs += 1
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
-
-
 # ---- small pure helpers ----------------------------------------------------------------------
-def _settings(
-    top_k: int, aggregation: Aggregation | str, threshold: float | None, centroid_weight: float
-) -> ScoringSettings:
-    try:
-        agg = Aggregation(aggregation)
-    except ValueError as exc:
-        raise InvalidInputError(f"aggregation must be one of max, mean, sum; got {aggregation!r}") from exc
-    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-        raise InvalidInputError(f"top_k must be a positive int, got {top_k!r}")
-    thr = DEFAULT_SCORE_THRESHOLD if threshold is None else threshold
-    if not isinstance(thr, (int, float)) or not -1.0 <= float(thr) <= 1.0:
-        raise InvalidInputError(f"score_threshold must be within [-1, 1], got {threshold!r}")
-    if not isinstance(centroid_weight, (int, float)) or not 0.0 <= float(centroid_weight) <= 1.0:
-        raise InvalidInputError(f"centroid_weight must be within [0, 1], got {centroid_weight!r}")
-    return ScoringSettings(
-        top_k=top_k, aggregation=agg, score_threshold=float(thr), centroid_weight=float(centroid_weight)
-    )
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise InvalidInputError(f"limit must be None or a positive int, got {limit!r}")
-
-
-def _candidates(snap: Snapshot, route_filter: Sequence[str] | None) -> NDArray[np.bool_]:
-    alive = snap.alive()
-    if route_filter is None:
-        return alive
-    if isinstance(route_filter, str):
-        raise InvalidInputError("route_filter must be a list of route names, not a str")
-    mask = np.zeros_like(alive)
-    for name in route_filter:
-        slot = snap.slot_of(name)
-        if slot is None:
-            raise RouteNotFoundError(f"route_filter names no route {name!r}")
-        mask[slot] = True
-    return mask
-
-
-def _format(snap: Snapshot, slots: NDArray[np.int64], scores: NDArray[np.float32], limit: int | None) -> Any:
-    if limit is not None:
-        slots, scores = slots[:limit], scores[:limit]
-    choices = [_choice(snap.routes[s], sc) for s, sc in zip(slots.tolist(), scores.tolist(), strict=True)]
-    if limit == 1:
-        return choices[0] if choices else RouteChoice()
-    return choices
-
-
-def _choice(route: Route, score: float) -> RouteChoice:
-    return RouteChoice(name=route.name, similarity_score=score, metadata=route.metadata or None)
-
-
-
-def _similarities(vectors: Vectors, queries: Vectors) -> Vectors:
-    """(b, n) cosine similarities. One query uses gemv on the row-major matrix (no transpose),
-    which reads the matrix once in memory order: ~1.6x faster than ``q @ V.T`` here."""
-    if vectors.shape[0] == 0:
-        return np.empty((queries.shape[0], 0), dtype=np.float32)
-    out: Vectors = (vectors @ queries[0])[None, :] if queries.shape[0] == 1 else queries @ vectors.T
-    return out

@@ -97,3 +97,35 @@ def test_centroid_blend_is_exact_and_bound_never_prunes_a_passing_route() -> Non
         want = [s for s in np.argsort(-full, kind="stable") if full[s] >= 0.3]
         assert slots.tolist() == want
         assert scores.tolist() == pytest.approx(full[want].tolist(), abs=1e-6)
+
+
+def test_pruned_search_equals_the_full_scan() -> None:
+    """Branch and bound must give exactly what scoring every row gives, for any limit."""
+    from fingerpost._scoring import pruned_passing_routes
+
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        dim, n_routes = 16, int(rng.integers(1, 25))
+        sizes = rng.integers(1, 12, size=n_routes)
+        base = rng.normal(size=(n_routes, dim))
+        rows = np.concatenate([base[i] + rng.normal(scale=rng.uniform(0.2, 2), size=(k, dim)) for i, k in enumerate(sizes)])
+        rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        ends = np.append(starts[1:], len(rows))
+        cent = np.stack([rows[a:b].mean(0) for a, b in zip(starts, ends, strict=True)])
+        cent = (cent / np.linalg.norm(cent, axis=1, keepdims=True)).astype(np.float32)
+        caps = np.array([(rows[a:b] @ cent[i]).min() for i, (a, b) in enumerate(zip(starts, ends, strict=True))], dtype=np.float32)
+        q = rng.normal(size=dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        thr = rng.uniform(-0.2, 0.6, size=n_routes).astype(np.float32)
+        cand = rng.random(n_routes) < 0.9
+        agg = list(Aggregation)[trial % 3]
+        w = [0.0, 0.7][trial % 2]
+        probs = rng.random(n_routes).astype(np.float32) if trial % 4 == 0 else None
+        weights = np.where(rng.random(n_routes) < 0.8, 0.3, 0.0).astype(np.float32) if probs is not None else None
+        full_s, full_sc = passing_routes(rows @ q, starts, cand, thr, 3, agg, cent @ q, w, probs, weights)
+        for limit in (1, 2, None):
+            s, sc = pruned_passing_routes(q, rows, starts, cand, thr, 3, agg, cent @ q, w, caps, limit, probs, weights)
+            want = slice(None) if limit is None else slice(0, limit)
+            assert s.tolist() == full_s[want].tolist(), (trial, limit)
+            assert sc.tolist() == pytest.approx(full_sc[want].tolist(), abs=1e-5)

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from ._exceptions import InvalidInputError, RouteNotFoundError
 from ._head import head_inputs
-from ._scoring import passing_routes
+from ._scoring import passing_routes, pruned_passing_routes
 from ._table import ScoringSettings, Snapshot
 from .schema import Aggregation, Route, RouteChoice
 
@@ -131,10 +131,19 @@ def decide(
     cands = candidates(snap, route_filter)
     st = snap.settings
     thresholds = effective_thresholds(snap)
-    sims = similarities(snap.vectors, queries)
     cent = queries @ snap.centroids.T if snap.n_slots else np.empty((len(queries), 0), np.float32)
     head = snap.extras.get("head")
     probs, weights = (None, None) if head is None else head_inputs(head, snap, queries)
+    if len(queries) == 1:
+        # one turn: branch and bound reads only the routes that can pass (exact)
+        slots, scores = pruned_passing_routes(
+            queries[0], snap.vectors, snap.starts, cands, thresholds, st.top_k, st.aggregation,
+            cent[0], st.centroid_weight, snap.caps, limit,
+            None if probs is None else probs[0], weights,
+        )
+        return [format_choices(snap, slots, scores, limit)]
+    # a batch: one matrix product for all turns is cheaper than many small ones
+    sims = similarities(snap.vectors, queries)
     out: list[Any] = []
     for i, (row, cent_row) in enumerate(zip(sims, cent, strict=True)):
         slots, scores = passing_routes(

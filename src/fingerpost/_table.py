@@ -55,6 +55,7 @@ class Snapshot:
     died: NDArray[np.int64]  # (>= n_slots,) shared; alive at this version iff died > version
     thresholds: NDArray[np.float32]  # (n_slots,) NaN = router default
     centroids: NDArray[np.float32]  # (n_slots, dim) normalised mean of each slot's rows
+    caps: NDArray[np.float32]  # (n_slots,) min cosine of a slot's rows to its centroid (radius)
     routes: Sequence[Route]  # slot -> route (append-only, shared)
     slots_by_name: dict[str, list[int]]  # append-only, shared
     settings: ScoringSettings
@@ -121,6 +122,7 @@ class RouteTable:
         self._died = np.empty(0, dtype=np.int64)
         self._thr = np.empty(0, dtype=np.float32)
         self._cent = np.empty((0, dim), dtype=np.float32)
+        self._cap = np.empty(0, dtype=np.float32)
         self._n_slots = 0
         self._routes: list[Route] = []
         self._by_name: dict[str, list[int]] = {}
@@ -132,6 +134,7 @@ class RouteTable:
             died=self._died,
             thresholds=self._thr[:0],
             centroids=self._cent[:0],
+            caps=self._cap[:0],
             routes=self._routes,
             slots_by_name=self._by_name,
             settings=settings or ScoringSettings(),
@@ -193,6 +196,7 @@ class RouteTable:
                 died=self._died,
                 thresholds=self._thr[: self._n_slots],
                 centroids=self._cent[: self._n_slots],
+                caps=self._cap[: self._n_slots],
                 routes=self._routes,
                 slots_by_name=self._by_name,
                 settings=settings or snap.settings,
@@ -223,10 +227,13 @@ class RouteTable:
             for slot in range(s):  # per-slot sums: ~50x faster than add.reduceat on axis 0
                 cent[slot] = matrix[starts[slot] : ends[slot]].sum(axis=0)
             cent[:s] /= np.maximum(np.linalg.norm(cent[:s], axis=1, keepdims=True), 1e-12)
+            caps = np.full(starts.shape[0], -1.0, dtype=np.float32)
+            for slot in range(s):
+                caps[slot] = float((matrix[starts[slot] : ends[slot]] @ cent[slot]).min())
             thr = np.full(starts.shape[0], np.nan, dtype=np.float32)
             thr[:s] = [np.nan if r.score_threshold is None else r.score_threshold for r in routes]
             self._buf, self._n_rows = matrix, n
-            self._starts, self._thr, self._cent = starts, thr, cent
+            self._starts, self._thr, self._cent, self._cap = starts, thr, cent, caps
             self._died = np.full(starts.shape[0], _ALIVE, dtype=np.int64)
             self._routes.extend(routes)
             for slot, name in enumerate(names):
@@ -281,6 +288,7 @@ class RouteTable:
             self._starts = _grow(self._starts, cap, 0)
             self._died = _grow(self._died, cap, _ALIVE)
             self._thr = _grow(self._thr, cap, np.nan)
+            self._cap = _grow(self._cap, cap, -1.0)
             cent = np.zeros((cap, self.dim), dtype=np.float32)
             cent[: self._n_slots] = self._cent[: self._n_slots]
             self._cent = cent
@@ -291,6 +299,7 @@ class RouteTable:
         self._thr[slot] = np.nan if route.score_threshold is None else route.score_threshold
         centroid = vecs.mean(axis=0)
         self._cent[slot] = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
+        self._cap[slot] = float((vecs @ self._cent[slot]).min())
         self._routes.append(route)
         self._by_name.setdefault(route.name, []).append(slot)
         self._n_slots += 1
@@ -310,6 +319,7 @@ class RouteTable:
         self._died = np.full(self._starts.shape[0], _ALIVE, dtype=np.int64)
         self._thr = np.full(self._starts.shape[0], np.nan, dtype=np.float32)
         self._cent = np.zeros((self._starts.shape[0], self.dim), dtype=np.float32)
+        self._cap = np.full(self._starts.shape[0], -1.0, dtype=np.float32)
         self._routes, self._by_name = [], {}
         self._n_rows = self._n_slots = self._dead_rows = 0
         for s in alive:

@@ -105,7 +105,7 @@ def test_name_and_dim_are_known_without_loading(monkeypatch: pytest.MonkeyPatch)
     assert enc.name == "sentence-transformers/all-MiniLM-L6-v2:onnx-int8"
     assert enc.dim == DIM == DEFAULT_MODEL.dim
     assert enc.max_length == 256
-    assert enc.batch_size == 64
+    assert enc.batch_size == 16
     assert enc.providers == (CPU,)
     assert not enc.loaded
 

@@ -90,6 +90,12 @@ def _physical_cores() -> int | None:
     return len(cores) or None
 
 
+# Texts are sorted by token length and run in chunks of this size: each chunk pads only to
+# its own longest text, and attention cost grows with the square of that length. Measured
+# here on 64 random CLINC150 turns (2 cores): 16 -> 890 turns/s, 32 -> 770, 64 -> 569.
+DEFAULT_BATCH_SIZE = 16
+
+
 def default_threads() -> int:
     """Physical cores this process may use, capped at ``MAX_DEFAULT_THREADS``.
 
@@ -207,7 +213,7 @@ class OnnxEncoder(DenseEncoder):
         providers: str | Sequence[str] | None = None,
         threads: int | None = None,
         max_length: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         model_sha256: str | None = None,
         tokenizer_sha256: str | None = None,
     ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,6 +44,9 @@ from .index.local import LocalIndex
 from .schema import Aggregation, FitState, Route, RouteChoice, RouterConfig, Utterance
 from .sync._apply import RemoteSync
 from .sync._plan import check_mode
+
+if TYPE_CHECKING:
+    from ._quality import FitReport
 
 __all__ = ["SemanticRouter"]
 
@@ -415,15 +418,32 @@ class SemanticRouter(RemoteMixin):
         return self._local.snapshot().live_routes()
 
     # ---- quality: fitting and evaluation (fingerpost._quality) ------------------------------
-    def fit(self, X: Sequence[str], y: Sequence[str | None], **kwargs: Any) -> Any:
+    def fit(
+        self,
+        X: Sequence[str],
+        y: Sequence[str | None],
+        *,
+        objective: Literal["balanced", "accuracy"] = "balanced",
+        head: bool = True,
+        head_weight: float | None = None,
+    ) -> FitReport:
         """Tune per-route thresholds (deterministically) and train a light route head.
 
         ``y[i] is None`` marks an out-of-scope turn that should route nowhere. The routes' own
-        utterances are training data too. Fitted state is kept with configs and stores.
+        utterances are training data too. ``objective="balanced"`` weighs in-scope accuracy
+        and out-of-scope recall equally; ``"accuracy"`` weighs every turn equally. The head is
+        kept only if it beats plain similarity on held-out data. Fitted state is kept with
+        configs and stores; after route changes the head retrains in the background.
         """
         from ._quality import fit_router
 
-        return fit_router(self, X, y, **kwargs)
+        return fit_router(self, X, y, objective=objective, head=head, head_weight=head_weight)
+
+    def wait_for_retrain(self, timeout: float | None = None) -> bool:
+        """Block until a background head retrain (after add/delete/update) has finished."""
+        from ._quality import wait_for_retrain
+
+        return wait_for_retrain(self, timeout)
 
     def evaluate(self, X: Sequence[str], y: Sequence[str | None]) -> float:
         """Accuracy; a ``None`` label is correct when the choice's name is ``None``."""

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from ._exceptions import InvalidInputError, RouteNotFoundError
 from ._head import head_inputs
-from ._scoring import passing_routes, pruned_passing_routes
+from ._scoring import pruned_passing_routes
 from ._table import ScoringSettings, Snapshot
 from .schema import Aggregation, Route, RouteChoice
 
@@ -108,15 +108,6 @@ def choice(route: Route, score: float) -> RouteChoice:
     return RouteChoice(name=route.name, similarity_score=score, metadata=route.metadata or None)
 
 
-def similarities(vectors: Vectors, queries: Vectors) -> Vectors:
-    """(b, n) cosine similarities. One query uses gemv on the row-major matrix (no transpose),
-    which reads the matrix once in memory order: ~1.6x faster than ``q @ V.T`` here."""
-    if vectors.shape[0] == 0:
-        return np.empty((queries.shape[0], 0), dtype=np.float32)
-    out: Vectors = (vectors @ queries[0])[None, :] if queries.shape[0] == 1 else queries @ vectors.T
-    return out
-
-
 def effective_thresholds(snap: Snapshot) -> NDArray[np.float32]:
     """Each slot's threshold: its route's own, else the router's."""
     default = np.float32(snap.settings.score_threshold)
@@ -134,21 +125,13 @@ def decide(
     cent = queries @ snap.centroids.T if snap.n_slots else np.empty((len(queries), 0), np.float32)
     head = snap.extras.get("head")
     probs, weights = (None, None) if head is None else head_inputs(head, snap, queries)
-    if len(queries) == 1:
-        # one turn: branch and bound reads only the routes that can pass (exact)
-        slots, scores = pruned_passing_routes(
-            queries[0], snap.vectors, snap.starts, cands, thresholds, st.top_k, st.aggregation,
-            cent[0], st.centroid_weight, snap.caps, limit,
-            None if probs is None else probs[0], weights,
-        )
-        return [format_choices(snap, slots, scores, limit)]
-    # a batch: one matrix product for all turns is cheaper than many small ones
-    sims = similarities(snap.vectors, queries)
     out: list[Any] = []
-    for i, (row, cent_row) in enumerate(zip(sims, cent, strict=True)):
-        slots, scores = passing_routes(
-            row, snap.starts, cands, thresholds, st.top_k, st.aggregation,
-            cent_row, st.centroid_weight,
+    for i in range(len(queries)):
+        # Branch and bound reads only the routes that can pass (exact); measured cheaper per
+        # turn than one matrix product over every row, even for batches of 64.
+        slots, scores = pruned_passing_routes(
+            queries[i], snap.vectors, snap.starts, cands, thresholds, st.top_k, st.aggregation,
+            cent[i], st.centroid_weight, snap.caps, limit,
             None if probs is None else probs[i], weights,
         )
         out.append(format_choices(snap, slots, scores, limit))

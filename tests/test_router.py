@@ -253,3 +253,20 @@ def test_errors_share_one_root() -> None:
         obj = getattr(fingerpost, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, FingerpostError)
+
+
+class _OverridingEncoder(DenseEncoder):
+    """Overrides __call__ (skipping the base class checks): the router must check itself."""
+
+    name, dim = "override", 4
+
+    def encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - not used
+        raise AssertionError
+
+    def __call__(self, texts):  # type: ignore[no-untyped-def,override]
+        return np.full((len(texts), 4), np.nan, dtype=np.float32)
+
+
+def test_an_encoder_that_overrides_call_is_still_validated() -> None:
+    with pytest.raises(InvalidVectorError):
+        SemanticRouter(routes=[Route(name="a", utterances=["x"])], encoder=_OverridingEncoder())

@@ -191,8 +191,12 @@ class SemanticRouter(RemoteMixin):
         ]
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
-        """Encode and validate (custom encoders are untrusted)."""
-        return unit_rows(self.encoder(texts), len(texts), self.encoder.dim)
+        """Encode and validate. ``DenseEncoder.__call__`` validates already; an encoder that
+        overrides ``__call__`` is untrusted and checked here."""
+        vectors = self.encoder(texts)
+        if type(self.encoder).__call__ is DenseEncoder.__call__:
+            return vectors
+        return unit_rows(vectors, len(texts), self.encoder.dim)
 
     # ---- routing ---------------------------------------------------------------------------
     @overload

@@ -130,10 +130,18 @@ class RemoteSync:
         with self.lease.held():
             meta = self.read_meta()
             local_routes = self.local.snapshot().live_routes()
-            points = self.remote.fetch(None, with_vectors=True)
+            # Plan from a scan without vectors; fetch vectors only for the routes whose
+            # utterances this side lacks.
+            points = self.remote.fetch(None, with_vectors=False)
             plan = plan_sync(mode, local_routes, [p.utterance for p in points])
-            vectors = self._vector_sources(points)
             if not plan.is_noop:
+                vectors = self._vector_sources([])
+                need = sorted(
+                    {r.name for r in plan.local_upsert for t in r.utterances if vectors.get(r.name, t) is None}
+                    | {u.route for u in plan.remote_upsert if vectors.get(u.route, u.utterance) is None}
+                )
+                if need:
+                    vectors = self._vector_sources(self.remote.fetch(need, with_vectors=True))
                 self._apply(plan, vectors, encode)
             remote_utts = self.remote.get_utterances()
             got = content_hash(remote_utts, self.encoder_name, self.encoder_dim)

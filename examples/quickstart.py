@@ -20,6 +20,7 @@ ROUTES = [
             "don't you just hate the president",
             "they're going to destroy this country!",
             "they will save the country!",
+            "which party will you vote for in the next election?",
         ],
         metadata={"action": "refuse", "message": "I keep out of politics."},
     ),

@@ -8,7 +8,7 @@ from typing import Any
 
 from _data import CachedEncoder, clinc_routes, median_ms, pct
 
-from fingerpost import Route, SemanticRouter
+from fingerpost import SemanticRouter
 from fingerpost.encoders import OnnxEncoder
 
 
@@ -59,26 +59,4 @@ def concurrency(model: OnnxEncoder, cached: CachedEncoder, data: dict, levels: l
         return out
 
     rows = asyncio.run(run())
-    return {"levels": rows, "batcher": router._batcher.stats.__dict__ if hasattr(router._batcher.stats, "__dict__") else {}}
-
-
-def hot_adds_under_load(model: OnnxEncoder, cached: CachedEncoder, data: dict, n_routes: int = 500) -> dict[str, Any]:
-    """p50 at 64 concurrent before and after adding routes one by one."""
-    router = SemanticRouter(routes=clinc_routes(data["train"]), encoder=cached)
-    texts = [t for t, _ in data["train"]]
-    turns = [t for t, _ in data["test"]]
-
-    async def measure() -> dict[str, float]:
-        router.encoder = model
-        async with router:
-            r = await _level(router, turns, 64, 512)
-        router.encoder = cached
-        return r
-
-    before = asyncio.run(measure())
-    for i in range(n_routes):
-        router.add(Route(name=f"hot-{i}", utterances=[texts[(i * 5 + j) % len(texts)] for j in range(5)]))
-    after = asyncio.run(measure())
-    return {"before": before, "after": after}
-
-
+    return {"levels": rows}

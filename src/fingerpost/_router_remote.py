@@ -76,8 +76,10 @@ class RemoteMixin:
         (``"+ route: utterance"`` remote only, ``"- route: utterance"`` local only)."""
         remote = self._need_remote()
         check_mode(sync_mode)
+        if remote.is_synced_fast():  # the already-synced case: one small read, no diff
+            return []
         before = self.get_utterance_diff() if sync_mode != "error" else []
-        remote.sync(sync_mode, self._encode)
+        remote.sync(sync_mode, self._encode, fast=False)
         self._routes_changed()
         return before
 

@@ -47,6 +47,14 @@ class _Vectors:
         self.by_key[(route, text)] = vec
         self.by_text.setdefault(text, vec)
 
+    def add_points(self, points: Sequence[RemotePoint]) -> None:
+        """Remote vectors, used only where this side has none."""
+        for p in points:
+            if p.vector is not None:
+                key = p.utterance.key
+                self.by_key.setdefault(key, np.asarray(p.vector, dtype=np.float32))
+                self.by_text.setdefault(key[1], self.by_key[key])
+
     def get(self, route: str, text: str) -> Vector | None:
         v = self.by_key.get((route, text))
         return v if v is not None else self.by_text.get(text)
@@ -111,22 +119,25 @@ class RemoteSync:
             local_utterances=self.local_utterances(), remote_utterances=self.remote.get_utterances()
         )
 
+    def is_synced_fast(self) -> bool:
+        """The version record's content hash equals the mirror's (one small read)."""
+        meta = self.read_meta()
+        if meta.content_hash != self.local_hash():
+            return False
+        self.local_version = meta.version
+        return True
+
     def is_synced(self) -> bool:
-        """Fast path: the version record's content hash (one small read). Slow path: a full
-        diff, which also decides when the record is stale."""
-        if self.read_meta().content_hash == self.local_hash():
-            return True
-        return not self.diff().to_utterance_str()
+        """Fast path: the version record's content hash. Slow path: a full diff, which also
+        decides when the record is stale."""
+        return self.is_synced_fast() or not self.diff().to_utterance_str()
 
     # ---- sync ------------------------------------------------------------------------------
     def sync(self, mode: str, encode: Encode, *, fast: bool = True) -> SyncPlan:
         """Make both sides hold ``mode``'s result. Already synced: one small read."""
         mode = check_mode(mode)
-        if fast:
-            meta = self.read_meta()
-            if meta.content_hash == self.local_hash():
-                self.local_version = meta.version
-                return SyncPlan(mode=mode, result=tuple(self.local.snapshot().live_routes()))
+        if fast and self.is_synced_fast():
+            return SyncPlan(mode=mode, result=tuple(self.local.snapshot().live_routes()))
         with self.lease.held():
             meta = self.read_meta()
             local_routes = self.local.snapshot().live_routes()
@@ -135,13 +146,13 @@ class RemoteSync:
             points = self.remote.fetch(None, with_vectors=False)
             plan = plan_sync(mode, local_routes, [p.utterance for p in points])
             if not plan.is_noop:
-                vectors = self._vector_sources([])
+                vectors = self._local_vectors()
                 need = sorted(
                     {r.name for r in plan.local_upsert for t in r.utterances if vectors.get(r.name, t) is None}
                     | {u.route for u in plan.remote_upsert if vectors.get(u.route, u.utterance) is None}
                 )
                 if need:
-                    vectors = self._vector_sources(self.remote.fetch(need, with_vectors=True))
+                    vectors.add_points(self.remote.fetch(need, with_vectors=True))
                 self._apply(plan, vectors, encode)
             remote_utts = self.remote.get_utterances()
             got = content_hash(remote_utts, self.encoder_name, self.encoder_dim)
@@ -160,7 +171,8 @@ class RemoteSync:
             self._write_meta(meta, version, got, len(remote_utts), plan.touched, full=len(plan.touched) > 64)
             return plan
 
-    def _vector_sources(self, points: Sequence[RemotePoint]) -> _Vectors:
+    def _local_vectors(self) -> _Vectors:
+        """The mirror's vectors by (route, text) and by text (none for a centroid-only mirror)."""
         snap = self.local.snapshot()
         vec = _Vectors({}, {})
         for r in [] if self.local.centroids_only else snap.live_routes():
@@ -168,11 +180,6 @@ class RemoteSync:
             assert rows is not None
             for text, v in zip(r.utterances, rows, strict=True):
                 vec.add(r.name, text, v)
-        for p in points:
-            if p.vector is not None:
-                key = (p.utterance.route, p.utterance.utterance)
-                vec.by_key.setdefault(key, np.asarray(p.vector, dtype=np.float32))
-                vec.by_text.setdefault(key[1], vec.by_key[key])
         return vec
 
     def _apply(self, plan: SyncPlan, vec: _Vectors, encode: Encode) -> None:

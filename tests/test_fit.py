@@ -265,6 +265,35 @@ def test_select_blend_keeps_weight_zero_for_a_head_that_does_not_help() -> None:
 
 def test_blend_scores() -> None:
     sim = np.array([[0.2, 0.8]], dtype=np.float32)
-    proba = np.array([[1.0, 0.0]], dtype=np.float32)
     assert F.blend_scores(sim, None, 0.5) is sim
-    np.testing.assert_allclose(F.blend_scores(sim, proba, 0.25), [[0.4, 0.6]], atol=1e-7)
+    # product of experts: similarity + a * log p (the default)
+    log_p = np.log(np.array([[0.5, 0.25]], dtype=np.float32))
+    np.testing.assert_allclose(F.blend_scores(sim, log_p, 0.25), [[0.2 + 0.25 * np.log(0.5), 0.8 + 0.25 * np.log(0.25)]], atol=1e-6)
+    # the probability blend of heads saved by fingerpost 0.1.0
+    proba = np.array([[1.0, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(F.blend_scores(sim, proba, 0.25, "prob"), [[0.4, 0.6]], atol=1e-7)
+
+
+def test_head_terms_are_floored_log_probabilities_that_keep_the_ranking() -> None:
+    logits = np.array([[3.0, 1.0, -200.0], [0.0, 0.0, 0.0]], dtype=np.float32)
+    terms = F.head_terms(logits)
+    np.testing.assert_allclose(np.exp(terms[:, :2]), F.softmax(logits)[:, :2], rtol=1e-5)
+    assert terms[0, 2] == np.float32(F.LOG_FLOOR) and (terms <= 0).all()
+    # a small weight flattens a probability blend, never the log-probability one
+    sim = np.array([[0.50, 0.52, 0.0]], dtype=np.float32)
+    assert F.blend_scores(sim, terms[:1], 0.05).argmax() == 0
+    assert F.blend_scores(sim, F.head_terms(logits[:1], "prob"), 0.005, "prob").argmax() == 1
+    np.testing.assert_array_equal(F.head_terms(logits, "prob"), F.softmax(logits))
+
+
+def test_a_head_saved_by_0_1_0_still_scores_as_it_did() -> None:
+    head, x, _ = make_head()
+    old = {k: v for k, v in head.to_dict().items() if k != "blend"}
+    old["format"] = 1
+    again = F.SoftmaxHead.from_dict(old)
+    assert again.blend == "prob" and again.scale() == pytest.approx(1 - head.weight)
+    np.testing.assert_array_equal(again.terms(x), head.predict_proba(x))
+    assert head.blend == "logprob" and head.scale() == 1.0
+    np.testing.assert_allclose(np.exp(head.terms(x)), head.predict_proba(x), rtol=1e-4)
+    with pytest.raises(ValueError, match="blend"):
+        F.SoftmaxHead.from_dict({**head.to_dict(), "blend": "sum"})

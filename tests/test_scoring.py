@@ -121,11 +121,21 @@ def test_pruned_search_equals_the_full_scan() -> None:
         cand = rng.random(n_routes) < 0.9
         agg = list(Aggregation)[trial % 3]
         w = [0.0, 0.7][trial % 2]
-        probs = rng.random(n_routes).astype(np.float32) if trial % 4 == 0 else None
-        weights = np.where(rng.random(n_routes) < 0.8, 0.3, 0.0).astype(np.float32) if probs is not None else None
-        full_s, full_sc = passing_routes(rows @ q, starts, cand, thr, 3, agg, cent @ q, w, probs, weights)
+        # a fitted head: score = scale * sim + offset (log-probability blend: scale 1, offset
+        # a * log p <= 0; the 0.1.0 probability blend: scale 1 - a, offset a * p); routes it
+        # does not know keep scale 1 and offset 0
+        known = rng.random(n_routes) < 0.8
+        if trial % 4 == 0:
+            scale = np.ones(n_routes, np.float32)
+            offset = np.where(known, 0.3 * np.log(rng.random(n_routes) + 1e-9), 0.0).astype(np.float32)
+        elif trial % 4 == 2:
+            scale = np.where(known, 0.7, 1.0).astype(np.float32)
+            offset = np.where(known, 0.3 * rng.random(n_routes), 0.0).astype(np.float32)
+        else:
+            scale = offset = None
+        full_s, full_sc = passing_routes(rows @ q, starts, cand, thr, 3, agg, cent @ q, w, scale, offset)
         for limit in (1, 2, None):
-            s, sc = pruned_passing_routes(q, rows, starts, cand, thr, 3, agg, cent @ q, w, caps, limit, probs, weights)
+            s, sc = pruned_passing_routes(q, rows, starts, cand, thr, 3, agg, cent @ q, w, caps, limit, scale, offset)
             want = slice(None) if limit is None else slice(0, limit)
             assert s.tolist() == full_s[want].tolist(), (trial, limit)
             assert sc.tolist() == pytest.approx(full_sc[want].tolist(), abs=1e-5)

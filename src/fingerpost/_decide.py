@@ -124,7 +124,7 @@ def decide(
     thresholds = effective_thresholds(snap)
     cent = queries @ snap.centroids.T if snap.n_slots else np.empty((len(queries), 0), np.float32)
     head = snap.extras.get("head")
-    probs, weights = (None, None) if head is None else head_inputs(head, snap, queries)
+    scale, offset = (None, None) if head is None else head_inputs(head, snap, queries)
     out: list[Any] = []
     for i in range(len(queries)):
         # Branch and bound reads only the routes that can pass (exact); measured cheaper per
@@ -132,7 +132,7 @@ def decide(
         slots, scores = pruned_passing_routes(
             queries[i], snap.vectors, snap.starts, cands, thresholds, st.top_k, st.aggregation,
             cent[i], st.centroid_weight, snap.caps, limit,
-            None if probs is None else probs[i], weights,
+            scale, None if offset is None else offset[i],
         )
         out.append(format_choices(snap, slots, scores, limit))
     return out

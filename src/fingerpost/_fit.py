@@ -9,6 +9,11 @@ fitted to one benchmark):
   within-route covariance, shrunk by the Ledoit-Wolf formula (analytic, from the data itself),
   makes the problem well conditioned, so L-BFGS converges in tens of iterations, and gives one
   L2 strength the same meaning for every encoder and dimension.
+* The head joins similarity as a product of experts: ``score = similarity + a * log p``. Its
+  log-probabilities keep the head's whole ranking of routes at any weight (a probability
+  blend flattens it: a small weight, which out-of-scope rejection wants, threw the ranking
+  away), while similarity stays the distance an out-of-scope turn is far by, and a passing
+  score is never above its similarity.
 * The L2 strength, the head's blend weight against similarity and its temperature are chosen on
   held-out rows by the objective the router is judged by. The weight stays 0 unless the head
   beats plain similarity by more than a paired standard error, so small routers keep plain
@@ -36,8 +41,10 @@ __all__ = [
     "blend_scores",
     "decide",
     "decision_gains",
+    "head_terms",
     "lbfgs",
     "ledoit_wolf_shrinkage",
+    "log_softmax",
     "objective_weights",
     "per_route_thresholds",
     "select_blend",
@@ -53,7 +60,10 @@ F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
-HEAD_FORMAT = 1
+HEAD_FORMAT = 2  # 1: probability blend (still read); 2: log-probability blend
+BLENDS = ("logprob", "prob")
+# log p is floored here: far-off routes stay finite and only ever lose.
+LOG_FLOOR = float(np.log(1e-9))
 
 
 # ---- optimisation ----------------------------------------------------------------------------
@@ -177,6 +187,21 @@ def softmax(logits: F32) -> F32:
     return z
 
 
+def log_softmax(logits: F32) -> F32:
+    """Row-wise log-softmax (a new array; float32 in, float32 out)."""
+    z: F32 = logits - logits.max(axis=-1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return z
+
+
+def head_terms(logits: F32, blend: str = "logprob") -> F32:
+    """What a head adds to similarity: ``log p`` (floored at :data:`LOG_FLOOR`) or ``p``."""
+    if blend == "prob":
+        return softmax(logits)
+    out: F32 = np.maximum(log_softmax(logits), np.float32(LOG_FLOOR))
+    return out
+
+
 def softmax_objective(
     features: F32,
     labels: I64,
@@ -252,7 +277,8 @@ class SoftmaxHead:
         classes: Route names, one per column.
         coef: ``(d, C)`` float32.
         intercept: ``(C,)`` float32.
-        weight: ``a`` in ``score = (1 - a) * similarity + a * probability``.
+        weight: ``a`` in ``score = similarity + a * log p`` (``blend="logprob"``), or in
+            ``(1 - a) * similarity + a * p`` (``"prob"``, heads saved by fingerpost 0.1.0).
         temperature: Logit scale chosen on held-out data (already folded into coef/intercept).
         l2: The L2 strength it was trained with (a retrain reuses it).
         threshold: The fitted global threshold, for routes that join the head in a retrain.
@@ -265,9 +291,18 @@ class SoftmaxHead:
     temperature: float = 1.0
     l2: float = 1e-3
     threshold: float | None = None
+    blend: str = "logprob"
 
     def predict_proba(self, queries: F32) -> F32:
         return softmax(queries @ self.coef + self.intercept).astype(np.float32, copy=False)
+
+    def terms(self, queries: F32) -> F32:
+        """``(b, C)``: what this head adds to each route's similarity (see :func:`head_terms`)."""
+        return head_terms((queries @ self.coef + self.intercept).astype(np.float32, copy=False), self.blend)
+
+    def scale(self) -> float:
+        """The factor on similarity where this head applies: ``1 - a`` (prob) or 1 (logprob)."""
+        return 1.0 - self.weight if self.blend == "prob" else 1.0
 
     @classmethod
     def from_params(
@@ -298,6 +333,7 @@ class SoftmaxHead:
                 "temperature": float(temperature),
                 "l2": float(l2),
                 "threshold": threshold,
+                "blend": "logprob",
             }
         )
 
@@ -313,13 +349,18 @@ class SoftmaxHead:
             "temperature": self.temperature,
             "l2": self.l2,
             "threshold": self.threshold,
+            "blend": self.blend,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SoftmaxHead:
         """Rebuild a head; ``ValueError`` if the dict is not a head this version can read."""
-        if data.get("kind") != "softmax" or data.get("format") != HEAD_FORMAT:
-            raise ValueError(f"unknown head kind/format {data.get('kind')!r}/{data.get('format')!r}")
+        fmt = data.get("format")
+        if data.get("kind") != "softmax" or fmt not in (1, HEAD_FORMAT):
+            raise ValueError(f"unknown head kind/format {data.get('kind')!r}/{fmt!r}")
+        blend = "prob" if fmt == 1 else data.get("blend")
+        if blend not in BLENDS:
+            raise ValueError(f"unknown head blend {blend!r}")
         classes = tuple(str(c) for c in data["classes"])
         coef = np.asarray(data["coef"], dtype=np.float32)
         intercept = np.asarray(data["intercept"], dtype=np.float32)
@@ -339,6 +380,7 @@ class SoftmaxHead:
             temperature=float(data.get("temperature", 1.0)),
             l2=float(data.get("l2", 1e-3)),
             threshold=None if thr is None else float(thr),
+            blend=str(blend),
         )
 
 
@@ -349,12 +391,14 @@ def _f32_list(arr: F64 | F32) -> list[Any]:
 
 
 # ---- decisions and objectives ----------------------------------------------------------------
-def blend_scores(similarity: F32, proba: F32 | None, weight: float) -> F32:
-    """``(1 - a) * similarity + a * probability``, as the router computes it."""
-    if proba is None or weight == 0:
+def blend_scores(similarity: F32, terms: F32 | None, weight: float, blend: str = "logprob") -> F32:
+    """``similarity + a * log p`` (or ``(1 - a) * similarity + a * p``), as the router computes
+    it; ``terms`` come from :func:`head_terms`."""
+    if terms is None or weight == 0:
         return similarity
     a = np.float32(weight)
-    return ((1 - a) * similarity + a * proba).astype(np.float32)
+    keep = (1 - a) if blend == "prob" else np.float32(1)
+    return (keep * similarity + a * terms).astype(np.float32)
 
 
 def decide(scores: F32, thresholds: F32 | np.float32 | float) -> I64:
@@ -542,8 +586,8 @@ def select_blend(
     weights: F64,
     prior: float,
     *,
-    blend_weights: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.85, 1.0),
-    temperatures: Sequence[float] = (0.5, 1.0, 2.0),
+    blend_weights: Sequence[float] = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+    temperatures: Sequence[float] = (0.25, 0.5, 1.0, 2.0),
     guard: bool = True,
 ) -> BlendChoice:
     """Pick the head weight, temperature and global threshold maximising the objective.
@@ -566,12 +610,11 @@ def select_blend(
     if not guard:
         best_gains = np.full_like(g0, -np.inf)
     for temp in temperatures:
-        proba = softmax(logits.astype(np.float32) * np.float32(temp))
+        terms = head_terms(logits.astype(np.float32) * np.float32(temp))
         for a in blend_weights:
             if a == 0:
                 continue
-            scores = blend_scores(similarity, proba, a)
-            t, gains = run(scores, (1 - a) * prior + a * 0.5)
+            t, gains = run(blend_scores(similarity, terms, a), prior)
             if gains.sum() > best_gains.sum() + 1e-12:
                 best, best_gains = BlendChoice(a, temp, t, float(gains.sum()), base.score), gains
     if not guard:

@@ -1,9 +1,9 @@
 """The bridge between a fitted route head (``extras["head"]``) and per-slot scoring arrays.
 
-A head is any object with ``classes`` (route names it was trained on), ``weight`` (a in
-``score = (1 - a) * similarity + a * probability``) and ``predict_proba(queries) -> (b, C)``.
-Routes the head does not know (added after the fit) get weight 0: they score by similarity
-until the head is retrained.
+A head is any object with ``classes`` (route names it was trained on), ``weight`` (``a``),
+``scale()`` (the factor it leaves on similarity) and ``terms(queries) -> (b, C)``; a route's
+score is ``scale * similarity + a * term``. Routes the head does not know (added after the
+fit) get scale 1 and no term: they score by similarity until the head is retrained.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ class RouteHeadLike(Protocol):
     classes: tuple[str, ...]
     weight: float
 
-    def predict_proba(self, queries: NDArray[np.float32]) -> NDArray[np.float32]: ...
+    def scale(self) -> float: ...
+
+    def terms(self, queries: NDArray[np.float32]) -> NDArray[np.float32]: ...
 
 
 def head_inputs(
     head: Any, snap: Snapshot, queries: NDArray[np.float32]
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """(b, n_slots) probabilities and (n_slots,) weights for this snapshot."""
+    """``(scale (n_slots,), offset (b, n_slots))``: slot scores are ``scale * sim + offset``."""
     key = ("head_map", id(head))
     cached = snap.cache.get(key)
     if cached is None:
@@ -36,10 +38,14 @@ def head_inputs(
         cls = np.array(
             [index.get(r.name, -1) for r in snap.routes[: snap.n_slots]], dtype=np.int64
         )
-        weights = np.where(cls >= 0, np.float32(head.weight), np.float32(0)).astype(np.float32)
-        cached = (cls, weights)
+        known = cls >= 0
+        weights = np.where(known, np.float32(head.weight), np.float32(0)).astype(np.float32)
+        scale = np.where(known, np.float32(head.scale()), np.float32(1)).astype(np.float32)
+        cached = (cls, weights, scale)
         snap.cache[key] = cached
-    cls, weights = cast("tuple[NDArray[np.int64], NDArray[np.float32]]", cached)
-    proba = head.predict_proba(queries)
-    probs = np.where(cls >= 0, proba[:, np.maximum(cls, 0)], np.float32(0)).astype(np.float32)
-    return probs, weights
+    cls, weights, scale = cast(
+        "tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]", cached
+    )
+    terms = head.terms(queries)
+    offset = np.where(cls >= 0, weights * terms[:, np.maximum(cls, 0)], np.float32(0))
+    return scale, offset.astype(np.float32)

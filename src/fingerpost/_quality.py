@@ -80,7 +80,7 @@ class FitReport:
     """What ``router.fit`` chose, and how it did on held-out rows.
 
     Attributes:
-        head_weight: ``a`` in ``(1 - a) * similarity + a * head probability``; 0 = no head.
+        head_weight: ``a`` in ``similarity + a * log p(route)`` (the head's log-probability); 0 = no head.
         temperature: Logit scale of the head (1 when there is no head).
         l2: L2 strength of the head (``None`` when there is no head).
         thresholds: The fitted threshold of every route.
@@ -198,8 +198,8 @@ def route_scores(
     )
     head = snap.extras.get("head")
     if head is not None:
-        probs, weights = head_inputs(head, snap, queries)
-        scores = ((1 - weights) * scores + weights * probs).astype(np.float32)
+        scale, offset = head_inputs(head, snap, queries)
+        scores = (scale * scores + offset).astype(np.float32)
     return names, scores[:, live], thr[live]
 
 
@@ -334,8 +334,8 @@ def _fit_arrays(
     choice, l2, params, logits_val = (base, None, None, None) if picked is None else picked
     scores_val = sim_val
     if choice.weight > 0 and logits_val is not None:
-        proba = _fit.softmax(logits_val * np.float32(choice.temperature))
-        scores_val = _fit.blend_scores(sim_val, proba, choice.weight)
+        terms = _fit.head_terms(logits_val * np.float32(choice.temperature))
+        scores_val = _fit.blend_scores(sim_val, terms, choice.weight)
     shrink = _fit.select_route_shrinkage(scores_val, y_val, weights, choice.threshold)
     thresholds = _fit.per_route_thresholds(scores_val, y_val, weights, choice.threshold, shrink)
     thresholds = np.clip(np.round(thresholds, 6), -1.0, 1.0)

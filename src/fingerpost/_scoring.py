@@ -53,8 +53,8 @@ def passing_routes(
     aggregation: Aggregation,
     centroid_sims: F32 | None = None,
     centroid_weight: float = 0.0,
-    head_probs: F32 | None = None,
-    head_weights: F32 | None = None,
+    head_scale: F32 | None = None,
+    head_offset: F32 | None = None,
 ) -> tuple[NDArray[np.int64], F32]:
     """Slots whose score reaches their threshold, best first.
 
@@ -67,8 +67,9 @@ def passing_routes(
         aggregation: how a route's neighbours become its score.
         centroid_sims: (n_slots,) cosine similarity to each route's normalised centroid.
         centroid_weight: w in ``sim = (1 - w) * aggregate + w * centroid_sim``.
-        head_probs: (n_slots,) a fitted route head's probability for each slot (optional).
-        head_weights: (n_slots,) a in ``score = (1 - a) * sim + a * head_prob``; 0 for
+        head_scale: (n_slots,) with ``head_offset``, a fitted route head's part (optional):
+            ``score = head_scale * sim + head_offset``.
+        head_offset: (n_slots,) the head's term for this turn; scale 1 and offset 0 for
             routes the head does not know (added since the fit): they score by similarity.
 
     Returns:
@@ -79,8 +80,8 @@ def passing_routes(
     # Every aggregation is <= the route's best match, so this bound is >= every route score:
     # only routes whose bound clears the threshold can pass, and only those are aggregated.
     bound = seg if centroid_sims is None or w == 0 else (1 - w) * seg + w * centroid_sims
-    if head_probs is not None and head_weights is not None:
-        bound = (1 - head_weights) * bound + head_weights * head_probs
+    if head_scale is not None and head_offset is not None:
+        bound = head_scale * bound + head_offset
     slots = np.flatnonzero(candidates & (bound >= thresholds))
     if slots.size == 0:
         return slots.astype(np.int64), np.empty(0, dtype=np.float32)
@@ -96,9 +97,8 @@ def passing_routes(
         )
         if centroid_sims is not None and w != 0:
             scores = (1 - w) * scores + w * centroid_sims[slots]
-        if head_probs is not None and head_weights is not None:
-            a = head_weights[slots]
-            scores = (1 - a) * scores + a * head_probs[slots]
+        if head_scale is not None and head_offset is not None:
+            scores = head_scale[slots] * scores + head_offset[slots]
         keep = scores >= thresholds[slots]
         slots, scores = slots[keep], scores[keep]
     order = np.lexsort((slots, -scores))
@@ -140,8 +140,8 @@ def pruned_passing_routes(
     centroid_weight: float,
     caps: F32,
     limit: int | None,
-    head_probs: F32 | None = None,
-    head_weights: F32 | None = None,
+    head_scale: F32 | None = None,
+    head_offset: F32 | None = None,
 ) -> tuple[NDArray[np.int64], F32]:
     """``passing_routes`` for one turn, exactly, reading only the rows that can matter.
 
@@ -159,8 +159,8 @@ def pruned_passing_routes(
     theta = np.arccos(np.clip(caps, -1.0, 1.0))
     bound = np.cos(np.maximum(alpha - theta, 0.0)) + np.float32(1e-4)  # float slack
     bound = (1 - w) * bound + w * centroid_sims
-    if head_probs is not None and head_weights is not None:
-        bound = (1 - head_weights) * bound + head_weights * head_probs
+    if head_scale is not None and head_offset is not None:
+        bound = head_scale * bound + head_offset
     eligible = np.flatnonzero(candidates & (bound >= thresholds))
     order = eligible[np.argsort(-bound[eligible], kind="stable")]
     ends = np.append(starts[1:], n_rows)
@@ -172,9 +172,8 @@ def pruned_passing_routes(
         block = vectors[starts[s] : ends[s]] @ query
         sim = float(aggregate_block(block, top_k, aggregation))
         score = float((1 - w) * np.float32(sim) + w * centroid_sims[s])
-        if head_probs is not None and head_weights is not None:
-            a = float(head_weights[s])
-            score = (1 - a) * score + a * float(head_probs[s])
+        if head_scale is not None and head_offset is not None:
+            score = float(head_scale[s]) * score + float(head_offset[s])
         score = float(np.float32(score))
         if score < thresholds[s]:
             continue

@@ -17,7 +17,7 @@ import numpy as np
 from _data import CACHE, HERE, CachedEncoder, cached_encoder, clinc, clinc_routes, table
 
 from fingerpost import SemanticRouter
-from fingerpost._quality import EvalReport, evaluation_report, route_scores
+from fingerpost._evaluate import EvalReport, evaluation_report, route_scores
 from fingerpost.encoders import OnnxEncoder
 
 FIT_CACHE = HERE / "results" / "clinc_fit_vectors.npz"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from fingerpost import SemanticRouter
-from fingerpost import _quality as Q
+from fingerpost import _evaluate as E
 from fingerpost.__main__ import PLOT_HINT, main
 from fingerpost.encoders.testing import HashEncoder
 
@@ -41,7 +41,7 @@ def test_eval_prints_the_quality_table(files: dict[str, Path], capsys: pytest.Ca
     assert main(["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]) == 0
     out = capsys.readouterr().out
     router = SemanticRouter(routes=routes(), encoder=HashEncoder(128))
-    report = Q.evaluation_report(router, [t for t, _ in TEST], [g for _, g in TEST])
+    report = E.evaluation_report(router, [t for t, _ in TEST], [g for _, g in TEST])
     assert "16 turns (12 in scope, 4 out of scope)" in out
     row = next(line for line in out.splitlines() if line.startswith("| as configured"))
     assert f"{100 * report.in_scope_accuracy:.1f} %" in row  # type: ignore[operator]

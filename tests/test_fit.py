@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fingerpost import _fit as F
+from fingerpost import _thresholds as T
 from fingerpost._scoring import passing_routes
 from fingerpost.schema import Aggregation
 
@@ -150,7 +151,7 @@ def test_decide_matches_the_routers_passing_rule() -> None:
     scores = rng.uniform(-0.2, 1, size=(300, 6)).astype(np.float32)
     scores[::7, 2] = scores[::7, 4]  # ties go to the lower slot
     thr = rng.uniform(0.3, 0.9, size=6).astype(np.float32)
-    got = F.decide(scores, thr)
+    got = T.decide(scores, thr)
     starts = np.arange(6, dtype=np.int64)
     for row, g in zip(scores, got, strict=True):
         slots, _ = passing_routes(row, starts, np.ones(6, bool), thr, 1, Aggregation.MAX)
@@ -159,12 +160,12 @@ def test_decide_matches_the_routers_passing_rule() -> None:
 
 def test_objective_weights() -> None:
     labels = np.array([0, 1, 1, -1])
-    w = F.objective_weights(labels, "balanced")
+    w = T.objective_weights(labels, "balanced")
     assert w.sum() == pytest.approx(1.0) and w[3] == pytest.approx(0.5)
-    assert F.objective_weights(labels, "accuracy").tolist() == [0.25] * 4
-    assert F.objective_weights(np.array([0, 1]), "balanced").tolist() == [0.5, 0.5]
+    assert T.objective_weights(labels, "accuracy").tolist() == [0.25] * 4
+    assert T.objective_weights(np.array([0, 1]), "balanced").tolist() == [0.5, 0.5]
     with pytest.raises(ValueError):
-        F.objective_weights(labels, "f1")
+        T.objective_weights(labels, "f1")
 
 
 def test_best_threshold_sits_inside_the_gap() -> None:
@@ -173,24 +174,24 @@ def test_best_threshold_sits_inside_the_gap() -> None:
     top = np.concatenate([pass_scores, reject_scores])
     gp = np.concatenate([np.ones(30), np.zeros(30)])
     gr = 1 - gp
-    t = F.best_threshold(top, gp, gr, prior=0.0)
+    t = T.best_threshold(top, gp, gr, prior=0.0)
     assert 0.4 < t < 0.6
     assert abs(t - 0.5) < 0.05  # symmetric groups: the middle
-    assert F.best_threshold(top, gp, gr, prior=0.0) == t  # deterministic
+    assert T.best_threshold(top, gp, gr, prior=0.0) == t  # deterministic
 
 
 def test_best_threshold_moves_only_as_far_as_the_evidence() -> None:
     top = np.array([0.5, 0.7, 0.8])
     ones, zeros = np.ones(3), np.zeros(3)
     # nothing to reject: never raise the threshold; lower it just enough to keep every pass
-    assert F.best_threshold(top, ones, zeros, prior=0.3) == 0.3
-    lowered = F.best_threshold(top, ones, zeros, prior=0.6)
+    assert T.best_threshold(top, ones, zeros, prior=0.3) == 0.3
+    lowered = T.best_threshold(top, ones, zeros, prior=0.6)
     assert lowered < 0.5
     # nothing to pass: never lower it
-    assert F.best_threshold(top, zeros, ones, prior=0.9) == 0.9
-    assert F.best_threshold(top, zeros, ones, prior=0.2) > 0.8
+    assert T.best_threshold(top, zeros, ones, prior=0.9) == 0.9
+    assert T.best_threshold(top, zeros, ones, prior=0.2) > 0.8
     # rows that gain nothing either way change nothing
-    assert F.best_threshold(top, zeros, zeros, prior=0.42) == 0.42
+    assert T.best_threshold(top, zeros, zeros, prior=0.42) == 0.42
 
 
 def test_per_route_thresholds_shrink_towards_the_global_one() -> None:
@@ -206,23 +207,23 @@ def test_per_route_thresholds_shrink_towards_the_global_one() -> None:
     oos = np.flatnonzero(labels < 0)
     scores[oos[::2], 0] = 0.6 + rng.normal(0, 0.03, oos[::2].size)
     scores[oos[1::2], 1] = 0.3 + rng.normal(0, 0.03, oos[1::2].size)
-    w = F.objective_weights(labels)
-    glob = F.per_route_thresholds(scores, labels, w, 0.45, float("inf"))
+    w = T.objective_weights(labels)
+    glob = T.per_route_thresholds(scores, labels, w, 0.45, float("inf"))
     assert glob.tolist() == [0.45, 0.45]
-    own = F.per_route_thresholds(scores, labels, w, 0.45, 0.0)
+    own = T.per_route_thresholds(scores, labels, w, 0.45, 0.0)
     assert 0.6 < own[0] < 0.8 and 0.3 < own[1] < 0.5
-    half = F.per_route_thresholds(scores, labels, w, 0.45, float((labels >= -1).sum() / 4))
+    half = T.per_route_thresholds(scores, labels, w, 0.45, float((labels >= -1).sum() / 4))
     assert 0.45 < half[0] < own[0] and own[1] < half[1] < 0.45
     # cross-validation prefers route thresholds here, and refuses them without negatives
-    assert np.isfinite(F.select_route_shrinkage(scores, labels, w, 0.45))
+    assert np.isfinite(T.select_route_shrinkage(scores, labels, w, 0.45))
     ins = labels >= 0
-    assert F.select_route_shrinkage(scores[ins], labels[ins], w[ins], 0.45) == float("inf")
+    assert T.select_route_shrinkage(scores[ins], labels[ins], w[ins], 0.45) == float("inf")
 
 
 def test_stratified_folds_are_balanced_and_deterministic() -> None:
     labels = np.array([0] * 10 + [1] * 7 + [-1] * 3)
-    folds = F.stratified_folds(labels, 3)
-    assert folds.tolist() == F.stratified_folds(labels, 3).tolist()
+    folds = T.stratified_folds(labels, 3)
+    assert folds.tolist() == T.stratified_folds(labels, 3).tolist()
     for lab in (0, 1, -1):
         counts = np.bincount(folds[labels == lab], minlength=3)
         assert counts.max() - counts.min() <= 1
@@ -244,12 +245,12 @@ def blend_problem(seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     logits = rng.normal(0, 1, (n, c)).astype(np.float32)
     good = ins[rng.random(ins.size) < 0.95]
     logits[good, labels[good]] += 6
-    return sim, logits, labels, F.objective_weights(labels)
+    return sim, logits, labels, T.objective_weights(labels)
 
 
 def test_select_blend_uses_a_head_that_helps() -> None:
     sim, logits, labels, w = blend_problem()
-    choice = F.select_blend(sim, logits, labels, w, prior=0.45)
+    choice = T.select_blend(sim, logits, labels, w, prior=0.45)
     assert choice.weight > 0
     assert choice.score > choice.similarity_score + 0.05
 
@@ -257,21 +258,21 @@ def test_select_blend_uses_a_head_that_helps() -> None:
 def test_select_blend_keeps_weight_zero_for_a_head_that_does_not_help() -> None:
     sim, _, labels, w = blend_problem()
     noise = np.random.default_rng(8).normal(0, 1, sim.shape).astype(np.float32)
-    choice = F.select_blend(sim, noise, labels, w, prior=0.45)
+    choice = T.select_blend(sim, noise, labels, w, prior=0.45)
     assert choice.weight == 0 and choice.score == choice.similarity_score
-    forced = F.select_blend(sim, noise, labels, w, prior=0.45, blend_weights=(0.5,), guard=False)
+    forced = T.select_blend(sim, noise, labels, w, prior=0.45, blend_weights=(0.5,), guard=False)
     assert forced.weight == 0.5
 
 
 def test_blend_scores() -> None:
     sim = np.array([[0.2, 0.8]], dtype=np.float32)
-    assert F.blend_scores(sim, None, 0.5) is sim
+    assert T.blend_scores(sim, None, 0.5) is sim
     # product of experts: similarity + a * log p (the default)
     log_p = np.log(np.array([[0.5, 0.25]], dtype=np.float32))
-    np.testing.assert_allclose(F.blend_scores(sim, log_p, 0.25), [[0.2 + 0.25 * np.log(0.5), 0.8 + 0.25 * np.log(0.25)]], atol=1e-6)
+    np.testing.assert_allclose(T.blend_scores(sim, log_p, 0.25), [[0.2 + 0.25 * np.log(0.5), 0.8 + 0.25 * np.log(0.25)]], atol=1e-6)
     # the probability blend of heads saved by fingerpost 0.1.0
     proba = np.array([[1.0, 0.0]], dtype=np.float32)
-    np.testing.assert_allclose(F.blend_scores(sim, proba, 0.25, "prob"), [[0.4, 0.6]], atol=1e-7)
+    np.testing.assert_allclose(T.blend_scores(sim, proba, 0.25, "prob"), [[0.4, 0.6]], atol=1e-7)
 
 
 def test_head_terms_are_floored_log_probabilities_that_keep_the_ranking() -> None:
@@ -281,8 +282,8 @@ def test_head_terms_are_floored_log_probabilities_that_keep_the_ranking() -> Non
     assert terms[0, 2] == np.float32(F.LOG_FLOOR) and (terms <= 0).all()
     # a small weight flattens a probability blend, never the log-probability one
     sim = np.array([[0.50, 0.52, 0.0]], dtype=np.float32)
-    assert F.blend_scores(sim, terms[:1], 0.05).argmax() == 0
-    assert F.blend_scores(sim, F.head_terms(logits[:1], "prob"), 0.005, "prob").argmax() == 1
+    assert T.blend_scores(sim, terms[:1], 0.05).argmax() == 0
+    assert T.blend_scores(sim, F.head_terms(logits[:1], "prob"), 0.005, "prob").argmax() == 1
     np.testing.assert_array_equal(F.head_terms(logits, "prob"), F.softmax(logits))
 
 

@@ -17,6 +17,8 @@ from fingerpost import (
     RouterConfig,
     SemanticRouter,
 )
+from fingerpost import _evaluate as E
+from fingerpost import _fit_state as S
 from fingerpost import _quality as Q
 from fingerpost._fit import SoftmaxHead
 from fingerpost.encoders.testing import HashEncoder
@@ -97,7 +99,7 @@ def test_evaluate_counts_none_labels_as_correct_when_nothing_routes(router: Sema
     choices = router.batch(X)
     expected = sum(c.name == g for c, g in zip(choices, y, strict=True)) / len(X)
     assert router.evaluate(X, y) == pytest.approx(expected)
-    report = Q.evaluation_report(router, X, y)
+    report = E.evaluation_report(router, X, y)
     assert report.n == 16 and report.n_in_scope == 12 and report.n_out_of_scope == 4
     assert report.accuracy == pytest.approx(expected)
     assert report.predicted == [c.name for c in choices]
@@ -121,7 +123,7 @@ def test_evaluate_and_fit_refuse_bad_labelled_data(router: SemanticRouter) -> No
         router.fit(["hello"], ["weather"], head_weight=0.0)
     with pytest.raises(RouteNotFoundError):
         router.fit(["hello"], ["nope"])
-    assert Q.fit_state_of(router, router._local.snapshot()) is None  # nothing was fitted
+    assert S.fit_state_of(router, router._local.snapshot()) is None  # nothing was fitted
 
 
 def test_fit_on_an_empty_router_is_refused(encoder: HashEncoder) -> None:
@@ -180,12 +182,12 @@ def test_forced_head_is_used_and_thresholds_only_fit_drops_it(router: SemanticRo
     assert set(head.classes) == set(ROUTES)
     # the routed score is the blend the head hook computes
     choice = router("will it rain on saturday")
-    names, scores, _ = Q.route_scores(router, router._encode(["will it rain on saturday"]))
+    names, scores, _ = E.route_scores(router, router._encode(["will it rain on saturday"]))
     assert choice.name == names[int(scores[0].argmax())]
     assert choice.similarity_score == pytest.approx(float(scores[0].max()), abs=1e-6)
     report = router.fit(X, y, head=False)
     assert report.head_weight == 0 and head_of(router) is None
-    state = Q.fit_state_of(router, router._local.snapshot())
+    state = S.fit_state_of(router, router._local.snapshot())
     assert state is not None and state.head is None and state.thresholds == report.thresholds
 
 
@@ -249,7 +251,53 @@ def test_store_reboot_keeps_the_fit(tmp_path: Path, encoder: HashEncoder) -> Non
         again = head_of(rebooted)
         assert again is not None and again.to_dict() == head.to_dict()
         assert [(c.name, c.similarity_score) for c in rebooted.batch(xy(TEST)[0])] == answers
-        assert Q.wait_for_retrain(rebooted, 30)  # nothing was stale: nothing to wait for
+        assert S.wait_for_retrain(rebooted, 30)  # nothing was stale: nothing to wait for
+
+
+def test_the_fit_examples_are_saved_in_scope_only_and_follow_the_routes(router: SemanticRouter) -> None:
+    router.fit(*xy(FIT), head_weight=0.5)
+    state = router.to_config().fit_state
+    assert state is not None
+    want: dict[str, list[str]] = {}
+    for text, label in FIT:
+        if label is not None:
+            want.setdefault(label, []).append(text)
+    assert state.examples == want
+    router.delete("travel")
+    assert S.wait_for_retrain(router, 30)
+    state = router.to_config().fit_state
+    assert state is not None and set(state.examples) == set(want) - {"travel"}
+    router.fit(*xy([r for r in FIT if r[1] != "travel"]), head=False)  # thresholds only: no head
+    state = router.to_config().fit_state
+    assert state is not None and state.head is None and state.examples == {}
+
+
+def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(tmp_path: Path, encoder: HashEncoder) -> None:
+    path = tmp_path / "routes.db"
+    with SemanticRouter(routes=routes(), encoder=encoder, index=LocalIndex(path)) as router:
+        router.fit(*xy(FIT), head_weight=0.5)
+        config = router.to_config()
+        router.add(NEW)  # retrained in this process: X's vectors are still in memory
+        assert S.wait_for_retrain(router, 30)
+        in_process = head_of(router)
+    assert in_process is not None and "sport" in in_process.classes
+    assert config.fit_state is not None and config.fit_state.examples
+    with SemanticRouter(encoder=encoder, index=LocalIndex(path)) as rebooted:  # the store keeps them
+        state = rebooted.to_config().fit_state
+        assert state is not None and state.examples == config.fit_state.examples
+
+    def retrained_after_boot(cfg: RouterConfig) -> SoftmaxHead:
+        again = SemanticRouter.from_config(cfg, encoder=encoder)
+        again.add(NEW)
+        assert S.wait_for_retrain(again, 30)
+        head = head_of(again)
+        assert head is not None and head.classes == in_process.classes
+        return head
+
+    # a new process (config, or a store at the fit's state) retrains on exactly the same rows
+    np.testing.assert_array_equal(retrained_after_boot(config).coef, in_process.coef)
+    forgotten = RouterConfig(**{**config.model_dump(), "fit_state": {**config.fit_state.model_dump(), "examples": {}}})
+    assert not np.array_equal(retrained_after_boot(forgotten).coef, in_process.coef)
 
 
 def test_fit_state_from_another_encoder_is_refused(router: SemanticRouter) -> None:
@@ -257,12 +305,12 @@ def test_fit_state_from_another_encoder_is_refused(router: SemanticRouter) -> No
     state = router.to_config().fit_state
     assert state is not None
     with pytest.raises(EncoderMismatchError):
-        Q.restore_fit_state(router, FitState(**{**state.model_dump(), "encoder_name": "other-model"}))
+        S.restore_fit_state(router, FitState(**{**state.model_dump(), "encoder_name": "other-model"}))
     other = SemanticRouter(routes=routes(), encoder=HashEncoder(dim=64, name=router.encoder.name))
     with pytest.raises(EncoderMismatchError):  # same name, other dimension
-        Q.restore_fit_state(other, state)
+        S.restore_fit_state(other, state)
     with pytest.raises(InvalidInputError):
-        Q.restore_fit_state(router, FitState(encoder_name=router.encoder.name, head={"kind": "?"}))
+        S.restore_fit_state(router, FitState(encoder_name=router.encoder.name, head={"kind": "?"}))
 
 
 # ---- a stale head ------------------------------------------------------------------------------
@@ -273,7 +321,7 @@ class Gate:
         self.open = threading.Event()
         self.entered = threading.Event()
         self.calls = 0
-        real = Q._retrain
+        real = S._retrain
 
         def gated(router: SemanticRouter, session: Any) -> None:
             self.entered.set()
@@ -281,7 +329,7 @@ class Gate:
             self.calls += 1
             real(router, session)
 
-        monkeypatch.setattr(Q, "_retrain", gated)
+        monkeypatch.setattr(S, "_retrain", gated)
 
 
 NEW = Route(name="sport", utterances=["who won the football match", "tennis scores today", "basketball results last night"])
@@ -302,7 +350,7 @@ def test_new_routes_score_by_similarity_until_the_head_is_retrained(
     assert router("will it rain tomorrow").name == "weather"
     assert router("qwerty uiop asdf").name is None
     gate.open.set()
-    assert Q.wait_for_retrain(router, 30)
+    assert S.wait_for_retrain(router, 30)
     head = head_of(router)
     assert head is not None and "sport" in head.classes and gate.calls == 1
     assert head.weight == 0.5
@@ -326,7 +374,7 @@ def test_a_burst_of_writes_coalesces_and_queries_never_wait(
     router.update("music", utterances=[*ROUTES["music"], "play a podcast"])
     assert router("will it rain tomorrow").name == "weather"  # answered while retrain is held
     gate.open.set()
-    assert Q.wait_for_retrain(router, 30)
+    assert S.wait_for_retrain(router, 30)
     assert gate.calls == 2  # the held one, then ONE for everything that came meanwhile
     head = head_of(router)
     assert head is not None
@@ -338,7 +386,7 @@ def test_deleting_a_route_retrains_without_it(router: SemanticRouter) -> None:
     router.fit(*xy(FIT), head_weight=0.5)
     router.delete("travel")
     assert router("book a flight to rome").name != "travel"
-    assert Q.wait_for_retrain(router, 30)
+    assert S.wait_for_retrain(router, 30)
     head = head_of(router)
     assert head is not None and head.classes == tuple(router.list_route_names())
     assert router("will it rain tomorrow").name == "weather"
@@ -349,7 +397,7 @@ def test_a_restored_head_that_misses_routes_is_retrained(router: SemanticRouter,
     config = router.to_config()
     config = RouterConfig(**{**config.model_dump(), "routes": [*config.routes, NEW]})
     again = SemanticRouter.from_config(config, encoder=encoder)
-    assert Q.wait_for_retrain(again, 30)
+    assert S.wait_for_retrain(again, 30)
     head = head_of(again)
     assert head is not None and "sport" in head.classes
     assert again("football match results").name == "sport"
@@ -364,9 +412,9 @@ def test_fit_with_the_real_encoder() -> None:
     router = SemanticRouter(routes=seed, encoder=encoder)
     X, y = xy(FIT)
     tx, ty = xy(TEST)
-    before = Q.evaluation_report(router, tx, ty)
+    before = E.evaluation_report(router, tx, ty)
     report = router.fit(X, y)
-    after = Q.evaluation_report(router, tx, ty)
+    after = E.evaluation_report(router, tx, ty)
     assert after.accuracy >= before.accuracy
     assert after.in_scope_accuracy is not None and after.in_scope_accuracy >= 0.9
     assert report.thresholds == router.get_thresholds()

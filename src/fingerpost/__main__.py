@@ -24,7 +24,8 @@ from ._exceptions import FingerpostError, InvalidInputError
 from .schema import Route, RouterConfig
 
 if TYPE_CHECKING:
-    from ._quality import EvalReport, FitReport
+    from ._evaluate import EvalReport
+    from ._quality import FitReport
     from .encoders.base import DenseEncoder
     from .router import SemanticRouter
 
@@ -86,7 +87,7 @@ def _eval(args: argparse.Namespace) -> int:
     texts, labels = read_labelled(args.data)
     fit_rows = read_labelled(args.fit) if args.fit is not None else None
     router = load_router(args.routes, args.encoder)
-    from ._quality import evaluation_report
+    from ._evaluate import evaluation_report
 
     reports: list[tuple[str, EvalReport]] = [("as configured", evaluation_report(router, texts, labels))]
     fit_report = None
@@ -242,7 +243,7 @@ def plot_scores(router: SemanticRouter, texts: list[str], labels: list[str | Non
         raise CliError(PLOT_HINT, status=2) from exc
     import numpy as np
 
-    from ._quality import route_scores
+    from ._evaluate import route_scores
 
     _, scores, thresholds = route_scores(router, router._encode(texts))
     best = scores.max(axis=1) if scores.shape[1] else np.zeros(len(texts), np.float32)

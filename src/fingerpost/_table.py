@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from ._exceptions import DuplicateRouteError, EncoderMismatchError, RouteNotFoundError
 from .schema import Aggregation, Route
 
-__all__ = ["RouteTable", "ScoringSettings", "Snapshot"]
+__all__ = ["LiveRows", "RouteTable", "ScoringSettings", "Snapshot"]
 
 _ALIVE = np.iinfo(np.int64).max
 _MIN_COMPACT_ROWS = 1024
@@ -99,6 +99,35 @@ class Snapshot:
         """Live routes in the order they were (last) written."""
         alive = self.alive()
         return [self.routes[int(s)] for s in np.flatnonzero(alive)]
+
+    def live_rows(self) -> LiveRows:
+        """The live routes as one compact table (a copy): what fitting trains and scores on."""
+        live = np.flatnonzero(self.alive())
+        routes = [self.routes[int(s)] for s in live]
+        blocks = [self.vectors[slice(*self.slot_rows(int(s)))] for s in live]
+        counts = np.array([b.shape[0] for b in blocks], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        return LiveRows(
+            names=[r.name for r in routes],
+            routes=routes,
+            vectors=np.concatenate(blocks) if blocks else np.empty((0, self.vectors.shape[1]), np.float32),
+            row_route=np.repeat(np.arange(len(routes)), counts).astype(np.int64),
+            starts=starts if routes else np.empty(0, np.int64),
+            centroids=self.centroids[live],
+        )
+
+
+@dataclass(frozen=True)
+class LiveRows:
+    """Live routes in write order, their rows back to back: ``row_route[i]`` is the index (in
+    ``names``) of row i's route, ``starts[j]`` route j's first row."""
+
+    names: list[str]
+    routes: list[Route]
+    vectors: NDArray[np.float32]
+    row_route: NDArray[np.int64]
+    starts: NDArray[np.int64]
+    centroids: NDArray[np.float32]
 
 
 class RouteTable:

@@ -162,7 +162,7 @@ class SemanticRouter(RemoteMixin):
             if self._local.boot():
                 state = self._local.get_meta("fit_state")
                 if state is not None:
-                    from ._quality import restore_fit_state
+                    from ._fit_state import restore_fit_state
 
                     restore_fit_state(self, FitState(**state))
             return
@@ -445,20 +445,20 @@ class SemanticRouter(RemoteMixin):
 
     def wait_for_retrain(self, timeout: float | None = None) -> bool:
         """Block until a background head retrain (after add/delete/update) has finished."""
-        from ._quality import wait_for_retrain
+        from ._fit_state import wait_for_retrain
 
         return wait_for_retrain(self, timeout)
 
     def evaluate(self, X: Sequence[str], y: Sequence[str | None]) -> float:
         """Accuracy; a ``None`` label is correct when the choice's name is ``None``."""
-        from ._quality import evaluate_router
+        from ._evaluate import evaluate_router
 
         return evaluate_router(self, X, y)
 
     def _routes_changed(self) -> None:
         """Called after every successful write: a fitted head may need retraining."""
         if self._local.snapshot().extras.get("head") is not None:
-            from ._quality import on_routes_changed
+            from ._fit_state import on_routes_changed
 
             on_routes_changed(self)
 
@@ -507,7 +507,7 @@ class SemanticRouter(RemoteMixin):
         )
 
     def _fit_state(self, snap: Snapshot) -> FitState | None:
-        from ._quality import fit_state_of
+        from ._fit_state import fit_state_of
 
         return fit_state_of(self, snap)
 
@@ -534,7 +534,7 @@ class SemanticRouter(RemoteMixin):
             centroid_weight=config.centroid_weight, **kwargs,
         )
         if config.fit_state is not None:
-            from ._quality import restore_fit_state
+            from ._fit_state import restore_fit_state
 
             restore_fit_state(router, config.fit_state)
         return router

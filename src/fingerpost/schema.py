@@ -216,6 +216,9 @@ class FitState(_Model):
     encoder_name: str
     thresholds: dict[str, float] = Field(default_factory=dict)
     head: JSONDict | None = None
+    examples: dict[str, list[str]] = Field(default_factory=dict)
+    """Labelled in-scope turns the head was trained on besides the routes' utterances (route
+    name -> texts): a retrain after a restart trains on them too."""
 
 
 class RouterConfig(_Model):

@@ -131,13 +131,57 @@ def test_fit_on_an_empty_router_is_refused(encoder: HashEncoder) -> None:
         SemanticRouter(encoder=encoder).fit([], [])
 
 
-def test_fit_over_a_remote_index_is_refused_for_now(encoder: HashEncoder) -> None:
+def test_fit_over_a_remote_index_shares_thresholds_with_every_agent(encoder: HashEncoder) -> None:
     from .sync.memory_remote import MemoryRemote
 
-    router = SemanticRouter(routes=routes(), encoder=encoder, index=MemoryRemote(), auto_sync="local")
-    with pytest.raises(InvalidInputError, match="LocalIndex"):
+    remote = MemoryRemote()
+    router = SemanticRouter(routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    other = SemanticRouter(encoder=encoder, index=remote, auto_sync="remote")
+    local = SemanticRouter(routes=routes(), encoder=encoder)
+    want = local.fit(*xy(FIT), head=False).thresholds  # the same fit on a LocalIndex
+
+    report = router.fit(*xy(FIT))
+    assert report.head_weight == 0 and head_of(router) is None  # a head would not be shared
+    assert report.thresholds == want and router.get_thresholds() == want
+    stored = {p.utterance.route: p.utterance.score_threshold for p in remote.points.values()}
+    assert stored == want  # every utterance of every route carries its route's threshold
+    assert router.is_synced()
+    assert other.refresh() and other.get_thresholds() == want
+    X = xy(TEST)[0]
+    assert [c.name for c in other.batch(X)] == [c.name for c in local.batch(X)]
+    writes = len(remote.writes)
+    router.fit(*xy(FIT))  # a refit that changes nothing writes nothing to the remote
+    assert len(remote.writes) == writes
+
+
+def test_fit_over_a_remote_refuses_what_it_cannot_share(encoder: HashEncoder) -> None:
+    from .sync.memory_remote import MemoryRemote
+
+    remote = MemoryRemote()
+    router = SemanticRouter(routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    with pytest.raises(InvalidInputError, match="head"):
+        router.fit(*xy(FIT), head_weight=0.5)
+    thin = SemanticRouter(encoder=encoder, index=remote, mirror=False)
+    with pytest.raises(InvalidInputError, match="mirror"):
+        thin.fit(*xy(FIT))
+    assert router.is_synced() and all(t == router.score_threshold for t in router.get_thresholds().values())
+
+
+def test_a_remote_fit_that_fails_mid_write_can_be_rerun(encoder: HashEncoder) -> None:
+    from fingerpost import RemoteUnavailableError
+
+    from .sync.memory_remote import MemoryRemote
+
+    remote = MemoryRemote()
+    router = SemanticRouter(routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    before = router.get_thresholds()
+    remote.fail_at = 1
+    with pytest.raises(RemoteUnavailableError):
         router.fit(*xy(FIT))
-    assert router.evaluate(*xy(TEST)) >= 0.0  # evaluating is fine
+    assert router.get_thresholds() == before  # the mirror took nothing from the failed write
+    report = router.fit(*xy(FIT))
+    assert router.is_synced() and router.get_thresholds() == report.thresholds
+    assert {p.utterance.score_threshold for p in remote.points.values()} == set(report.thresholds.values())
 
 
 # ---- fit ---------------------------------------------------------------------------------------
@@ -172,6 +216,17 @@ def test_fit_is_deterministic(encoder: HashEncoder) -> None:
     assert ha is not None and hb is not None
     assert ha.to_dict() == hb.to_dict()
     assert a.fit(X, y, head_weight=0.5).thresholds == ra.thresholds  # a refit changes nothing
+
+
+def test_fit_does_not_depend_on_the_order_routes_and_utterances_are_held_in(encoder: HashEncoder) -> None:
+    # mirrors of one remote may hold routes and utterances in any order
+    X, y = xy(FIT)
+    a = SemanticRouter(routes=routes(), encoder=encoder)
+    shuffled = [Route(name=r.name, utterances=r.utterances[::-1]) for r in reversed(routes())]
+    b = SemanticRouter(routes=shuffled, encoder=encoder)
+    ra, rb = a.fit(X, y), b.fit(X, y)
+    assert ra.thresholds == rb.thresholds and (ra.l2, ra.head_weight) == (rb.l2, rb.head_weight)
+    assert [c.name for c in a.batch(xy(TEST)[0])] == [c.name for c in b.batch(xy(TEST)[0])]
 
 
 def test_forced_head_is_used_and_thresholds_only_fit_drops_it(router: SemanticRouter) -> None:

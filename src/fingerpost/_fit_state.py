@@ -32,8 +32,16 @@ from .schema import FitState, Route
 
 if TYPE_CHECKING:
     from .router import SemanticRouter
+    from .sync._apply import RemoteSync
 
-__all__ = ["fit_state_of", "on_routes_changed", "publish", "restore_fit_state", "wait_for_retrain"]
+__all__ = [
+    "fit_state_of",
+    "on_routes_changed",
+    "publish",
+    "publish_remote",
+    "restore_fit_state",
+    "wait_for_retrain",
+]
 
 log = logging.getLogger("fingerpost")
 
@@ -97,6 +105,25 @@ def publish(
             add=updates, replace=True, extras=extras, meta={"fit_state": state.model_dump(mode="json")}
         )
     return True
+
+
+def publish_remote(router: SemanticRouter, remote: RemoteSync, thresholds: Mapping[str, float]) -> None:
+    """Write fitted thresholds through the remote (one lease; only routes whose threshold
+    changes), so every agent routes with them after its next refresh. A route deleted by
+    another agent meanwhile raises ``RouteNotFoundError`` and nothing is written."""
+    snap = router._local.snapshot()
+    updates = []
+    for route in snap.live_routes():
+        value = thresholds.get(route.name)
+        if value is None or route.score_threshold == value:
+            continue
+        vecs = snap.route_vectors(route.name)
+        assert vecs is not None
+        updates.append((Route(**{**route.model_dump(), "score_threshold": value}), vecs))
+    if updates:
+        remote.write_routes(updates, must_exist=True)
+    with router._local.table.lock:
+        router._local.apply(extras={**router._local.snapshot().extras, "fitted": True})
 
 
 def fit_state_of(router: SemanticRouter, snap: Snapshot) -> FitState | None:

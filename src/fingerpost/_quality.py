@@ -26,7 +26,7 @@ from . import _fit, _thresholds
 from ._evaluate import check_labelled
 from ._exceptions import InvalidInputError
 from ._fit import SoftmaxHead
-from ._fit_state import on_routes_changed, publish, session_of
+from ._fit_state import on_routes_changed, publish, publish_remote, session_of
 from ._scoring import all_route_scores
 from ._table import LiveRows, Snapshot
 from ._thresholds import BlendChoice
@@ -277,13 +277,20 @@ def fit_router(
         isinstance(head_weight, (int, float)) and 0.0 < float(head_weight) <= 1.0
     ):
         raise InvalidInputError(f"head_weight must be within (0, 1], got {head_weight!r}")
-    if router._local is not router.index:
-        # Route thresholds are shared through a remote index but the head would stay in this
-        # process: other agents would compare similarity with blended-scale thresholds.
-        raise InvalidInputError("fit needs a router over a LocalIndex (remote indexes: not yet)")
+    remote = router._remote
+    if remote is not None:
+        # Route thresholds travel through the remote with the routes, so every agent gets
+        # them; a head would stay in this process, and other agents would compare plain
+        # similarity with thresholds tuned for blended scores. So: thresholds only.
+        if not router._mirror:
+            raise InvalidInputError("fit needs the routes' vectors: use mirror=True to fit over a remote index")
+        if head_weight is not None:
+            raise InvalidInputError("a route head is not shared through a remote index: fit thresholds only")
+        router.refresh()  # tune the routes as other agents left them
+        head = False
     texts = check_labelled(router, X, y)
     snap = router._local.snapshot()
-    table = snap.live_rows()
+    table = snap.live_rows().canonical()
     if not table.names:
         raise InvalidInputError("nothing to fit: the router has no routes")
     index = {name: i for i, name in enumerate(table.names)}
@@ -298,6 +305,9 @@ def fit_router(
             head_weight=None if head_weight is None else float(head_weight), prior=prior,
         )
     thresholds = {name: float(t) for name, t in zip(table.names, fitted.thresholds, strict=True)}
+    if remote is not None:
+        publish_remote(router, remote, thresholds)
+        return _report(fitted, thresholds, objective, t0)
     examples: dict[str, list[str]] = {}
     if fitted.head is not None:
         for text, label in zip(texts, labels.tolist(), strict=True):
@@ -309,6 +319,10 @@ def fit_router(
     publish(router, fitted.head, thresholds, only_unset=False, examples=examples)
     if fitted.head is not None and set(fitted.head.classes) != set(router.list_route_names()):
         on_routes_changed(router)  # routes written while fitting: the new head is already stale
+    return _report(fitted, thresholds, objective, t0)
+
+
+def _report(fitted: _Fitted, thresholds: dict[str, float], objective: str, t0: float) -> FitReport:
     return FitReport(
         head_weight=fitted.choice.weight if fitted.head else 0.0,
         temperature=fitted.choice.temperature if fitted.head else 1.0,

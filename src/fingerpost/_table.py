@@ -129,6 +129,29 @@ class LiveRows:
     starts: NDArray[np.int64]
     centroids: NDArray[np.float32]
 
+    def canonical(self) -> LiveRows:
+        """The same rows in an order set by content alone: routes by name, a route's rows by
+        utterance. Mirrors of one remote may hold them in any order; a fit must not care."""
+        order = sorted(range(len(self.names)), key=self.names.__getitem__)
+        ends = np.append(self.starts[1:], self.vectors.shape[0]).astype(np.int64)
+        picks = []
+        for j in order:
+            utts = self.routes[j].utterances
+            rows = np.arange(self.starts[j], ends[j])
+            if len(utts) == rows.shape[0]:
+                rows = rows[sorted(range(len(utts)), key=utts.__getitem__)]
+            picks.append(rows)
+        counts = np.array([p.shape[0] for p in picks], dtype=np.int64)
+        idx = np.concatenate(picks) if picks else np.empty(0, np.int64)
+        return LiveRows(
+            names=[self.names[j] for j in order],
+            routes=[self.routes[j] for j in order],
+            vectors=self.vectors[idx],
+            row_route=np.repeat(np.arange(len(order)), counts).astype(np.int64),
+            starts=np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if picks else self.starts,
+            centroids=self.centroids[order] if order else self.centroids,
+        )
+
 
 class RouteTable:
     """The growable matrix plus its slot bookkeeping. Writes are serialised by one lock."""

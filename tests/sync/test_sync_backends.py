@@ -188,3 +188,22 @@ async def test_async_twins_over_a_real_client() -> None:
         assert (await r.acall("the president")).name == "politics"
         await r.aclose()
         await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_fitted_thresholds_reach_other_agents_through_the_real_clients(kind: str) -> None:
+    routes = [
+        Route(name="weather", utterances=["will it rain today", "weather forecast", "is it sunny"]),
+        Route(name="music", utterances=["play a song", "put on some jazz", "next track"]),
+    ]
+    X = ["rain tomorrow?", "sunny weekend forecast", "play my playlist", "skip this song",
+         "what is the capital of peru", "tell me a joke"]
+    y = ["weather", "weather", "music", "music", None, None]
+    with backend(kind) as (make, _):
+        r = router(make(), routes, auto_sync="local")
+        other = router(make(), None, auto_sync="remote")
+        report = r.fit(X, y)
+        assert report.head_weight == 0 and set(report.thresholds.values()) != {0.3}
+        assert r.is_synced()
+        assert {u.route: u.score_threshold for u in r.index.get_utterances()} == report.thresholds
+        assert other.refresh() and other.get_thresholds() == report.thresholds

@@ -33,6 +33,7 @@ __all__ = [
     "decide",
     "decision_gains",
     "objective_weights",
+    "paired_se",
     "per_route_thresholds",
     "select_blend",
     "select_route_shrinkage",
@@ -203,7 +204,9 @@ def select_route_shrinkage(
     """Choose how far per-route thresholds may leave the global one, by k-fold CV.
 
     Candidates are multiples of the mean number of rows per route, from "not at all" (inf) to
-    "mostly their own"; the global threshold wins ties, so noise never buys per-route ones.
+    "mostly their own". The most shrunk candidate within one paired standard error of the best
+    wins (the one-standard-error rule): a per-route threshold is paid for by few rows, often
+    by a handful of out-of-scope turns that outweigh a whole route, so noise must not buy it.
     """
     n, n_routes = scores.shape
     if n < 2 * k or n_routes < 2 or not (labels < 0).any():
@@ -211,14 +214,22 @@ def select_route_shrinkage(
     per_route = n / n_routes
     candidates = [float("inf"), 4 * per_route, per_route, per_route / 4]
     folds = stratified_folds(np.where(labels < 0, -1, 0), k)
-    totals = np.zeros(len(candidates))
+    gains = np.zeros((len(candidates), n))
     for f in range(k):
         tr, te = folds != f, folds == f
         w_tr = weights[tr] / max(float(weights[tr].sum()), 1e-12)
         for i, m in enumerate(candidates):
             thr = per_route_thresholds(scores[tr], labels[tr], w_tr, global_threshold, m)
-            totals[i] += decision_gains(decide(scores[te], thr.astype(np.float32)), labels[te], weights[te]).sum()
-    return float(candidates[int(np.argmax(totals))])
+            gains[i, te] = decision_gains(decide(scores[te], thr.astype(np.float32)), labels[te], weights[te])
+    best = int(np.argmax(gains.sum(axis=1)))
+    close = [i for i in range(best + 1) if (gains[best] - gains[i]).sum() <= paired_se(gains[best] - gains[i])]
+    return float(candidates[close[0]])  # the best itself always qualifies
+
+
+def paired_se(diff: F64) -> float:
+    """A standard error for ``diff.sum()``, ``diff`` being per-row gain differences of two
+    choices on the same rows (zero-mean under the null that neither is better)."""
+    return float(np.sqrt(float((diff**2).sum())))
 
 
 # ---- choosing the blend ----------------------------------------------------------------------
@@ -273,7 +284,6 @@ def select_blend(
                 best, best_gains = BlendChoice(a, temp, t, float(gains.sum()), base.score), gains
     if not guard:
         return best
-    diff = best_gains - g0
-    if best.weight > 0 and diff.sum() <= np.sqrt(float((diff**2).sum())):
+    if best.weight > 0 and (best_gains - g0).sum() <= paired_se(best_gains - g0):
         return base
     return best

@@ -437,7 +437,8 @@ class SemanticRouter(RemoteMixin):
         utterances are training data too. ``objective="balanced"`` weighs in-scope accuracy
         and out-of-scope recall equally; ``"accuracy"`` weighs every turn equally. The head is
         kept only if it beats plain similarity on held-out data. Fitted state is kept with
-        configs and stores; after route changes the head retrains in the background.
+        configs and stores; after route changes the head retrains in the background. Over a
+        remote index only thresholds are fitted, written through the remote for every agent.
         """
         from ._quality import fit_router
 

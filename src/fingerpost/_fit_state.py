@@ -232,13 +232,14 @@ def _example_rows(
         if name in index
         for text in texts
     ]
-    missing = list(dict.fromkeys(t for t, _ in pairs if t not in session.vectors))
+    vectors = session.vectors  # one dict throughout: a fit may install a new one meanwhile
+    missing = list(dict.fromkeys(t for t, _ in pairs if t not in vectors))
     if missing:
-        session.vectors.update(zip(missing, router._encode(missing), strict=True))
+        vectors.update(zip(missing, router._encode(missing), strict=True))
     if not pairs:
         return np.empty((0, router.encoder.dim), np.float32), np.empty(0, np.int64)
     return (
-        np.stack([session.vectors[t] for t, _ in pairs]).astype(np.float32, copy=False),
+        np.stack([vectors[t] for t, _ in pairs]).astype(np.float32, copy=False),
         np.array([i for _, i in pairs], dtype=np.int64),
     )
 

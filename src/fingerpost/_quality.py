@@ -53,7 +53,8 @@ class FitReport:
     """What ``router.fit`` chose, and how it did on held-out rows.
 
     Attributes:
-        head_weight: ``a`` in ``similarity + a * log p(route)`` (the head's log-probability); 0 = no head.
+        head_weight: ``a`` in ``similarity + a * log p(route)``, ``p`` the head's
+            probability; 0 = no head.
         temperature: Logit scale of the head (1 when there is no head).
         l2: L2 strength of the head (``None`` when there is no head).
         thresholds: The fitted threshold of every route.
@@ -313,9 +314,9 @@ def fit_router(
         for text, label in zip(texts, labels.tolist(), strict=True):
             if label >= 0:
                 examples.setdefault(table.names[label], []).append(text)
-        session_of(router).vectors.update(
-            (t, v) for t, v, lab in zip(texts, queries, labels.tolist(), strict=True) if lab >= 0
-        )
+        session_of(router).vectors = {
+            t: v for t, v, lab in zip(texts, queries, labels.tolist(), strict=True) if lab >= 0
+        }
     publish(router, fitted.head, thresholds, only_unset=False, examples=examples)
     if fitted.head is not None and set(fitted.head.classes) != set(router.list_route_names()):
         on_routes_changed(router)  # routes written while fitting: the new head is already stale

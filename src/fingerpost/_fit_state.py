@@ -1,7 +1,7 @@
 """The life of a fit after ``fit`` returns: publishing it, saving and restoring it, retraining.
 
 A fit lives in the snapshot's extras (``head``, ``fitted``, ``fit_examples``) and in the routes'
-own thresholds; ``_publish`` installs all of it with the saved :class:`FitState` in ONE index
+own thresholds; :func:`publish` installs all of it with the saved :class:`FitState` in ONE index
 write (and one store transaction), so readers and a restart see all of it or none of it.
 
 ``fit_examples`` are the labelled in-scope turns the head was trained on besides the routes'

@@ -222,8 +222,9 @@ def select_route_shrinkage(
             thr = per_route_thresholds(scores[tr], labels[tr], w_tr, global_threshold, m)
             gains[i, te] = decision_gains(decide(scores[te], thr.astype(np.float32)), labels[te], weights[te])
     best = int(np.argmax(gains.sum(axis=1)))
-    close = [i for i in range(best + 1) if (gains[best] - gains[i]).sum() <= paired_se(gains[best] - gains[i])]
-    return float(candidates[close[0]])  # the best itself always qualifies
+    diffs = gains[best] - gains[: best + 1]
+    close = [i for i, d in enumerate(diffs) if d.sum() <= paired_se(d)]  # best itself always is
+    return float(candidates[close[0]])
 
 
 def paired_se(diff: F64) -> float:

@@ -89,7 +89,29 @@ def measure() -> dict[str, Any]:
         if objective == "balanced":
             worst = ev.worst_routes(10)
     return {"rows": rows, "worst": worst, "encode_fit_s": encode_fit_s,
-            "validation": reports["balanced"].validation, "n_eval": len(X)}
+            "validation": reports["balanced"].validation, "n_eval": len(X),
+            "smaller": smaller_routers(data, cached, X, y)}
+
+
+def smaller_routers(data: dict[str, Any], cached: CachedEncoder, X: list[str], y: list[str | None]) -> list[list[Any]]:
+    """The same test on smaller routers and fit sets (the first n utterances of each intent,
+    the first m fit turns of each intent plus the first k out-of-scope ones): does the fit help
+    where data are scarce, as it must to generalise?"""
+    by: dict[str, list[str]] = {}
+    for text, intent in data["val"]:
+        by.setdefault(intent, []).append(text)
+    out = []
+    for per_route, per_fit, n_oos in ((10, 5, 50), (30, 10, 100)):
+        routes = clinc_routes(data["train"], per_route)
+        fit = [(t, g) for g, ts in by.items() for t in ts[:per_fit]] + [(t, None) for t, _ in data["oos_val"][:n_oos]]
+        for fitted in (False, True):
+            router = SemanticRouter(routes=routes, encoder=cached)
+            report = router.fit([t for t, _ in fit], [g for _, g in fit]) if fitted else None
+            ev = evaluation_report(router, X, y)
+            out.append([per_route, len(fit) if fitted else "-", "fitted" if fitted else "not fitted",
+                        ev.in_scope_accuracy, _argmax_accuracy(router, X, y), ev.oos_recall,
+                        "-" if report is None else report.validation])
+    return out
 
 
 def main() -> str:
@@ -111,6 +133,11 @@ def main() -> str:
         f"Fit s: the fitting itself ({res['validation']}), vectors cached; encoding the 3,100 fit turns "
         f"took {res['encode_fit_s']:.1f} s more. 'argmax' ignores thresholds (every turn routed).\n"
     )
+    out.append(table(
+        "Smaller routers, same test; fit turns: 5 or 10 per intent + 50 or 100 out of scope (objective=balanced)",
+        ["utterances per route", "fit turns", "router", "in-scope acc", "in-scope acc (argmax)", "OOS recall", "validation"],
+        res["smaller"],
+    ))
     out.append(table(
         "Worst 10 routes, fitted (objective=balanced)",
         ["route", "turns", "correct", "accuracy", "most frequent wrong answer"],

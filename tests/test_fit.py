@@ -283,6 +283,22 @@ def test_select_blend_keeps_weight_zero_for_a_head_that_does_not_help() -> None:
     assert forced.weight == 0.5
 
 
+def test_select_blend_keeps_the_threshold_within_a_route_thresholds_range() -> None:
+    # a flat head over 20 routes: every blended score is near -3 with a = 1, so the
+    # unconstrained best threshold would sit below -1, where no route threshold can be
+    rng = np.random.default_rng(9)
+    labels = rng.integers(0, 20, 200)
+    labels[:40] = -1
+    sim = rng.uniform(-0.05, 0.05, (200, 20)).astype(np.float32)
+    logits = np.zeros((200, 20), dtype=np.float32)
+    w = T.objective_weights(labels)
+    choice = T.select_blend(sim, logits, labels, w, prior=0.45, blend_weights=(1.0,), guard=False)
+    assert choice.weight == 1.0 and -1.0 <= choice.threshold <= 1.0
+    scores = T.blend_scores(sim, F.head_terms(logits * np.float32(choice.temperature)), 1.0)
+    judged = T.decision_gains(T.decide(scores, np.float32(choice.threshold)), labels, w).sum()
+    assert choice.score == pytest.approx(judged)  # judged at the threshold it will use
+
+
 def test_blend_scores() -> None:
     sim = np.array([[0.2, 0.8]], dtype=np.float32)
     assert T.blend_scores(sim, None, 0.5) is sim

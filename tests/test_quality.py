@@ -154,6 +154,45 @@ def test_fit_over_a_remote_index_shares_thresholds_with_every_agent(encoder: Has
     assert len(remote.writes) == writes
 
 
+def test_a_remote_fit_does_not_undo_what_another_agent_wrote_meanwhile(
+    encoder: HashEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fingerpost import SyncConflictError
+
+    from .sync.memory_remote import MemoryRemote
+
+    remote = MemoryRemote()
+    router = SemanticRouter(routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    other = SemanticRouter(encoder=encoder, index=remote, auto_sync="remote")
+    real = Q._fit_arrays
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if other.get("music") is not None and "play a podcast" not in other.get("music").utterances:  # type: ignore[union-attr]
+            other.add_utterances("music", ["play a podcast"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(Q, "_fit_arrays", meanwhile)
+    with pytest.raises(SyncConflictError):
+        router.fit(*xy(FIT))
+    assert all(t == router.score_threshold for t in router.get_thresholds().values())  # nothing written
+    report = router.fit(*xy(FIT))  # re-run: it reads the other agent's change and keeps it
+    music = router.get("music")
+    assert music is not None and "play a podcast" in music.utterances
+    assert router.is_synced() and router.get_thresholds() == report.thresholds
+
+
+def test_a_remote_fit_drops_a_head_that_came_with_a_config(router: SemanticRouter, encoder: HashEncoder) -> None:
+    from .sync.memory_remote import MemoryRemote
+
+    router.fit(*xy(FIT), head_weight=0.5)
+    shared = SemanticRouter.from_config(router.to_config(), encoder=encoder, index=MemoryRemote(), auto_sync="local")  # type: ignore[arg-type]
+    assert head_of(shared) is not None  # restored into the mirror, but never shared
+    shared.fit(*xy(FIT))
+    assert head_of(shared) is None  # thresholds now fit plain similarity: no head may blend in
+    state = shared.to_config().fit_state
+    assert state is not None and state.head is None and state.examples == {}
+
+
 def test_fit_over_a_remote_refuses_what_it_cannot_share(encoder: HashEncoder) -> None:
     from .sync.memory_remote import MemoryRemote
 
@@ -353,6 +392,22 @@ def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(tmp_path: Path, enc
     np.testing.assert_array_equal(retrained_after_boot(config).coef, in_process.coef)
     forgotten = RouterConfig(**{**config.model_dump(), "fit_state": {**config.fit_state.model_dump(), "examples": {}}})
     assert not np.array_equal(retrained_after_boot(forgotten).coef, in_process.coef)
+
+
+def test_a_head_saved_by_0_1_0_keeps_its_blend_through_a_retrain(router: SemanticRouter, encoder: HashEncoder) -> None:
+    router.fit(*xy(FIT), head_weight=0.5)
+    config = router.to_config()
+    assert config.fit_state is not None and config.fit_state.head is not None
+    old_head = {k: v for k, v in config.fit_state.head.items() if k != "blend"}
+    old_state = {**config.fit_state.model_dump(), "head": {**old_head, "format": 1}, "examples": {}}
+    again = SemanticRouter.from_config(RouterConfig(**{**config.model_dump(), "fit_state": old_state}), encoder=encoder)
+    head = head_of(again)
+    assert head is not None and head.blend == "prob"
+    again.add(NEW)
+    assert S.wait_for_retrain(again, 30)
+    head = head_of(again)
+    assert head is not None and "sport" in head.classes
+    assert head.blend == "prob" and head.weight == 0.5  # its weight and thresholds were tuned for it
 
 
 def test_fit_state_from_another_encoder_is_refused(router: SemanticRouter) -> None:

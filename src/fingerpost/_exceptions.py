@@ -13,7 +13,8 @@ FingerpostError
 ├── RouterClosedError                     a call on a closed router or batcher
 ├── QueueFullError                        the micro-batcher's bounded queue is full
 └── SyncError                             anything on the sync path
-    ├── SyncConflictError                 sync_mode="error" and the sides differ
+    ├── SyncConflictError                 sync_mode="error" and the sides differ, or the
+    │                                     remote moved under a write computed from it
     ├── LeaseHeldError                    another agent holds the sync lease
     └── RemoteUnavailableError            the remote index failed or cannot be reached
 ```
@@ -94,7 +95,8 @@ class SyncError(FingerpostError):
 
 
 class SyncConflictError(SyncError):
-    """``sync_mode="error"`` and local and remote differ."""
+    """``sync_mode="error"`` and local and remote differ, or another agent wrote to the remote
+    while a write computed from it (a fit's thresholds) was under way."""
 
 
 class LeaseHeldError(SyncError):

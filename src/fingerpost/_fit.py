@@ -257,7 +257,8 @@ def train_softmax(
 
 @dataclass(frozen=True, eq=False)
 class SoftmaxHead:
-    """A fitted route head: ``predict_proba`` gives each route's probability for a turn.
+    """A fitted route head: ``terms`` is what it adds to each route's similarity for a turn
+    (``predict_proba``: the route probabilities themselves).
 
     ``coef``/``intercept`` act on the router's unit vectors directly (whitening and temperature
     are folded in), so scoring a turn is one small matrix product.
@@ -305,6 +306,7 @@ class SoftmaxHead:
         temperature: float,
         l2: float,
         threshold: float | None = None,
+        blend: str = "logprob",
     ) -> SoftmaxHead:
         """Fold whitening and temperature into raw-space weights, rounded to float32 once so
         that a head rebuilt from its dict scores exactly like this one."""
@@ -322,7 +324,7 @@ class SoftmaxHead:
                 "temperature": float(temperature),
                 "l2": float(l2),
                 "threshold": threshold,
-                "blend": "logprob",
+                "blend": blend,
             }
         )
 
@@ -395,8 +397,10 @@ def train_head(
     temperature: float,
     threshold: float | None = None,
     init: F64 | None = None,
+    blend: str = "logprob",
 ) -> SoftmaxHead:
-    """Whiten, train class-balanced (:func:`train_softmax`), fold: a head ready to publish."""
+    """Whiten, train class-balanced (:func:`train_softmax`), fold: a head ready to publish
+    (``blend``: how it joins similarity; a retrain keeps the blend its weight was tuned for)."""
     n_classes = len(classes)
     mean, proj = whitening(vectors, labels)
     params, _ = train_softmax(
@@ -405,5 +409,5 @@ def train_head(
     )
     return SoftmaxHead.from_params(
         classes, params, mean, proj, weight=weight, temperature=temperature, l2=l2,
-        threshold=threshold,
+        threshold=threshold, blend=blend,
     )

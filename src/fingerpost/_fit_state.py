@@ -107,10 +107,16 @@ def publish(
     return True
 
 
-def publish_remote(router: SemanticRouter, remote: RemoteSync, thresholds: Mapping[str, float]) -> None:
+def publish_remote(
+    router: SemanticRouter, remote: RemoteSync, thresholds: Mapping[str, float], version: int | None
+) -> None:
     """Write fitted thresholds through the remote (one lease; only routes whose threshold
-    changes), so every agent routes with them after its next refresh. A route deleted by
-    another agent meanwhile raises ``RouteNotFoundError`` and nothing is written."""
+    changes), so every agent routes with them after its next refresh.
+
+    ``version`` is the remote version the fit read. If another agent wrote since, nothing is
+    written and ``SyncConflictError`` asks for a new fit: writing whole routes from this
+    mirror would undo that agent's change, and the thresholds were tuned without it.
+    """
     snap = router._local.snapshot()
     updates = []
     for route in snap.live_routes():
@@ -121,9 +127,10 @@ def publish_remote(router: SemanticRouter, remote: RemoteSync, thresholds: Mappi
         assert vecs is not None
         updates.append((Route(**{**route.model_dump(), "score_threshold": value}), vecs))
     if updates:
-        remote.write_routes(updates, must_exist=True)
-    with router._local.table.lock:
-        router._local.apply(extras={**router._local.snapshot().extras, "fitted": True})
+        remote.write_routes(updates, must_exist=True, expect_version=version)
+    with router._local.table.lock:  # thresholds tuned on similarity: no head may blend in
+        extras = {k: v for k, v in router._local.snapshot().extras.items() if k not in ("head", "fit_examples")}
+        router._local.apply(extras={**extras, "fitted": True})
 
 
 def fit_state_of(router: SemanticRouter, snap: Snapshot) -> FitState | None:
@@ -259,7 +266,7 @@ def _retrain(router: SemanticRouter, session: _Session) -> None:
     if len(rows.names) >= 2:
         head = train_head(
             x, y, rows.names, l2=old.l2, weight=old.weight, temperature=old.temperature,
-            threshold=old.threshold,
+            threshold=old.threshold, blend=old.blend,
         )
     joined = {n: old.threshold for n in rows.names if n not in old.classes and old.threshold is not None}
     try:

@@ -288,6 +288,7 @@ def fit_router(
         if head_weight is not None:
             raise InvalidInputError("a route head is not shared through a remote index: fit thresholds only")
         router.refresh()  # tune the routes as other agents left them
+        read_version = remote.local_version
         head = False
     texts = check_labelled(router, X, y)
     snap = router._local.snapshot()
@@ -307,7 +308,7 @@ def fit_router(
         )
     thresholds = {name: float(t) for name, t in zip(table.names, fitted.thresholds, strict=True)}
     if remote is not None:
-        publish_remote(router, remote, thresholds)
+        publish_remote(router, remote, thresholds, read_version)
         return _report(fitted, thresholds, objective, t0)
     examples: dict[str, list[str]] = {}
     if fitted.head is not None:

@@ -256,7 +256,8 @@ def select_blend(
     temperatures: Sequence[float] = (0.25, 0.5, 1.0, 2.0),
     guard: bool = True,
 ) -> BlendChoice:
-    """Pick the head weight, temperature and global threshold maximising the objective.
+    """Pick the head weight, temperature and global threshold (within [-1, 1]) maximising
+    the objective.
 
     With ``guard`` the head must beat similarity alone by more than one paired standard error
     of the difference (per-row gains of both, same rows), else the weight is 0: a head that
@@ -265,7 +266,8 @@ def select_blend(
 
     def run(scores: F32, prior_t: float) -> tuple[float, F64]:
         top, gp, gr = _global_gains(scores, labels, weights)
-        t = best_threshold(top, gp, gr, prior_t)
+        # a route threshold lives in [-1, 1]; blended scores may not: judge the one usable
+        t = min(max(best_threshold(top, gp, gr, prior_t), -1.0), 1.0)
         return t, decision_gains(decide(scores, np.float32(t)), labels, weights)
 
     t0, g0 = run(similarity, prior)

@@ -79,7 +79,8 @@ class Route(_Model):
         utterances: Example turns; at least one, none blank. Duplicates are dropped in order.
         description: Free text, e.g. for a tool or a query engine.
         function_schemas: OpenAI-style function schemas for dynamic routes.
-        score_threshold: Per-route threshold on the route score (cosine scale, -1..1);
+        score_threshold: Per-route threshold on the route score, -1..1 (cosine scale; after
+            a fit, the fitted score's: similarity + a * log p);
             ``None`` falls back to the router's threshold.
         metadata: JSON-serialisable data returned with every choice of this route.
     """

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .._exceptions import DuplicateRouteError, RouteNotFoundError, SyncError
+from .._exceptions import DuplicateRouteError, RouteNotFoundError, SyncConflictError, SyncError
 from ..index.base import ChangeEntry, RemoteIndex, RemoteMeta, RemotePoint
 from ..index.local import LocalIndex
 from ..schema import Route, RouterConfig, Utterance, UtteranceDiff
@@ -219,11 +219,21 @@ class RemoteSync:
         *,
         must_exist: bool = False,
         must_not_exist: bool = False,
+        expect_version: int | None = None,
     ) -> None:
-        """Write whole routes to the remote (under the lease), then to the mirror."""
+        """Write whole routes to the remote (under the lease), then to the mirror.
+
+        With ``expect_version``, ``SyncConflictError`` (nothing written) unless the remote is
+        still at that version.
+        """
         names = [r.name for r, _ in upserts] + list(deletes)
         with self.lease.held():
             meta = self.read_meta()
+            if expect_version is not None and meta.version != expect_version:
+                raise SyncConflictError(
+                    f"the remote changed while this was computed (version {expect_version} -> "
+                    f"{meta.version}): refresh and run it again"
+                )
             current = self.remote.fetch(names, with_vectors=False)
             present = {p.utterance.route for p in current}
             for r, _ in upserts:

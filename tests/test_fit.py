@@ -284,13 +284,16 @@ def test_select_blend_keeps_weight_zero_for_a_head_that_does_not_help() -> None:
 
 
 def test_select_blend_keeps_the_threshold_within_a_route_thresholds_range() -> None:
-    # a flat head over 20 routes: every blended score is near -3 with a = 1, so the
-    # unconstrained best threshold would sit below -1, where no route threshold can be
+    # a diffident head over 20 routes: with a = 1 in-scope turns score about -2.2 and
+    # out-of-scope ones -3, so the best threshold, unconstrained, sits near -2.6: below -1,
+    # where no route threshold can be
     rng = np.random.default_rng(9)
     labels = rng.integers(0, 20, 200)
     labels[:40] = -1
     sim = rng.uniform(-0.05, 0.05, (200, 20)).astype(np.float32)
     logits = np.zeros((200, 20), dtype=np.float32)
+    ins = np.flatnonzero(labels >= 0)
+    logits[ins, labels[ins]] = 1.0
     w = T.objective_weights(labels)
     choice = T.select_blend(sim, logits, labels, w, prior=0.45, blend_weights=(1.0,), guard=False)
     assert choice.weight == 1.0 and -1.0 <= choice.threshold <= 1.0

@@ -46,6 +46,6 @@ def head_inputs(
     cls, weights, scale = cast(
         "tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]", cached
     )
-    terms = head.terms(queries)
-    offset = np.where(cls >= 0, weights * terms[:, np.maximum(cls, 0)], np.float32(0))
-    return scale, offset.astype(np.float32)
+    # unknown routes read column 0 times weight 0: terms are finite (log p is floored)
+    offset: NDArray[np.float32] = (weights * head.terms(queries)[:, np.maximum(cls, 0)]).astype(np.float32)
+    return scale, offset

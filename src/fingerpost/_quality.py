@@ -292,7 +292,7 @@ def fit_router(
         head = False
     texts = check_labelled(router, X, y)
     snap = router._local.snapshot()
-    table = snap.live_rows().canonical()
+    table = snap.live_rows(canonical=True)
     if not table.names:
         raise InvalidInputError("nothing to fit: the router has no routes")
     index = {name: i for i, name in enumerate(table.names)}

@@ -100,27 +100,39 @@ class Snapshot:
         alive = self.alive()
         return [self.routes[int(s)] for s in np.flatnonzero(alive)]
 
-    def live_rows(self) -> LiveRows:
-        """The live routes as one compact table (a copy): what fitting trains and scores on."""
-        live = np.flatnonzero(self.alive())
-        routes = [self.routes[int(s)] for s in live]
-        blocks = [self.vectors[slice(*self.slot_rows(int(s)))] for s in live]
-        counts = np.array([b.shape[0] for b in blocks], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    def live_rows(self, *, canonical: bool = False) -> LiveRows:
+        """The live routes as one compact table (a copy): what fitting trains and scores on.
+
+        In write order, or with ``canonical`` in an order set by content alone: routes by
+        name, a route's rows by utterance (mirrors of one remote may hold them in any order;
+        a fit must not care).
+        """
+        slots = [int(s) for s in np.flatnonzero(self.alive())]
+        if canonical:
+            slots.sort(key=lambda s: self.routes[s].name)
+        picks = []
+        for s in slots:
+            rows = np.arange(*self.slot_rows(s))
+            utts = self.routes[s].utterances
+            if canonical and len(utts) == rows.shape[0]:
+                rows = rows[sorted(range(len(utts)), key=utts.__getitem__)]
+            picks.append(rows)
+        counts = np.array([p.shape[0] for p in picks], dtype=np.int64)
         return LiveRows(
-            names=[r.name for r in routes],
-            routes=routes,
-            vectors=np.concatenate(blocks) if blocks else np.empty((0, self.vectors.shape[1]), np.float32),
-            row_route=np.repeat(np.arange(len(routes)), counts).astype(np.int64),
-            starts=starts if routes else np.empty(0, np.int64),
-            centroids=self.centroids[live],
+            names=[self.routes[s].name for s in slots],
+            routes=[self.routes[s] for s in slots],
+            vectors=self.vectors[np.concatenate(picks)] if picks else np.empty((0, self.vectors.shape[1]), np.float32),
+            row_route=np.repeat(np.arange(len(slots)), counts).astype(np.int64),
+            starts=np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if picks else np.empty(0, np.int64),
+            centroids=self.centroids[slots],
         )
 
 
 @dataclass(frozen=True)
 class LiveRows:
-    """Live routes in write order, their rows back to back: ``row_route[i]`` is the index (in
-    ``names``) of row i's route, ``starts[j]`` route j's first row."""
+    """Live routes (ordered as :meth:`Snapshot.live_rows` was asked), their rows back to back:
+    ``row_route[i]`` is the index (in ``names``) of row i's route, ``starts[j]`` route j's
+    first row."""
 
     names: list[str]
     routes: list[Route]
@@ -128,29 +140,6 @@ class LiveRows:
     row_route: NDArray[np.int64]
     starts: NDArray[np.int64]
     centroids: NDArray[np.float32]
-
-    def canonical(self) -> LiveRows:
-        """The same rows in an order set by content alone: routes by name, a route's rows by
-        utterance. Mirrors of one remote may hold them in any order; a fit must not care."""
-        order = sorted(range(len(self.names)), key=self.names.__getitem__)
-        ends = np.append(self.starts[1:], self.vectors.shape[0]).astype(np.int64)
-        picks = []
-        for j in order:
-            utts = self.routes[j].utterances
-            rows = np.arange(self.starts[j], ends[j])
-            if len(utts) == rows.shape[0]:
-                rows = rows[sorted(range(len(utts)), key=utts.__getitem__)]
-            picks.append(rows)
-        counts = np.array([p.shape[0] for p in picks], dtype=np.int64)
-        idx = np.concatenate(picks) if picks else np.empty(0, np.int64)
-        return LiveRows(
-            names=[self.names[j] for j in order],
-            routes=[self.routes[j] for j in order],
-            vectors=self.vectors[idx],
-            row_route=np.repeat(np.arange(len(order)), counts).astype(np.int64),
-            starts=np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if picks else self.starts,
-            centroids=self.centroids[order] if order else self.centroids,
-        )
 
 
 class RouteTable:

@@ -87,6 +87,13 @@ def router(encoder: HashEncoder) -> SemanticRouter:
     return SemanticRouter(routes=routes(), encoder=encoder)
 
 
+def assert_same_answers(got: list[Any], want: list[Any]) -> None:
+    """Same routes, same scores up to float32 rounding (BLAS kernels may differ in the last bit
+    between a table built by writes and one rebuilt from a config or a store)."""
+    assert [c.name for c in got] == [c.name for c in want]
+    assert [c.similarity_score for c in got] == pytest.approx([c.similarity_score for c in want], abs=1e-6)
+
+
 def head_of(router: SemanticRouter) -> SoftmaxHead | None:
     head = router._local.snapshot().extras.get("head")
     assert head is None or isinstance(head, SoftmaxHead)
@@ -319,9 +326,7 @@ def test_config_round_trip_keeps_the_fit(router: SemanticRouter, encoder: HashEn
         h1, h2 = head_of(router), head_of(again)
         assert h1 is not None and h2 is not None and h2.to_dict() == h1.to_dict()
         tx = xy(TEST)[0]
-        assert [(c.name, c.similarity_score) for c in again.batch(tx)] == [
-            (c.name, c.similarity_score) for c in router.batch(tx)
-        ]
+        assert_same_answers(again.batch(tx), router.batch(tx))
         assert again.to_config() == config
 
 
@@ -338,13 +343,13 @@ def test_store_reboot_keeps_the_fit(tmp_path: Path, encoder: HashEncoder) -> Non
         router.fit(*xy(FIT), head_weight=0.5)
         thresholds = router.get_thresholds()
         head = head_of(router)
-        answers = [(c.name, c.similarity_score) for c in router.batch(xy(TEST)[0])]
+        answers = router.batch(xy(TEST)[0])
     assert head is not None
     with SemanticRouter(encoder=encoder, index=LocalIndex(path)) as rebooted:
         assert rebooted.get_thresholds() == thresholds
         again = head_of(rebooted)
         assert again is not None and again.to_dict() == head.to_dict()
-        assert [(c.name, c.similarity_score) for c in rebooted.batch(xy(TEST)[0])] == answers
+        assert_same_answers(rebooted.batch(xy(TEST)[0]), answers)
         assert S.wait_for_retrain(rebooted, 30)  # nothing was stale: nothing to wait for
 
 

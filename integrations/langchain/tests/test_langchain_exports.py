@@ -14,6 +14,7 @@ EXPORTS = [
     "FingerpostGuardrailMiddleware",
     "RouteBranch",
     "SemanticRouterRunnable",
+    "ToolCallingUnsupportedError",
     "Turn",
     "__version__",
     "guardrail",

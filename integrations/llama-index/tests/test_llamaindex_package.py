@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_exports_are_pinned() -> None:
     assert package.__all__ == [
+        "ChoiceNameWarning",
         "FingerpostEmbedding",
         "FingerpostSelection",
         "NoSelectionError",

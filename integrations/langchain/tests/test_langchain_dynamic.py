@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fingerpost import SemanticRouter
 from fingerpost.encoders.testing import HashEncoder
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from _langchain_support import (
     CHITCHAT_TURN,
@@ -17,7 +18,7 @@ from _langchain_support import (
     make_chat_model,
     time_tool_call,
 )
-from langchain_fingerpost import EXTRACT_TAG, SemanticRouterRunnable
+from langchain_fingerpost import EXTRACT_TAG, SemanticRouterRunnable, ToolCallingUnsupportedError
 
 TURNS = [TIME_TURN, POLITICAL_TURN, "what time is it in tokyo right now", CHITCHAT_TURN, OTHER_TURN]
 CALLS = {
@@ -100,3 +101,25 @@ def test_extraction_prompt_and_tool_choice(router: SemanticRouter, collector: Ru
     [llm_run] = [r for r in flatten(root) if r.run_type == "llm"]
     assert llm_run.tags == [EXTRACT_TAG]
     assert llm_run.extra["invocation_params"]["tool_choice"] == "any"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_model_without_bind_tools_gets_a_clear_typed_error(
+    router: SemanticRouter, asynchronous: bool
+) -> None:
+    runnable = SemanticRouterRunnable(router, llm=FakeListChatModel(responses=["unused"]))
+    expected = r"route 'get_time' is dynamic.*FakeListChatModel does not implement.*bind_tools"
+    with pytest.raises(ToolCallingUnsupportedError, match=expected) as caught:
+        await runnable.ainvoke(TIME_TURN) if asynchronous else runnable.invoke(TIME_TURN)
+    assert isinstance(caught.value, NotImplementedError)  # what LangChain raised before
+    # static routes still route; in a batch only the dynamic turns carry the error
+    out = (
+        await runnable.abatch(TURNS, return_exceptions=True)
+        if asynchronous
+        else runnable.batch(TURNS, return_exceptions=True)
+    )
+    assert [type(c).__name__ for c in out] == [
+        "ToolCallingUnsupportedError", "RouteChoice", "ToolCallingUnsupportedError",
+        "RouteChoice", "RouteChoice",
+    ]
+    assert out[1].name == "politics"

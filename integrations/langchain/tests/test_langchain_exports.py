@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import fingerpost
+from packaging.requirements import Requirement
+
 import langchain_fingerpost
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest itself needs tomli below 3.11
+    import tomli as tomllib
 
 EXPORTS = [
     "DEFAULT_REFUSAL",
@@ -14,6 +25,7 @@ EXPORTS = [
     "FingerpostGuardrailMiddleware",
     "RouteBranch",
     "SemanticRouterRunnable",
+    "ToolCallingUnsupportedError",
     "Turn",
     "__version__",
     "guardrail",
@@ -37,3 +49,12 @@ def test_sync_and_async_twins_come_in_pairs() -> None:
         for name in own & {"invoke", "batch", "stream", "_invoke", "_batch"}:
             twin = "_a" + name[1:] if name.startswith("_") else "a" + name
             assert twin in own, f"{cls.__name__}.{name} has no async twin"
+
+
+def test_the_fingerpost_dependency_is_bounded_on_a_0x_core() -> None:
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    dependencies = tomllib.loads(text)["project"]["dependencies"]
+    [spec] = [Requirement(r) for r in dependencies if r.startswith("fingerpost")]
+    assert any(s.operator == "<" for s in spec.specifier)  # a 0.x minor may break the API
+    assert fingerpost.__version__ in spec.specifier
+    assert "1.0" not in spec.specifier

@@ -13,7 +13,7 @@ from langchain_core.runnables import ConfigurableField
 from pydantic import ValidationError
 
 from _langchain_support import CHITCHAT_TURN, OTHER_TURN, POLITICAL_TURN, TIME_TURN
-from langchain_fingerpost import SemanticRouterRunnable
+from langchain_fingerpost import FingerpostEmbeddings, RouteBranch, SemanticRouterRunnable
 
 TURNS = [POLITICAL_TURN, CHITCHAT_TURN, OTHER_TURN, TIME_TURN, "don't you hate the president?"]
 
@@ -33,6 +33,15 @@ def test_invoke_returns_the_routers_choice(router: SemanticRouter) -> None:
     assert runnable.invoke(POLITICAL_TURN).name == "politics"
     assert runnable.invoke(OTHER_TURN) == RouteChoice()
     assert runnable.invoke({"input": [HumanMessage(content=CHITCHAT_TURN)]}).name == "chitchat"
+
+
+def test_the_router_can_be_passed_positionally_everywhere(router: SemanticRouter) -> None:
+    runnable = SemanticRouterRunnable(router, score_threshold=0.3)  # was pydantic's TypeError
+    assert runnable.router is router
+    assert runnable.invoke(POLITICAL_TURN).name == "politics"
+    branch = RouteBranch(router, {"politics": lambda _: "no"}, lambda _: "yes")
+    assert [branch.invoke(POLITICAL_TURN), branch.invoke(OTHER_TURN)] == ["no", "yes"]
+    assert FingerpostEmbeddings(router).encoder is router.encoder
 
 
 def test_output_type_is_route_choice(router: SemanticRouter) -> None:

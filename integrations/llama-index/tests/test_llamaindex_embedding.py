@@ -9,7 +9,8 @@ from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.selectors.fingerpost import FingerpostEmbedding
 
-from fingerpost import InvalidInputError
+from fingerpost import EncoderMismatchError, InvalidInputError
+from fingerpost.encoders import OnnxEncoder
 from fingerpost.encoders.testing import HashEncoder
 
 TEXTS = ["the cat sat on the mat", "stock markets fell sharply", "volcanoes erupt molten lava"]
@@ -63,6 +64,46 @@ async def test_async_twins_equal_sync(embedding: FingerpostEmbedding) -> None:
 
 def test_from_router_shares_the_encoder(encoder: HashEncoder) -> None:
     assert FingerpostEmbedding.from_router(make_router(encoder)).encoder is encoder
+
+
+def test_a_router_passed_positionally_shares_its_encoder(encoder: HashEncoder) -> None:
+    assert FingerpostEmbedding(make_router(encoder)).encoder is encoder
+
+
+class OwnEncoder(HashEncoder):
+    """An encoder fingerpost cannot rebuild by name (not one of its own types)."""
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_to_dict_round_trip_keeps_the_encoder(as_json: bool) -> None:
+    original = FingerpostEmbedding(HashEncoder(dim=64, name="hash-64"), embed_batch_size=8)
+    loaded = (
+        FingerpostEmbedding.from_json(original.to_json())
+        if as_json
+        else FingerpostEmbedding.from_dict(original.to_dict())
+    )
+    assert type(loaded.encoder) is HashEncoder  # was OnnxEncoder
+    assert (loaded.encoder.name, loaded.dim, loaded.model_name) == ("hash-64", 64, "hash-64")
+    assert loaded.embed_batch_size == 8
+    assert loaded.get_query_embedding(TEXTS[0]) == original.get_query_embedding(TEXTS[0])
+
+
+def test_the_packaged_onnx_encoder_round_trips_by_name_without_loading() -> None:
+    original = FingerpostEmbedding(OnnxEncoder(max_length=128))
+    loaded = FingerpostEmbedding.from_dict(original.to_dict())
+    assert isinstance(loaded.encoder, OnnxEncoder) and not loaded.encoder.loaded
+    assert (loaded.encoder.name, loaded.dim) == (original.encoder.name, original.dim)
+    assert loaded.encoder.max_length == 128
+
+
+def test_an_encoder_unknown_by_name_is_refused_or_passed_back() -> None:
+    own = OwnEncoder(dim=32, name="own-32")
+    data = FingerpostEmbedding(own).to_dict()
+    with pytest.raises(EncoderMismatchError, match=r"OwnEncoder 'own-32'.*from_dict\(data, encoder="):
+        FingerpostEmbedding.from_dict(data)
+    assert FingerpostEmbedding.from_dict(data, encoder=own).encoder is own
+    with pytest.raises(EncoderMismatchError, match="own-32"):
+        FingerpostEmbedding.from_dict(data, encoder=HashEncoder(dim=32))  # another encoder
 
 
 def test_refuses_what_is_not_an_encoder_and_blank_text(embedding: FingerpostEmbedding) -> None:

@@ -9,6 +9,7 @@ from llama_index.core.tools import ToolMetadata
 from llama_index.selectors.fingerpost import FingerpostSelection, NoSelectionError
 from llama_index.selectors.fingerpost._selection import (
     UNNAMED_PREFIX,
+    case_warnings,
     check_examples,
     described_route,
     plan_choices,
@@ -118,3 +119,30 @@ def test_examples_are_validated_and_copied() -> None:
     for bad in ({"a": "a string"}, {"a": ["ok", " "]}, {"a": [1]}, ["a"]):
         with pytest.raises(InvalidInputError):
             check_examples(bad)  # type: ignore[arg-type]
+
+
+def test_a_name_equal_ignoring_case_to_one_route_is_routed_and_reported() -> None:
+    choices = [ToolMetadata(name="IT", description="IT support"), CHOICES[1]]
+    plan = plan_choices(choices, known("it", "b"), route_names=lambda: ("it", "b"))
+    assert (plan.routed, plan.described) == ({"it": 0, "b": 1}, {})
+    assert plan.case_matched == {"IT": "it"}
+    [message] = case_warnings(plan).values()
+    assert "'IT'" in message and "'it'" in message and "ignoring case" in message
+
+
+def test_a_name_equal_ignoring_case_to_several_routes_is_described_and_reported() -> None:
+    choices = [ToolMetadata(name="IT", description="IT support")]
+    plan = plan_choices(choices, known("it", "It"), route_names=lambda: ("it", "It"))
+    assert (plan.routed, plan.described) == ({}, {"IT": 0})
+    assert plan.case_ambiguous == {"IT": ("It", "it")}
+    [message] = case_warnings(plan).values()
+    assert "scored by its description" in message
+
+
+def test_exact_names_never_read_the_route_list() -> None:
+    def unread() -> tuple[str, ...]:
+        raise AssertionError("route names read although every name matched exactly")
+
+    plan = plan_choices(CHOICES[:2], known("a", "b"), route_names=unread)
+    assert plan.routed == {"a": 0, "b": 1}
+    assert case_warnings(plan) == {}

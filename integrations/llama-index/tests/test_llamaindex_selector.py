@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from _llamaindex_support import CHOICES, THRESHOLD, CountingRouter, make_router
 from llama_index.core.base.base_selector import BaseSelector
 from llama_index.core.schema import QueryBundle
 from llama_index.core.tools import ToolMetadata
 from llama_index.selectors.fingerpost import (
+    ChoiceNameWarning,
     FingerpostSelection,
     NoSelectionError,
     SemanticRouterSelector,
@@ -213,6 +216,31 @@ def test_the_users_router_is_not_changed(router: SemanticRouter) -> None:
     before = router.list_route_names()
     SemanticRouterSelector(router, default="docs").select(CHOICES, "product documentation")
     assert router.list_route_names() == before
+
+
+def test_a_choice_named_like_a_route_but_for_case_uses_the_router(
+    router: SemanticRouter,
+) -> None:
+    # "Weather" vs the router's "weather": used to be scored silently by its description
+    choices = [CHOICES[0], ToolMetadata(name="Weather", description="Forecasts.")]
+    selector = SemanticRouterSelector(router)
+    with pytest.warns(ChoiceNameWarning, match="'Weather'.*'weather'.*ignoring case"):
+        result = selector.select(choices, "will it rain tomorrow")
+    assert result.ind == 1
+    assert result.selections[0].route == "weather"
+    assert result.selections[0].score == pytest.approx(
+        router("will it rain tomorrow", route_filter=["weather"]).similarity_score
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per selector, not on every query
+        assert selector.select(choices, "is it sunny outside").ind == 1
+
+
+async def test_aselect_warns_about_case_too(router: SemanticRouter) -> None:
+    choices = [ToolMetadata(name="BILLING", description="Money.")]
+    with pytest.warns(ChoiceNameWarning, match="'BILLING'"):
+        result = await SemanticRouterSelector(router).aselect(choices, "refund my payment")
+    assert result.selections[0].route == "billing"
 
 
 # ---- async ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._branch import DEFAULT_TAG, ROUTER_TAG, RouteBranch, route_tag
 from ._embeddings import FingerpostEmbeddings
 from ._guardrail import DEFAULT_REFUSAL, GUARDRAIL_NAME, guardrail, refusal_message
-from ._runnable import EXTRACT_TAG, SemanticRouterRunnable
+from ._runnable import EXTRACT_TAG, SemanticRouterRunnable, ToolCallingUnsupportedError
 from ._turns import Turn, parse_turn
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = [
     "FingerpostGuardrailMiddleware",
     "RouteBranch",
     "SemanticRouterRunnable",
+    "ToolCallingUnsupportedError",
     "Turn",
     "__version__",
     "guardrail",

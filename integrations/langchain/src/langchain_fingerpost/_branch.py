@@ -25,7 +25,7 @@ from langchain_core.runnables.config import (
 )
 from pydantic import ConfigDict
 
-from ._runnable import SemanticRouterRunnable
+from ._runnable import LC_NAMESPACE, SemanticRouterRunnable
 
 __all__ = ["DEFAULT_TAG", "ROUTER_TAG", "RouteBranch", "route_tag"]
 
@@ -72,9 +72,13 @@ class _Accumulator:
 class RouteBranch(RunnableSerializable[Any, Any]):
     """Dispatch each input to ``routes[choice.name]``; ``default`` when nothing (mapped) matched.
 
+    Serialisable with ``dumpd``/``loads`` when its router and targets are (LangChain's rule
+    for any composed runnable); see :class:`SemanticRouterRunnable` for the router.
+
     Args:
         router: A :class:`SemanticRouterRunnable`, a ``SemanticRouter`` (wrapped), or any
             runnable returning a ``RouteChoice`` (e.g. a ``configurable_fields`` wrapper).
+            Positional or keyword, like ``routes`` and ``default``.
         routes: Route name -> runnable (or anything ``coerce_to_runnable`` accepts). Names must
             be routes of the router.
         default: Runnable for turns that matched no route or a route not in ``routes``.
@@ -91,14 +95,13 @@ class RouteBranch(RunnableSerializable[Any, Any]):
 
     def __init__(
         self,
-        *,
         router: Runnable[Any, RouteChoice] | SemanticRouter,
         routes: Mapping[str, Any],
         default: Any,
         **kwargs: Any,
     ) -> None:
         if isinstance(router, SemanticRouter):
-            router = SemanticRouterRunnable(router=router)
+            router = SemanticRouterRunnable(router)
         known = _route_names(router)
         unknown = sorted(set(routes) - set(known)) if known is not None else []
         if unknown:
@@ -109,6 +112,14 @@ class RouteBranch(RunnableSerializable[Any, Any]):
             "default": coerce_to_runnable(default),
         }
         super().__init__(**fields, **kwargs)
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return list(LC_NAMESPACE)
 
     # ---- decisions (no I/O) -----------------------------------------------------------------
     def _target(self, choice: RouteChoice) -> Runnable[Any, Any]:

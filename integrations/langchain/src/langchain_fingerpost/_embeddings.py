@@ -18,14 +18,20 @@ class FingerpostEmbeddings(Embeddings):
 
     Args:
         encoder: Any ``DenseEncoder``; default ``OnnxEncoder()`` (all-MiniLM-L6-v2, offline).
+            A ``SemanticRouter`` here means its encoder, as ``router=`` does.
         router: Use this router's encoder instead (exclusive with ``encoder``).
     """
 
     def __init__(
-        self, encoder: DenseEncoder | None = None, *, router: SemanticRouter | None = None
+        self,
+        encoder: DenseEncoder | SemanticRouter | None = None,
+        *,
+        router: SemanticRouter | None = None,
     ) -> None:
         if encoder is not None and router is not None:
             raise TypeError("pass encoder or router, not both")
+        if isinstance(encoder, SemanticRouter):
+            encoder, router = None, encoder
         if router is not None:
             encoder = router.encoder
         if encoder is None:

@@ -48,7 +48,7 @@ def refusal_message(
 def as_router_runnable(
     router: SemanticRouter | SemanticRouterRunnable | Runnable[Any, RouteChoice],
 ) -> Runnable[Any, RouteChoice]:
-    return SemanticRouterRunnable(router=router) if isinstance(router, SemanticRouter) else router
+    return SemanticRouterRunnable(router) if isinstance(router, SemanticRouter) else router
 
 
 def semantic_router_of(router: Runnable[Any, RouteChoice]) -> SemanticRouter | None:

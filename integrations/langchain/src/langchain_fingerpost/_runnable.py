@@ -9,28 +9,46 @@ model). A batch is ONE ``router.batch`` call plus at most one model ``batch`` pe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fingerpost import InvalidInputError, RouteChoice, SemanticRouter
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.language_models import BaseChatModel
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import patch_config
 from pydantic import ConfigDict, Field
 
+from ._serialise import as_semantic_router, router_spec
 from ._turns import Turn, parse_turn
 
 if TYPE_CHECKING:
     from ._branch import RouteBranch
 
-__all__ = ["EXTRACT_TAG", "SemanticRouterRunnable", "group_by_route", "pick", "with_calls"]
+__all__ = [
+    "EXTRACT_TAG",
+    "SemanticRouterRunnable",
+    "ToolCallingUnsupportedError",
+    "group_by_route",
+    "pick",
+    "with_calls",
+]
 
 EXTRACT_TAG = "fingerpost:extract"
 """Tag of the chat-model runs that extract a dynamic route's arguments."""
 
 RunManager = CallbackManagerForChainRun | AsyncCallbackManagerForChainRun
+LC_NAMESPACE = ["langchain_fingerpost"]
+"""``dumpd`` ids name the public package, never its private modules."""
+
+
+class ToolCallingUnsupportedError(InvalidInputError, NotImplementedError):
+    """A dynamic route needs ``llm.bind_tools`` and the chat model does not implement it.
+
+    Also a ``NotImplementedError``, what LangChain raises for a model without tool calling.
+    """
 
 
 def pick(found: RouteChoice | list[RouteChoice], score_threshold: float | None) -> RouteChoice:
@@ -82,8 +100,14 @@ class SemanticRouterRunnable(RunnableSerializable[Any, RouteChoice]):
     ``PromptValue`` (the last human message is routed). Make ``score_threshold`` a per-call
     setting with ``configurable_fields(score_threshold=ConfigurableField(id=...))``.
 
+    Serialisable with ``dumpd``/``loads`` (id ``["langchain_fingerpost",
+    "SemanticRouterRunnable"]``; load with ``valid_namespaces=["langchain_fingerpost"]``): the
+    router travels as its ``RouterConfig`` and its encoder by name, so it comes back in memory
+    (not on its index) and only on ``HashEncoder`` or the packaged ``OnnxEncoder``; ``llm``
+    travels the way LangChain serialises it.
+
     Args:
-        router: The fingerpost router. Shared, never mutated.
+        router: The fingerpost router (positional or keyword). Shared, never mutated.
         llm: Chat model that fills in the arguments of routes with ``function_schemas``
             (``llm.bind_tools(schemas)``); only turns of such routes call it. Without it no model
             is ever called.
@@ -102,6 +126,25 @@ class SemanticRouterRunnable(RunnableSerializable[Any, RouteChoice]):
     score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     tool_choice: str | None = None
     extraction_prompt: str | None = None
+
+    def __init__(self, router: SemanticRouter | Mapping[str, Any], **kwargs: Any) -> None:
+        fields: dict[str, Any] = {"router": as_semantic_router(router)}
+        super().__init__(**fields, **kwargs)
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return list(LC_NAMESPACE)
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """LangChain's form, with the router replaced by its config and encoder spec."""
+        dumped = super().to_json()
+        if dumped["type"] == "constructor":
+            dumped["kwargs"]["router"] = router_spec(self.router)
+        return dumped
 
     @property
     def OutputType(self) -> type[RouteChoice]:
@@ -132,18 +175,43 @@ class SemanticRouterRunnable(RunnableSerializable[Any, RouteChoice]):
 
     def _dynamic_groups(
         self, choices: Sequence[RouteChoice | Exception]
-    ) -> list[tuple[list[dict[str, Any]], list[int]]]:
-        """(schemas, indices) per dynamic route among ``choices``; empty without ``llm``."""
+    ) -> list[tuple[Runnable[Any, BaseMessage] | ToolCallingUnsupportedError, list[int]]]:
+        """(bound model, indices) per dynamic route among ``choices``; empty without ``llm``.
+
+        A model that cannot bind tools comes as its error, reported for those inputs only.
+        """
         if self.llm is None:
             return []
-        groups = ((self._schemas(name), idx) for name, idx in group_by_route(choices).items())
-        return [(schemas, idx) for schemas, idx in groups if schemas is not None]
+        groups: list[tuple[Runnable[Any, BaseMessage] | ToolCallingUnsupportedError, list[int]]]
+        groups = []
+        for name, idx in group_by_route(choices).items():
+            schemas = self._schemas(name)
+            if schemas is None:
+                continue
+            try:
+                groups.append((self._model(name, schemas), idx))
+            except ToolCallingUnsupportedError as exc:
+                groups.append((exc, idx))
+        return groups
 
-    def _model(self, schemas: list[dict[str, Any]]) -> Runnable[Any, BaseMessage]:
+    def _model(self, route: str, schemas: list[dict[str, Any]]) -> Runnable[Any, BaseMessage]:
+        """``llm`` with the route's tools bound.
+
+        Raises:
+            ToolCallingUnsupportedError: The model has no ``bind_tools``.
+        """
         assert self.llm is not None
-        if self.tool_choice is None:
-            return self.llm.bind_tools(schemas)
-        return self.llm.bind_tools(schemas, tool_choice=self.tool_choice)
+        try:
+            if self.tool_choice is None:
+                return self.llm.bind_tools(schemas)
+            return self.llm.bind_tools(schemas, tool_choice=self.tool_choice)
+        except NotImplementedError as exc:
+            raise ToolCallingUnsupportedError(
+                f"route {route!r} is dynamic (it has function_schemas): its arguments are filled "
+                f"in through llm.bind_tools(...), which {type(self.llm).__name__} does not "
+                "implement. Pass a chat model that supports tool calling (one that implements "
+                "bind_tools), or llm=None to route without filling in arguments."
+            ) from exc
 
     def _prompt(self, turn: Turn) -> list[BaseMessage]:
         head = [SystemMessage(content=self.extraction_prompt)] if self.extraction_prompt else []
@@ -182,9 +250,9 @@ class SemanticRouterRunnable(RunnableSerializable[Any, RouteChoice]):
         turn = parse_turn(input, self.input_key)
         choice = pick(self.router(turn.text, limit=self._limit), self.score_threshold)
         schemas = self._schemas(choice.name)
-        if schemas is None:
+        if schemas is None or choice.name is None:
             return choice
-        message = self._model(schemas).invoke(
+        message = self._model(choice.name, schemas).invoke(
             self._prompt(turn), self._model_config(config, run_manager)
         )
         return with_calls(choice, message)
@@ -213,8 +281,12 @@ class SemanticRouterRunnable(RunnableSerializable[Any, RouteChoice]):
         texts = [t.text for t in turns if isinstance(t, Turn)]
         found = self.router.batch(texts, limit=self._limit) if texts else []
         out = self._decide_all(turns, found)
-        for schemas, idx in self._dynamic_groups(out):
-            messages = self._model(schemas).batch(
+        for model, idx in self._dynamic_groups(out):
+            if isinstance(model, Exception):
+                for i in idx:
+                    out[i] = model
+                continue
+            messages = model.batch(
                 [self._prompt(_turn(turns[i])) for i in idx],
                 [self._model_config(config[i], run_manager[i]) for i in idx],
                 return_exceptions=True,
@@ -238,9 +310,9 @@ class SemanticRouterRunnable(RunnableSerializable[Any, RouteChoice]):
         found = await self.router.acall(turn.text, limit=self._limit)
         choice = pick(found, self.score_threshold)
         schemas = self._schemas(choice.name)
-        if schemas is None:
+        if schemas is None or choice.name is None:
             return choice
-        message = await self._model(schemas).ainvoke(
+        message = await self._model(choice.name, schemas).ainvoke(
             self._prompt(turn), self._model_config(config, run_manager)
         )
         return with_calls(choice, message)
@@ -270,14 +342,18 @@ class SemanticRouterRunnable(RunnableSerializable[Any, RouteChoice]):
         out = self._decide_all(turns, found)
         groups = self._dynamic_groups(out)
 
-        async def extract(schemas: list[dict[str, Any]], idx: list[int]) -> list[Any]:
-            return await self._model(schemas).abatch(
+        async def extract(
+            model: Runnable[Any, BaseMessage] | Exception, idx: list[int]
+        ) -> list[Any]:
+            if isinstance(model, Exception):
+                return [model] * len(idx)
+            return await model.abatch(
                 [self._prompt(_turn(turns[i])) for i in idx],
                 [self._model_config(config[i], run_manager[i]) for i in idx],
                 return_exceptions=True,
             )
 
-        results = await asyncio.gather(*(extract(schemas, idx) for schemas, idx in groups))
+        results = await asyncio.gather(*(extract(model, idx) for model, idx in groups))
         for (_, idx), messages in zip(groups, results, strict=True):
             for i, message in zip(idx, messages, strict=True):
                 choice = out[i]

@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 from ._embedding import FingerpostEmbedding
-from ._selection import FingerpostSelection, NoSelectionError
+from ._selection import ChoiceNameWarning, FingerpostSelection, NoSelectionError
 from ._selector import SemanticRouterSelector
 
 __all__ = [
+    "ChoiceNameWarning",
     "FingerpostEmbedding",
     "FingerpostSelection",
     "NoSelectionError",

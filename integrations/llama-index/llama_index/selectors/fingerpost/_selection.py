@@ -8,7 +8,7 @@ is tested without a model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llama_index.core.base.base_selector import SelectorResult, SingleSelection
 from llama_index.core.tools.types import ToolMetadata
@@ -17,9 +17,11 @@ from fingerpost import FingerpostError, InvalidInputError, Route, RouteChoice
 
 __all__ = [
     "UNNAMED_PREFIX",
+    "ChoiceNameWarning",
     "ChoicePlan",
     "FingerpostSelection",
     "NoSelectionError",
+    "case_warnings",
     "check_examples",
     "described_name",
     "described_route",
@@ -36,6 +38,14 @@ class NoSelectionError(FingerpostError, ValueError):
     """No route passed its threshold and the selector has no default choice to fall back to.
 
     Also a ``ValueError``, the type LlamaIndex's routers use for "Failed to select".
+    """
+
+
+class ChoiceNameWarning(UserWarning):
+    """A choice's name equals a route's name only ignoring case.
+
+    Route names are case-sensitive, so this is worth knowing either way: the choice is scored
+    by that route (one such route), or by its description (several, e.g. ``It`` and ``it``).
     """
 
 
@@ -60,11 +70,17 @@ class ChoicePlan:
         described: Route name in the selector's own router (built from the choice's
             description and examples) -> choice index.
         default: The choice to fall back to when no route passes, or ``None``.
+        case_matched: Choice name -> the route of the user's router it was matched to
+            ignoring case (it is in ``routed`` under the route's name).
+        case_ambiguous: Choice name -> the routes it matches ignoring case, when there are
+            several (it is described instead).
     """
 
     routed: dict[str, int]
     described: dict[str, int]
     default: int | None
+    case_matched: dict[str, str] = field(default_factory=dict)
+    case_ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def choice_label(choice: ToolMetadata) -> str:
@@ -132,14 +148,20 @@ def plan_choices(
     choices: Sequence[ToolMetadata],
     is_route: Callable[[str], bool],
     *,
+    route_names: Callable[[], Iterable[str]] = tuple,
     default: str | None = None,
     default_index: int | None = None,
 ) -> ChoicePlan:
     """Map each choice to a route of the user's router (by name) or to a described route.
 
+    A name that matches no route exactly but exactly one route ignoring case (``"IT"`` and
+    ``it``) is matched to that route: the user passed a router to be used. The plan records it
+    so the selector can say so.
+
     Args:
         choices: The selector's choices, in LlamaIndex order (selections index into it).
         is_route: Whether the user's router has a route of that name.
+        route_names: The router's route names; only read when a name matches none exactly.
         default: Name of the fallback choice.
         default_index: Index of the fallback choice (when ``default`` is not given).
     """
@@ -147,15 +169,56 @@ def plan_choices(
         raise InvalidInputError("a selector needs at least one choice")
     routed: dict[str, int] = {}
     described: dict[str, int] = {}
+    case_matched: dict[str, str] = {}
+    case_ambiguous: dict[str, tuple[str, ...]] = {}
+    folded: dict[str, list[str]] | None = None
     for i, choice in enumerate(choices):
+        target, key = described, described_name(choice)
         if choice.name is not None and is_route(choice.name):
             target, key = routed, choice.name
-        else:
-            target, key = described, described_name(choice)
+        elif choice.name is not None:
+            if folded is None:
+                folded = {}
+                for name in route_names():
+                    folded.setdefault(name.casefold(), []).append(name)
+            alike = folded.get(choice.name.casefold(), [])
+            if len(alike) == 1:
+                target, key = routed, alike[0]
+                case_matched[choice.name] = alike[0]
+            elif alike:
+                case_ambiguous[choice.name] = tuple(sorted(alike))
         if key in target:
             raise InvalidInputError(f"two choices map to the same route {key!r}")
         target[key] = i
-    return ChoicePlan(routed, described, _default_index(choices, default, default_index))
+    return ChoicePlan(
+        routed,
+        described,
+        _default_index(choices, default, default_index),
+        case_matched,
+        case_ambiguous,
+    )
+
+
+def case_warnings(plan: ChoicePlan) -> dict[tuple[str, ...], str]:
+    """One message per choice whose name matches routes only ignoring case, keyed for dedup."""
+    out: dict[tuple[str, ...], str] = {
+        (choice, route): (
+            f"choice {choice!r} has no route of that name; it is scored by the router's route "
+            f"{route!r}, matched ignoring case (name them alike to silence this)"
+        )
+        for choice, route in plan.case_matched.items()
+    }
+    out.update(
+        {
+            (choice, *routes): (
+                f"choice {choice!r} matches the router's routes {list(routes)} only ignoring "
+                "case, so it is scored by its description, not by the router (rename the "
+                "choice to one of them)"
+            )
+            for choice, routes in plan.case_ambiguous.items()
+        }
+    )
+    return out
 
 
 def to_selections(

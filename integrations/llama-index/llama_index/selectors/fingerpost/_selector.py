@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,7 +23,9 @@ from fingerpost import InvalidInputError, Route, RouteChoice, SemanticRouter
 from fingerpost.encoders import DenseEncoder
 
 from ._selection import (
+    ChoiceNameWarning,
     ChoicePlan,
+    case_warnings,
     check_examples,
     described_route,
     plan_choices,
@@ -35,8 +38,10 @@ __all__ = ["SemanticRouterSelector"]
 class SemanticRouterSelector(BaseSelector):
     """Selects query engines, retrievers or tools by local embedding similarity: no LLM call.
 
-    A choice whose ``ToolMetadata.name`` is a route of ``router`` is scored by that route. Any
-    other choice gets a route of its own, built from its description plus ``examples[name]``
+    A choice whose ``ToolMetadata.name`` is a route of ``router`` is scored by that route; a
+    name equal to exactly one route only ignoring case (``"IT"`` and ``it``) is too, with a
+    :class:`ChoiceNameWarning` (once per selector and name). Any other choice gets a route of
+    its own, built from its description plus ``examples[name]``
     and kept in a private router that shares ``router``'s encoder: each (name, description)
     is embedded once, not on every query.
 
@@ -100,6 +105,7 @@ class SemanticRouterSelector(BaseSelector):
         self.score_threshold = score_threshold
         self._described: SemanticRouter | None = None
         self._described_texts: dict[str, str] = {}  # route name -> description it was built from
+        self._warned: set[tuple[str, ...]] = set()  # case warnings already given
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -152,12 +158,18 @@ class SemanticRouterSelector(BaseSelector):
 
     # ---- shared, no I/O unless something new must be embedded --------------------------------
     def _plan(self, choices: Sequence[ToolMetadata]) -> ChoicePlan:
-        return plan_choices(
+        plan = plan_choices(
             choices,
             lambda name: self.router.get(name) is not None,
+            route_names=self.router.list_route_names,
             default=self.default,
             default_index=self.default_index,
         )
+        for key, message in case_warnings(plan).items():
+            if key not in self._warned:
+                self._warned.add(key)
+                warnings.warn(message, ChoiceNameWarning, stacklevel=4)
+        return plan
 
     def _stale(self, choices: Sequence[ToolMetadata], plan: ChoicePlan) -> bool:
         """Whether a described route is missing or was built from another description."""

@@ -30,7 +30,7 @@ def test_public_exports_are_pinned() -> None:
     assert fingerpost.__all__ == sorted(fingerpost.__all__)
     assert fingerpost.__all__ == [
         "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError",
-        "FingerpostError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
+        "FingerpostError", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
         "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
         "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "StoreError",
         "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__",

@@ -16,7 +16,9 @@ FingerpostError
     ├── SyncConflictError                 sync_mode="error" and the sides differ, or the
     │                                     remote moved under a write computed from it
     ├── LeaseHeldError                    another agent holds the sync lease
-    └── RemoteUnavailableError            the remote index failed or cannot be reached
+    ├── RemoteUnavailableError            the remote index failed or cannot be reached
+    └── ForeignLayoutError                the remote holds another tool's records (e.g.
+                                          semantic-router's), or a read-only layout was written
 ```
 
 Backend exceptions are translated where they are caught, always with ``raise ... from exc``.
@@ -29,6 +31,7 @@ __all__ = [
     "EncoderError",
     "EncoderMismatchError",
     "FingerpostError",
+    "ForeignLayoutError",
     "InvalidInputError",
     "InvalidVectorError",
     "LeaseHeldError",
@@ -105,3 +108,17 @@ class LeaseHeldError(SyncError):
 
 class RemoteUnavailableError(SyncError):
     """The remote index failed or could not be reached (after retries)."""
+
+
+class ForeignLayoutError(SyncError):
+    """The remote collection or index holds records fingerpost did not write.
+
+    Reading it as fingerpost's would show it empty, and a ``sync("local")`` would then
+    overwrite another team's routes, so opening it stops here instead. ``layout`` names what
+    was found (``"semantic-router"`` or ``"unknown"``); the message says the way forward
+    (``layout="semantic-router"`` to read it, ``fingerpost.migrate`` to copy it).
+    """
+
+    def __init__(self, message: str, layout: str = "unknown") -> None:
+        super().__init__(message)
+        self.layout = layout

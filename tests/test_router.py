@@ -31,9 +31,9 @@ def test_public_exports_are_pinned() -> None:
     assert fingerpost.__all__ == [
         "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError",
         "FingerpostError", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
-        "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
+        "MigrationReport", "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
         "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "StoreError",
-        "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__",
+        "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__", "migrate",
     ]
     for name in fingerpost.__all__:
         assert hasattr(fingerpost, name)

@@ -20,6 +20,7 @@ from ._exceptions import (
     SyncConflictError,
     SyncError,
 )
+from ._migrate import MigrationReport, migrate
 from .router import SemanticRouter
 from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, UtteranceDiff
 
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidVectorError",
     "LeaseHeldError",
+    "MigrationReport",
     "ModelNotFoundError",
     "QueueFullError",
     "RemoteUnavailableError",
@@ -50,4 +52,5 @@ __all__ = [
     "Utterance",
     "UtteranceDiff",
     "__version__",
+    "migrate",
 ]

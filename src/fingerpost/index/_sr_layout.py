@@ -8,8 +8,8 @@ What semantic-router 0.1.16 writes (``semantic_router/index/qdrant.py`` and ``pi
   Function schemas are *not* stored in Qdrant. Its config (``sr_hash``, ``sr_lock``) lives in a
   separate collection ``sr_config`` (payload ``field``, ``scope``, ``value``, ``created_at``).
 * **Pinecone**: id ``f"{clean_route}#{sha256(utterance)}"``, flat metadata: the route's metadata
-  plus ``sr_route``, ``sr_utterance`` and ``sr_function_schema`` (a JSON string, ``"{}"`` when
-  none); config records in the namespace ``sr_config``; metric ``dotproduct`` by default;
+  plus ``sr_route``, ``sr_utterance`` and ``sr_function_schema`` (a JSON string: a schema,
+  ``"{}"`` when none, or the route's list of schemas when a sync wrote it); config records in the namespace ``sr_config``; metric ``dotproduct`` by default;
   older releases prefixed index names with ``semantic-router--``.
 
 fingerpost's own records always carry ``kind`` (``utterance``, ``meta`` or ``lease``), so one
@@ -86,8 +86,7 @@ def foreign_error(layout: str, where: str, cls: str) -> ForeignLayoutError:
             f"{where} holds semantic-router 0.1.x records (keys sr_route/sr_utterance), not "
             "fingerpost's. fingerpost will not show it empty nor let a sync overwrite it. "
             f'To read it: {cls}(..., layout="semantic-router"); to copy it into fingerpost\'s '
-            "layout: fingerpost.migrate(source, target, encoder=...) or "
-            "`python -m fingerpost migrate --from semantic-router ...`",
+            "layout: fingerpost.migrate(source, target, encoder=...)",
             layout=SEMANTIC_ROUTER,
         )
     return ForeignLayoutError(
@@ -129,8 +128,9 @@ def utterance_from_qdrant(payload: Mapping[str, Any]) -> Utterance:
 def utterance_from_pinecone(metadata: Mapping[str, Any]) -> Utterance:
     """A vector of semantic-router's Pinecone layout as an :class:`Utterance`.
 
-    ``sr_function_schema`` holds one schema as JSON (``"{}"``: none); the route's own metadata
-    sits flat beside the ``sr_*`` keys.
+    ``sr_function_schema`` holds JSON: one schema (``"{}"``: none) when written by ``add``,
+    the route's list of schemas when written by a sync; the route's own metadata sits flat
+    beside the ``sr_*`` keys.
     """
     raw = metadata.get(SR_FUNCTION_SCHEMA) or "{}"
     try:
@@ -139,10 +139,11 @@ def utterance_from_pinecone(metadata: Mapping[str, Any]) -> Utterance:
         raise ForeignLayoutError(
             f"unreadable sr_function_schema {raw!r}", layout=SEMANTIC_ROUTER
         ) from exc
+    schemas = [s for s in (schema if isinstance(schema, list) else [schema]) if s]
     rest = {k: v for k, v in metadata.items() if not k.startswith("sr_")}
     return Utterance(
         route=str(metadata[SR_ROUTE]),
         utterance=str(metadata[SR_UTTERANCE]),
-        function_schemas=[schema] if schema else None,
+        function_schemas=schemas or None,
         metadata=rest,
     )

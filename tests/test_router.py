@@ -32,7 +32,7 @@ def test_public_exports_are_pinned() -> None:
         "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError",
         "FingerpostError", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
         "MigrationReport", "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
-        "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "StoreError",
+        "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "SemanticRouterConfigWarning", "StoreError",
         "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__", "migrate",
     ]
     for name in fingerpost.__all__:

@@ -22,6 +22,8 @@ FingerpostError
 ```
 
 Backend exceptions are translated where they are caught, always with ``raise ... from exc``.
+Warnings: ``SemanticRouterConfigWarning`` (a ``UserWarning``) names what a semantic-router
+config file held that fingerpost ignores.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "RemoteUnavailableError",
     "RouteNotFoundError",
     "RouterClosedError",
+    "SemanticRouterConfigWarning",
     "StoreError",
     "SyncConflictError",
     "SyncError",
@@ -122,3 +125,8 @@ class ForeignLayoutError(SyncError):
     def __init__(self, message: str, layout: str = "unknown") -> None:
         super().__init__(message)
         self.layout = layout
+
+
+class SemanticRouterConfigWarning(UserWarning):
+    """A semantic-router config was loaded; its encoder type and ``llm`` fields (and any other
+    key without a meaning here) were ignored, all named in one warning."""

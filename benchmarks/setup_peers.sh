@@ -7,7 +7,8 @@
 #   bash benchmarks/setup_peers.sh synapto    # only synaptoroute
 #
 # Venvs (gitignored by `benchmarks/.venv-*/`):
-#   benchmarks/.venv-semantic-router   semantic-router==0.1.16 + qdrant-client + fingerpost (-e)
+#   benchmarks/.venv-semantic-router   semantic-router[qdrant,pinecone]==0.1.16 + fingerpost (-e)
+#                                      (also used by tests/compat/test_sr_real.py)
 #   benchmarks/.venv-synaptoroute      synaptoroute (latest 0.x)  + fingerpost (-e)
 #
 # Heavy dependencies (checked against the wheels' Requires-Dist; neither default install pulls
@@ -16,6 +17,7 @@
 #   semantic-router 0.1.16: litellm (+ its openai, tiktoken, jinja2, jsonschema, httpx, ...),
 #     aurelio-sdk, aiohttp, tornado.  `[qdrant]` extra = qdrant-client>=1.11.1,<2 (grpcio,
 #     protobuf, portalocker); the embedded `:memory:` / `path=` mode needs nothing else.
+#     `[pinecone]` extra = pinecone[asyncio]>=7,<8 (runs against tests/servers' loopback server).
 #   synaptoroute: fastembed>=0.8 (onnxruntime, tokenizers, huggingface-hub, pillow, mmh3,
 #     py-rust-stemmers, loguru), scikit-learn (+ scipy).  fastembed is only used by its default
 #     encoder, which downloads a model from a hub and cannot work offline; we plug fingerpost's
@@ -54,7 +56,7 @@ if [ "$WHICH" = all ] || [ "$WHICH" = sr ]; then
     make_venv "$V"
     "$V/bin/python" -m pip install -q --upgrade pip
     "$V/bin/python" -m pip install -q \
-        "semantic-router[qdrant]==0.1.16" \
+        "semantic-router[qdrant,pinecone]==0.1.16" \
         "qdrant-client>=1.11.1,<2" \
         -e "$REPO"
     LITELLM_LOCAL_MODEL_COST_MAP=True "$V/bin/python" -c \

@@ -30,10 +30,10 @@ def test_public_exports_are_pinned() -> None:
     assert fingerpost.__all__ == sorted(fingerpost.__all__)
     assert fingerpost.__all__ == [
         "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError",
-        "FingerpostError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
-        "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
-        "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "StoreError",
-        "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__",
+        "FingerpostError", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
+        "MigrationReport", "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
+        "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "SemanticRouterConfigWarning", "StoreError",
+        "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__", "migrate",
     ]
     for name in fingerpost.__all__:
         assert hasattr(fingerpost, name)
@@ -251,7 +251,9 @@ def test_consistent_answers_during_hot_updates(encoder) -> None:  # type: ignore
 def test_errors_share_one_root() -> None:
     for name in fingerpost.__all__:
         obj = getattr(fingerpost, name)
-        if isinstance(obj, type) and issubclass(obj, Exception):
+        if isinstance(obj, type) and issubclass(obj, Warning):  # warnings are not errors
+            assert issubclass(obj, UserWarning)
+        elif isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, FingerpostError)
 
 

@@ -7,6 +7,7 @@ from ._exceptions import (
     EncoderError,
     EncoderMismatchError,
     FingerpostError,
+    ForeignLayoutError,
     InvalidInputError,
     InvalidVectorError,
     LeaseHeldError,
@@ -15,10 +16,12 @@ from ._exceptions import (
     RemoteUnavailableError,
     RouteNotFoundError,
     RouterClosedError,
+    SemanticRouterConfigWarning,
     StoreError,
     SyncConflictError,
     SyncError,
 )
+from ._migrate import MigrationReport, migrate
 from .router import SemanticRouter
 from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, UtteranceDiff
 
@@ -30,9 +33,11 @@ __all__ = [
     "EncoderError",
     "EncoderMismatchError",
     "FingerpostError",
+    "ForeignLayoutError",
     "InvalidInputError",
     "InvalidVectorError",
     "LeaseHeldError",
+    "MigrationReport",
     "ModelNotFoundError",
     "QueueFullError",
     "RemoteUnavailableError",
@@ -42,10 +47,12 @@ __all__ = [
     "RouterClosedError",
     "RouterConfig",
     "SemanticRouter",
+    "SemanticRouterConfigWarning",
     "StoreError",
     "SyncConflictError",
     "SyncError",
     "Utterance",
     "UtteranceDiff",
     "__version__",
+    "migrate",
 ]

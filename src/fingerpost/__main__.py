@@ -7,6 +7,10 @@ of routes; ``labelled.jsonl`` has one ``{"text": ..., "label": ... or null}`` pe
 for a turn that should route nowhere. ``--fit`` fits the router on another labelled file first
 and shows both. ``--plot`` (needs ``pip install 'fingerpost[plot]'``) draws the score
 distributions of in-scope and out-of-scope turns with the thresholds.
+
+    fingerpost migrate --from semantic-router --index qdrant://host:6333/old --to qdrant://host:6333/new
+
+copies a semantic-router 0.1.x index into fingerpost's layout (see ``fingerpost._migrate_cli``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "eval":
             return _eval(args)
+        if args.command == "migrate":
+            from ._migrate_cli import run
+
+            return run(args)
     except CliError as exc:
         print(f"fingerpost: {exc}", file=sys.stderr)
         return exc.status
@@ -77,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--objective", choices=["balanced", "accuracy"], default="balanced", help="what --fit maximises")
     ev.add_argument("--worst", type=int, default=10, help="how many of the worst routes to list")
+    from ._migrate_cli import add_parser
+
+    add_parser(sub)  # fingerpost migrate --from semantic-router --index ... --to ...
     return parser
 
 

@@ -16,10 +16,14 @@ FingerpostError
     ├── SyncConflictError                 sync_mode="error" and the sides differ, or the
     │                                     remote moved under a write computed from it
     ├── LeaseHeldError                    another agent holds the sync lease
-    └── RemoteUnavailableError            the remote index failed or cannot be reached
+    ├── RemoteUnavailableError            the remote index failed or cannot be reached
+    └── ForeignLayoutError                the remote holds another tool's records (e.g.
+                                          semantic-router's), or a read-only layout was written
 ```
 
 Backend exceptions are translated where they are caught, always with ``raise ... from exc``.
+Warnings: ``SemanticRouterConfigWarning`` (a ``UserWarning``) names what a semantic-router
+config file held that fingerpost ignores.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "EncoderError",
     "EncoderMismatchError",
     "FingerpostError",
+    "ForeignLayoutError",
     "InvalidInputError",
     "InvalidVectorError",
     "LeaseHeldError",
@@ -37,6 +42,7 @@ __all__ = [
     "RemoteUnavailableError",
     "RouteNotFoundError",
     "RouterClosedError",
+    "SemanticRouterConfigWarning",
     "StoreError",
     "SyncConflictError",
     "SyncError",
@@ -105,3 +111,22 @@ class LeaseHeldError(SyncError):
 
 class RemoteUnavailableError(SyncError):
     """The remote index failed or could not be reached (after retries)."""
+
+
+class ForeignLayoutError(SyncError):
+    """The remote collection or index holds records fingerpost did not write.
+
+    Reading it as fingerpost's would show it empty, and a ``sync("local")`` would then
+    overwrite another team's routes, so opening it stops here instead. ``layout`` names what
+    was found (``"semantic-router"`` or ``"unknown"``); the message says the way forward
+    (``layout="semantic-router"`` to read it, ``fingerpost.migrate`` to copy it).
+    """
+
+    def __init__(self, message: str, layout: str = "unknown") -> None:
+        super().__init__(message)
+        self.layout = layout
+
+
+class SemanticRouterConfigWarning(UserWarning):
+    """A semantic-router config was loaded; its encoder type and ``llm`` fields (and any other
+    key without a meaning here) were ignored, all named in one warning."""

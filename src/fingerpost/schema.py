@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._exceptions import InvalidInputError
+from ._sr_config import is_semantic_router_config, map_semantic_router_config, warn_ignored
 
 __all__ = [
     "Aggregation",
@@ -267,7 +268,29 @@ class RouterConfig(_Model):
     def from_dict(cls, data: JSONDict) -> RouterConfig:
         if not isinstance(data, dict):
             raise InvalidInputError(f"a router config must be a mapping, got {type(data).__name__}")
+        if is_semantic_router_config(data):
+            return cls.from_semantic_router(data)
         return cls(**data)
+
+    @classmethod
+    def from_semantic_router(cls, source: str | Path | JSONDict) -> RouterConfig:
+        """A semantic-router 0.1.x config: its ``to_json``/``to_yaml`` file, text, or dict.
+
+        Routes map one to one and scoring takes semantic-router's (``mean`` over ``top_k=5``,
+        no centroid blend); its encoder type/name and ``llm`` fields are ignored and named
+        in one :class:`~fingerpost.SemanticRouterConfigWarning` (pass ``encoder=`` yourself).
+        """
+        data: Any = source
+        if not isinstance(source, dict):
+            try:
+                data = yaml.safe_load(_read_source(source, "\n"))  # JSON is YAML too
+            except yaml.YAMLError as exc:
+                raise InvalidInputError(f"invalid semantic-router config: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidInputError("a semantic-router config must be a mapping")
+        fields, ignored = map_semantic_router_config(data)
+        warn_ignored(ignored)
+        return cls(**fields)
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The config as JSON; also written to ``path`` when given."""

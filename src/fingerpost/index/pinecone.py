@@ -52,6 +52,7 @@ from ._retry import (
     unit_vector,
     utterance_uuid,
 )
+from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,
     RemoteIndex,
@@ -172,7 +173,17 @@ class PineconeIndex(RemoteIndex):
         batch_size: Most vectors per upsert request (also kept under 2 MB per request).
         client_kwargs: Extra ``Pinecone(...)`` arguments (e.g. ``proxy_url``).
         sleep: Called with each retry or polling delay (tests pass a recorder).
+        layout: ``"fingerpost"`` (default), or ``"semantic-router"`` to read (read-only) an
+            index that semantic-router 0.1.x wrote. Opening an index of another layout as
+            fingerpost's raises ``ForeignLayoutError`` instead of showing it empty.
     """
+
+    def __new__(cls, *args: Any, layout: Layout = "fingerpost", **kwargs: Any) -> PineconeIndex:
+        if check_layout(layout) == "semantic-router" and cls is PineconeIndex:
+            from ._sr_pinecone import SemanticRouterPineconeIndex
+
+            return super().__new__(SemanticRouterPineconeIndex)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -192,7 +203,9 @@ class PineconeIndex(RemoteIndex):
         batch_size: int = 200,
         client_kwargs: dict[str, Any] | None = None,
         sleep: Callable[[float], None] | None = None,
+        layout: Layout = "fingerpost",
     ) -> None:
+        self.layout = check_layout(layout)
         if not isinstance(index_name, str) or not _INDEX_NAME.fullmatch(index_name):
             raise InvalidInputError(
                 f"index_name must be 1-45 lowercase letters, digits or '-', got {index_name!r}"
@@ -340,6 +353,7 @@ class PineconeIndex(RemoteIndex):
         pc = self._control()
         name = self.index_name
         if self._call("has_index", partial(pc.has_index, name)):
+            self._refuse_foreign(pc)
             self._check_description(pc, dim)
         else:
             spec = ServerlessSpec(cloud=self._cloud, region=self._region)
@@ -371,6 +385,21 @@ class PineconeIndex(RemoteIndex):
         meta = RemoteMeta(encoder_name=encoder_name, encoder_dim=dim)
         self.write_meta(meta)
         return meta
+
+    def _refuse_foreign(self, pc: Pinecone) -> None:
+        """A namespace without fingerpost's meta record must hold none but fingerpost's."""
+        if self._index is None:
+            self._open(self._wait_ready(pc))
+        if self.read_meta() is not None:
+            return
+        index = self._index_or_raise()
+        page = self._call(
+            "list",
+            partial(index.list_paginated, limit=SAMPLE, namespace=self.namespace),
+        )
+        ids = [v.id for v in page.vectors if v.id]
+        where = f"Pinecone index {self.index_name!r} (namespace {self.namespace!r})"
+        refuse_foreign((_metadata(v) for v in self._fetch_ids(ids)), where, "PineconeIndex")
 
     def _check_description(self, pc: Pinecone, dim: int) -> None:
         desc = self._call("describe_index", partial(pc.describe_index, self.index_name))

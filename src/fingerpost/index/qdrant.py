@@ -43,6 +43,7 @@ from ._retry import (
     unit_vector,
     utterance_uuid,
 )
+from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,
     RemoteIndex,
@@ -219,7 +220,17 @@ class QdrantIndex(RemoteIndex):
             request from the constructor.
         sleep: Called with each retry delay (tests pass a recorder).
         asleep: Async twin of ``sleep``.
+        layout: ``"fingerpost"`` (default), or ``"semantic-router"`` to read (read-only) a
+            collection that semantic-router 0.1.x wrote. Opening a collection of another
+            layout as fingerpost's raises ``ForeignLayoutError`` instead of showing it empty.
     """
+
+    def __new__(cls, *args: Any, layout: Layout = "fingerpost", **kwargs: Any) -> QdrantIndex:
+        if check_layout(layout) == "semantic-router" and cls is QdrantIndex:
+            from ._sr_qdrant import SemanticRouterQdrantIndex
+
+            return super().__new__(SemanticRouterQdrantIndex)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -240,7 +251,9 @@ class QdrantIndex(RemoteIndex):
         client_kwargs: dict[str, Any] | None = None,
         sleep: Callable[[float], None] | None = None,
         asleep: Callable[[float], Awaitable[None]] | None = None,
+        layout: Layout = "fingerpost",
     ) -> None:
+        self.layout = check_layout(layout)
         if (
             not isinstance(index_name, str)
             or not index_name
@@ -353,6 +366,7 @@ class QdrantIndex(RemoteIndex):
         client = self._sync()
         name = self.index_name
         if self._call("collection_exists", partial(client.collection_exists, name)):
+            self._refuse_foreign(client)
             self._check_collection(client, dim)
             meta = self.read_meta()
             if meta is not None:
@@ -365,6 +379,17 @@ class QdrantIndex(RemoteIndex):
         meta = RemoteMeta(encoder_name=encoder_name, encoder_dim=dim)
         self.write_meta(meta)
         return meta
+
+    def _refuse_foreign(self, client: QdrantClient) -> None:
+        """A collection without fingerpost's meta record must hold none but fingerpost's."""
+        if self.read_meta() is not None:
+            return
+        page, _ = self._call(
+            "scroll",
+            partial(client.scroll, self.index_name, limit=SAMPLE, with_payload=True),
+        )
+        where = f"Qdrant collection {self.index_name!r}"
+        refuse_foreign((r.payload or {} for r in page), where, "QdrantIndex")
 
     def _check_collection(self, client: QdrantClient, dim: int) -> None:
         info = self._call("get_collection", partial(client.get_collection, self.index_name))

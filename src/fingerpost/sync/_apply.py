@@ -1,10 +1,22 @@
 """Applying plans and writes to a remote index and the local mirror: the only code that
 touches a remote on the sync path.
 
-Every write follows the same steps: take the lease -> read the current remote state -> plan
-(pure) -> remote writes (idempotent, only what differs) -> local writes -> verify / update
-the version record -> release the lease. A failure at any step leaves a state from which
-running the same operation again converges: plans are recomputed from what is there.
+Every write follows the same steps, all under the lease:
+
+1. read the version record; if it is marked ``pending`` (a writer died mid-write), finish
+   that write from its intent (``_intent``) and commit it as a change;
+2. bring the mirror up to the remote's version (every change not seen, whoever made it),
+   and re-read the routes being written, so a read-modify-write starts from the current
+   routes and cannot undo another agent's acknowledged change;
+3. compute the change, check every point (``RemoteIndex.validate``) before any upload;
+4. record the intent, mark the version record pending, upload (only what differs), commit
+   the version record (version + 1, the touched routes as a change), drop the intent;
+5. apply the change to the mirror.
+
+Readers never see half a write: ``refresh`` keeps its copy of pending routes (a fresh mirror
+lacks them) until the commit lists them, and ``is_synced``'s fast path distrusts a pending
+record's hash. A failure at any step leaves a state from which running any write (or a
+sync) again converges.
 """
 
 from __future__ import annotations

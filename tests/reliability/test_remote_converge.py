@@ -231,3 +231,18 @@ def test_two_routers_sharing_one_embedded_client_all_adds_succeed(same_collectio
                 assert fresh("turn 1 3").name == "t1-3"
     finally:
         client.close()
+
+
+def test_the_change_log_stays_small_and_a_reader_behind_it_pulls_everything() -> None:
+    """The log rides in the version record (Pinecone: 40 KB of metadata). Long route names and
+    wide writes must not grow it past that; a reader older than the log pulls everything."""
+    remote = MemoryRemote()
+    a = SemanticRouter(encoder=HashEncoder(), index=remote)
+    b = SemanticRouter(encoder=HashEncoder(), index=remote)
+    a.add([Route(name=f"wide {i}", utterances=[f"wide utterance {i}"]) for i in range(70)])
+    assert remote.meta is not None and remote.meta.changes[-1].full  # > 64 routes: "pull all"
+    for i in range(90):
+        a.add(Route(name=f"{i:03d} " + "n" * 300, utterances=[f"long name {i}"]))
+    assert len(remote.meta.to_json().encode()) < 30_000
+    assert b.refresh()
+    assert contents(b.routes) == remote_contents(remote) and len(b.routes) == 160

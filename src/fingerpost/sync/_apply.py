@@ -21,6 +21,7 @@ sync) again converges.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -58,6 +59,10 @@ Encode = Callable[[Sequence[str]], NDArray[np.float32]]
 # routes to upsert with their vectors and the names to delete.
 Change = Callable[[Snapshot], tuple[Sequence[tuple[Route, Vector]], Sequence[str]]]
 MAX_CHANGES = 256
+MAX_ENTRY_ROUTES = 64  # a change touching more routes is logged as "full": readers pull all
+# The change log rides in the version record, which Pinecone caps at 40 KB of metadata: the
+# oldest entries go first (a reader that needs them sees a gap and pulls everything).
+MAX_CHANGE_BYTES = 24_000
 UPSERT_CHUNK = 200
 
 
@@ -327,8 +332,9 @@ class RemoteSync:
     def _write_meta(
         self, meta: RemoteMeta, version: int, content: str, count: int, routes: Sequence[str], full: bool
     ) -> RemoteMeta:
-        entry = ChangeEntry(version, () if full else tuple(routes), full)
-        changes = (*meta.changes, entry)[-MAX_CHANGES:] if version != meta.version else meta.changes
+        entry = ChangeEntry(version, () if full or len(routes) > MAX_ENTRY_ROUTES else tuple(routes),
+                            full or len(routes) > MAX_ENTRY_ROUTES)
+        changes = _bounded((*meta.changes, entry)) if version != meta.version else meta.changes
         new = RemoteMeta(
             encoder_name=self.encoder_name,
             encoder_dim=self.encoder_dim,
@@ -504,6 +510,20 @@ class RemoteSync:
         present = {r.name for r in routes}
         self.local.apply(add=adds, delete=[n for n in scope if n not in present], replace=True)
         self.local_version = meta.version
+
+
+def _bounded(changes: tuple[ChangeEntry, ...]) -> tuple[ChangeEntry, ...]:
+    """The newest entries within MAX_CHANGES and MAX_CHANGE_BYTES (at least the last one)."""
+    changes = changes[-MAX_CHANGES:]
+    sizes = [len(json.dumps([c.version, list(c.routes), c.full])) + 1 for c in changes]
+    total, start = sum(sizes), 0
+    while total > MAX_CHANGE_BYTES and start < len(changes) - 1:
+        total -= sizes[start]
+        start += 1
+    kept = changes[start:]
+    if total > MAX_CHANGE_BYTES:  # one entry naming very long routes
+        kept = (ChangeEntry(kept[-1].version, (), True),)
+    return kept
 
 
 def _remote_intent(plan: SyncPlan) -> Intent:

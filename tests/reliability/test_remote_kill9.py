@@ -203,7 +203,6 @@ def test_kill9_during_remote_sync_and_writes(kind: str, budget: int) -> None:
 @pytest.mark.parametrize("kind", ["qdrant", "pinecone"])
 def test_kill9_at_every_write_point_soak(kind: str) -> None:
     runs = [one_run(kind, budget) for budget in range(1, TOTAL_WRITES + 1)]
-    print(kind, [(r["budget"], len(r["acks"])) for r in runs])  # type: ignore[arg-type]
     assert all(r["killed"] for r in runs)
     assert [len(r["acks"]) for r in runs] == [acked_before(b) for b in range(1, TOTAL_WRITES + 1)]  # type: ignore[arg-type]
 

@@ -48,6 +48,7 @@ class RemoteMixin:
 
     def _boot_remote(self, routes: list[Route] | None, auto_sync: str | None) -> None:
         assert self._remote is not None
+        self._remote.encode = self._encode  # to replay another agent's unfinished write
         if auto_sync is None and routes is None:
             self._remote.refresh()  # an agent joining a shared index: pull its routes
             return

@@ -7,7 +7,7 @@ readers never lock and never see half a write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
@@ -52,6 +52,7 @@ __all__ = ["SemanticRouter"]
 
 _UNSET: Any = object()
 Vectors = NDArray[np.float32]
+_Change = tuple[Sequence[tuple[Route, Vectors]], Sequence[str]]
 
 
 class SemanticRouter(RemoteMixin):
@@ -338,11 +339,18 @@ class SemanticRouter(RemoteMixin):
                 for r in items
             ]
         )
-        self._write(self._with_vectors(items), (), new=True)
+        adds = self._with_vectors(items)  # nothing to read back: encoded before any lock
+        self._write([r.name for r in items], lambda snap: (adds, ()), new=True)
 
     def delete(self, route_name: str) -> None:
         """Delete a route by exact name; ``RouteNotFoundError`` if there is none."""
-        self._write((), (route_name,))
+
+        def change(snap: Snapshot) -> _Change:
+            if snap.route(route_name) is None and self._remote is None:
+                raise RouteNotFoundError(f"no route named {route_name!r}")
+            return (), (route_name,)
+
+        self._write([route_name], change)
 
     def update(
         self,
@@ -355,10 +363,6 @@ class SemanticRouter(RemoteMixin):
         metadata: dict[str, Any] = _UNSET,
     ) -> Route:
         """Change a route's fields; only new utterances are encoded. Returns the new route."""
-        snap = self._local.snapshot()
-        old = snap.route(route_name)
-        if old is None:
-            raise RouteNotFoundError(f"no route named {route_name!r}")
         changes: dict[str, Any] = {
             k: v
             for k, v in {
@@ -370,24 +374,44 @@ class SemanticRouter(RemoteMixin):
             }.items()
             if v is not _UNSET and not (k == "utterances" and v is None)
         }
-        new = Route(**{**old.model_dump(), **changes})
-        cache = self._route_vector_cache(snap, old)
-        self._write(self._with_vectors([new], cache), (), retrain=utterances is not None)
-        return new
+        return self._update_route(route_name, lambda old: changes, retrain=utterances is not None)
+
+    def _update_route(
+        self, route_name: str, compute: Callable[[Route], dict[str, Any]], *, retrain: bool = True
+    ) -> Route:
+        """Read-modify-write of one route, computed from the route as it is now: under the
+        write lock locally, under the lease after a re-read remotely, so concurrent updates
+        each keep the other's change and an acknowledged delete stays deleted."""
+        made: list[Route] = []
+
+        def change(snap: Snapshot) -> _Change:
+            old = snap.route(route_name)
+            if old is None:
+                raise RouteNotFoundError(f"no route named {route_name!r}")
+            new = Route(**{**old.model_dump(), **compute(old)})
+            made.append(new)
+            return self._with_vectors([new], self._route_vector_cache(snap, old)), ()
+
+        self._write([route_name], change, retrain=retrain)
+        return made[-1]
 
     def _write(
         self,
-        adds: Sequence[tuple[Route, Vectors]],
-        deletes: Sequence[str],
+        names: Sequence[str],
+        change: Callable[[Snapshot], _Change],
         *,
         new: bool = False,
         retrain: bool = True,
     ) -> None:
-        """One write: through the remote (lease, then mirror) or to the local index."""
+        """One read-modify-write: ``change`` maps the current snapshot to the routes to write
+        (with vectors) and the names to delete. Remotely it runs under the lease after the
+        mirror caught up; locally under the table's write lock (readers never wait for it)."""
         if self._remote is not None:
-            self._remote.write_routes(adds, deletes, must_not_exist=new)
+            self._remote.write(names, change, must_not_exist=new)
         else:
-            self._local.apply(add=adds, delete=deletes, replace=not new)
+            with self._local.table.lock:
+                adds, deletes = change(self._local.snapshot())
+                self._local.apply(add=adds, delete=deletes, replace=not new)
         if retrain:
             self._routes_changed()
 
@@ -404,11 +428,10 @@ class SemanticRouter(RemoteMixin):
         }
 
     def add_utterances(self, route_name: str, utterances: Sequence[str]) -> Route:
-        """Append utterances to an existing route (``RouteNotFoundError`` if it is missing)."""
-        old = self.get(route_name)
-        if old is None:
-            raise RouteNotFoundError(f"no route named {route_name!r}")
-        return self.update(route_name, utterances=[*old.utterances, *check_texts(utterances)])
+        """Append utterances to an existing route (``RouteNotFoundError`` if it is missing).
+        Appends to the route as it is when written, so concurrent appends all stay."""
+        extra = check_texts(utterances)
+        return self._update_route(route_name, lambda old: {"utterances": [*old.utterances, *extra]})
 
     def get(self, route_name: str) -> Route | None:
         """The route called ``route_name``, or ``None``."""

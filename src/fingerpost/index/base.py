@@ -69,6 +69,12 @@ class RemoteMeta:
     count: int = 0
     changes: tuple[ChangeEntry, ...] = ()
     updated_at: float = 0.0
+    # An unfinished write: its transaction id and the routes it is rewriting. Set under the
+    # lease BEFORE the first point upload and cleared by the commit, so a writer killed in
+    # between leaves a marker that readers honour (they keep their copy of those routes and
+    # distrust ``content_hash``) and the next writer repairs (``sync._apply``).
+    pending: str = ""
+    pending_routes: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -80,6 +86,8 @@ class RemoteMeta:
                 "count": self.count,
                 "changes": [[c.version, list(c.routes), c.full] for c in self.changes],
                 "updated_at": self.updated_at,
+                "pending": self.pending,
+                "pending_routes": list(self.pending_routes),
             },
             sort_keys=True,
         )
@@ -95,6 +103,8 @@ class RemoteMeta:
             count=int(d.get("count", 0)),
             changes=tuple(ChangeEntry(int(v), tuple(r), bool(f)) for v, r, f in d.get("changes", [])),
             updated_at=float(d.get("updated_at", 0.0)),
+            pending=str(d.get("pending", "")),
+            pending_routes=tuple(str(r) for r in d.get("pending_routes", [])),
         )
 
 
@@ -135,6 +145,13 @@ class RemoteIndex(ABC):
     @abstractmethod
     def fetch(self, routes: Sequence[str] | None = None, *, with_vectors: bool = True) -> list[RemotePoint]:
         """Points of the given routes (exact names), or of every route when ``None``."""
+
+    def validate(self, points: Sequence[RemotePoint]) -> None:  # noqa: B027 - optional hook
+        """Raise ``InvalidInputError`` if ``upsert`` would refuse any of ``points``.
+
+        Writers call it on every point of a write before the first upload, so a write the
+        backend cannot take fails with nothing uploaded (not after 200 of 300 points).
+        """
 
     @abstractmethod
     def upsert(self, points: Sequence[RemotePoint]) -> None:

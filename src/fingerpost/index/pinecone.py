@@ -487,17 +487,27 @@ class PineconeIndex(RemoteIndex):
             points.append(RemotePoint(utterance=decode_payload(md), vector=vector))
         return sorted(points, key=lambda p: p.utterance.key)
 
-    def upsert(self, points: Sequence[RemotePoint]) -> None:
+    def validate(self, points: Sequence[RemotePoint]) -> None:
+        self._items(points)
+
+    def _items(self, points: Sequence[RemotePoint]) -> list[dict[str, Any]]:
+        """Request items for ``points``; every point is checked before any is sent."""
         items = []
         for p, values in check_points(points, self._require_dim()):
             metadata = encode_payload(p.utterance)
-            if len(json.dumps(metadata).encode()) > _MAX_METADATA_BYTES:
+            size = len(json.dumps(metadata).encode())
+            if size > _MAX_METADATA_BYTES:
                 raise InvalidInputError(
-                    f"route {p.utterance.route!r}: its fields exceed Pinecone's 40 KB metadata limit"
+                    f"route {p.utterance.route!r}: the metadata of utterance "
+                    f"{p.utterance.utterance[:40]!r} is {size} bytes, over Pinecone's 40 KB limit"
                 )
             items.append(
                 {"id": vector_id(*p.utterance.key), "values": values, "metadata": metadata}
             )
+        return items
+
+    def upsert(self, points: Sequence[RemotePoint]) -> None:
+        items = self._items(points)
         index = self._index_or_raise()
         for batch in _sized_batches(items, self._batch_size):
             self._call("upsert", partial(index.upsert, vectors=batch, namespace=self.namespace))

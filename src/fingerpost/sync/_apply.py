@@ -1,30 +1,53 @@
 """Applying plans and writes to a remote index and the local mirror: the only code that
 touches a remote on the sync path.
 
-Every write follows the same steps: take the lease -> read the current remote state -> plan
-(pure) -> remote writes (idempotent, only what differs) -> local writes -> verify / update
-the version record -> release the lease. A failure at any step leaves a state from which
-running the same operation again converges: plans are recomputed from what is there.
+Every write follows the same steps, all under the lease:
+
+1. read the version record; if it is marked ``pending`` (a writer died mid-write), finish
+   that write from its intent (``_intent``) and commit it as a change;
+2. bring the mirror up to the remote's version (every change not seen, whoever made it),
+   and re-read the routes being written, so a read-modify-write starts from the current
+   routes and cannot undo another agent's acknowledged change;
+3. compute the change, check every point (``RemoteIndex.validate``) before any upload;
+4. record the intent, mark the version record pending, upload (only what differs), commit
+   the version record (version + 1, the touched routes as a change), drop the intent;
+5. apply the change to the mirror.
+
+Readers never see half a write: ``refresh`` keeps its copy of pending routes (a fresh mirror
+lacks them) until the commit lists them, and ``is_synced``'s fast path distrusts a pending
+record's hash. A failure at any step leaves a state from which running any write (or a
+sync) again converges.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .._exceptions import DuplicateRouteError, RouteNotFoundError, SyncConflictError, SyncError
+from .._exceptions import (
+    DuplicateRouteError,
+    FingerpostError,
+    RouteNotFoundError,
+    SyncConflictError,
+    SyncError,
+)
+from .._table import Snapshot
 from ..index.base import ChangeEntry, RemoteIndex, RemoteMeta, RemotePoint
 from ..index.local import LocalIndex
 from ..schema import Route, RouterConfig, Utterance, UtteranceDiff
-from ._hash import content_hash, routes_hash, update_hash
+from ._hash import content_hash, content_key, routes_hash, update_hash
+from ._intent import Intent, intent_tickets, read_intent
 from ._lease import Lease
-from ._plan import SyncPlan, check_mode, group_routes, plan_sync
+from ._plan import SyncPlan, check_mode, group_routes, plan_sync, same_route
 
 __all__ = ["RemoteSync"]
 
@@ -32,7 +55,14 @@ log = logging.getLogger("fingerpost.sync")
 
 Vector = NDArray[np.float32]
 Encode = Callable[[Sequence[str]], NDArray[np.float32]]
+# A read-modify-write: from the mirror's snapshot (the routes re-read under the lease), the
+# routes to upsert with their vectors and the names to delete.
+Change = Callable[[Snapshot], tuple[Sequence[tuple[Route, Vector]], Sequence[str]]]
 MAX_CHANGES = 256
+MAX_ENTRY_ROUTES = 64  # a change touching more routes is logged as "full": readers pull all
+# The change log rides in the version record, which Pinecone caps at 40 KB of metadata: the
+# oldest entries go first (a reader that needs them sees a gap and pulls everything).
+MAX_CHANGE_BYTES = 24_000
 UPSERT_CHUNK = 200
 
 
@@ -69,7 +99,12 @@ class _Vectors:
 
 
 class RemoteSync:
-    """Keeps a router's local mirror and a shared remote index in step."""
+    """Keeps a router's local mirror and a shared remote index in step.
+
+    Locks, always taken in this order: ``_writer`` (this process's writers queue here rather
+    than on the remote lease), the remote lease, ``_mirror_lock`` (the mirror and
+    ``local_version`` change together; refresh takes only this one).
+    """
 
     def __init__(
         self,
@@ -81,13 +116,17 @@ class RemoteSync:
         lease_ttl: float = 30.0,
         lease_wait: float = 10.0,
         owner: str | None = None,
+        encode: Encode | None = None,
     ) -> None:
         self.remote, self.local = remote, local
         self.encoder_name, self.encoder_dim = encoder_name, encoder_dim
         self.lease = Lease(remote, owner=owner, ttl=lease_ttl, wait=lease_wait)
         self.local_version: int | None = None  # remote version the mirror reflects
+        self.encode = encode  # replays another writer's unfinished write (vectors it never sent)
         self._bound: RemoteMeta | None = None
-        self._refresh_lock = threading.Lock()
+        self._writer = threading.RLock()
+        self._mirror_lock = threading.RLock()
+        self._intent_tokens: dict[str, list[str]] = {}
         self.encoded = 0  # texts encoded by syncs (incremental syncs encode only what is missing)
 
     # ---- reading ---------------------------------------------------------------------------
@@ -120,12 +159,17 @@ class RemoteSync:
         )
 
     def is_synced_fast(self) -> bool:
-        """The version record's content hash equals the mirror's (one small read)."""
-        meta = self.read_meta()
-        if meta.content_hash != self.local_hash():
-            return False
-        self.local_version = meta.version
-        return True
+        """The version record's content hash equals the mirror's (one small read).
+
+        An unfinished write (``pending``) makes the record's hash untrustworthy: False, so
+        :meth:`is_synced` falls back to the diff.
+        """
+        with self._mirror_lock:
+            meta = self.read_meta()
+            if meta.pending or meta.content_hash != self.local_hash():
+                return False
+            self.local_version = meta.version
+            return True
 
     def is_synced(self) -> bool:
         """Fast path: the version record's content hash. Slow path: a full diff, which also
@@ -138,13 +182,14 @@ class RemoteSync:
         mode = check_mode(mode)
         if fast and self.is_synced_fast():
             return SyncPlan(mode=mode, result=tuple(self.local.snapshot().live_routes()))
-        with self.lease.held():
-            meta = self.read_meta()
+        with self._writer, self.lease.held(), self._mirror_lock:
+            meta = self._recover(self.read_meta(), encode)
             local_routes = self.local.snapshot().live_routes()
             # Plan from a scan without vectors; fetch vectors only for the routes whose
             # utterances this side lacks.
             points = self.remote.fetch(None, with_vectors=False)
             plan = plan_sync(mode, local_routes, [p.utterance for p in points])
+            txn = ""
             if not plan.is_noop:
                 vectors = self._local_vectors()
                 need = sorted(
@@ -153,7 +198,11 @@ class RemoteSync:
                 )
                 if need:
                     vectors.add_points(self.remote.fetch(need, with_vectors=True))
-                self._apply(plan, vectors, encode)
+                ups = self._prepare(plan, vectors, encode)
+                intent = _remote_intent(plan)
+                if intent.names:
+                    txn = self._begin(meta, intent)
+                self._apply(plan, ups, vectors)
             remote_utts = self.remote.get_utterances()
             got = content_hash(remote_utts, self.encoder_name, self.encoder_dim)
             want = content_hash(
@@ -168,7 +217,8 @@ class RemoteSync:
             if plan.is_noop and meta.content_hash == got and meta.count == len(remote_utts):
                 self.local_version = meta.version
                 return plan
-            self._write_meta(meta, version, got, len(remote_utts), plan.touched, full=len(plan.touched) > 64)
+            self._commit(meta, version, got, len(remote_utts), plan.touched, txn, full=len(plan.touched) > 64)
+            self.local_version = version
             return plan
 
     def _local_vectors(self) -> _Vectors:
@@ -182,23 +232,109 @@ class RemoteSync:
                 vec.add(r.name, text, v)
         return vec
 
-    def _apply(self, plan: SyncPlan, vec: _Vectors, encode: Encode) -> None:
+    def _prepare(self, plan: SyncPlan, vec: _Vectors, encode: Encode) -> list[RemotePoint]:
+        """Encode what no side has and check every point before anything is written."""
         wanted = [(u.route, u.utterance) for u in plan.remote_upsert]
         wanted += [(r.name, t) for r in plan.local_upsert for t in r.utterances]
         self.encoded += vec.fill(wanted, encode)
         ups = [RemotePoint(u, vec.get(u.route, u.utterance)) for u in plan.remote_upsert]
-        for i in range(0, len(ups), UPSERT_CHUNK):
-            self.remote.upsert(ups[i : i + UPSERT_CHUNK])
-        if plan.remote_delete:
-            self.remote.delete(list(plan.remote_delete))
+        self.remote.validate(ups)
+        return ups
+
+    def _apply(self, plan: SyncPlan, ups: Sequence[RemotePoint], vec: _Vectors) -> None:
+        self._upload(ups, plan.remote_delete)
         adds = [(r, _stack(vec, r)) for r in plan.local_upsert]
         self.local.apply(add=adds, delete=list(plan.local_delete), replace=True)
 
+    def _upload(self, ups: Sequence[RemotePoint], stale: Sequence[tuple[str, str]]) -> None:
+        for i in range(0, len(ups), UPSERT_CHUNK):
+            self.remote.upsert(ups[i : i + UPSERT_CHUNK])
+        if stale:
+            self.remote.delete(list(stale))
+
+    # ---- the write protocol: intent -> pending marker -> uploads -> commit ------------------
+    def _begin(self, meta: RemoteMeta, intent: Intent) -> str:
+        """Record what this write makes, then mark the version record pending (no upload yet)."""
+        txn = uuid.uuid4().hex
+        tickets = intent_tickets(txn, intent, time.time())
+        self._intent_tokens[txn] = [t.token for t in tickets]
+        for ticket in tickets:
+            self.remote.put_ticket(ticket)
+        self.remote.write_meta(replace(meta, pending=txn, pending_routes=intent.names))
+        return txn
+
+    def _commit(
+        self,
+        meta: RemoteMeta,
+        version: int,
+        content: str,
+        count: int,
+        routes: Sequence[str],
+        txn: str,
+        *,
+        full: bool = False,
+    ) -> None:
+        """Write the version record (clearing ``pending``), then drop the intent."""
+        if txn:
+            now = self.remote.read_meta()
+            if now is None or now.pending != txn:
+                raise SyncConflictError(
+                    "this write outlived its lease and another agent has finished it since; "
+                    "refresh to see the result"
+                )
+        self._write_meta(meta, version, content, count, routes, full)
+        if txn:
+            with suppress(FingerpostError):  # a leftover intent is swept by the next writer
+                for token in self._intent_tokens.pop(txn, []):
+                    self.remote.delete_ticket(token)
+
+    def _recover(self, meta: RemoteMeta, encode: Encode | None) -> RemoteMeta:
+        """Finish a write whose writer died after marking the version record (lease held).
+
+        The dead writer's intent says what its routes were becoming: upload what it did not
+        (encoding only texts no point carries), delete what it did not, and commit with the
+        pending routes as a change, so every mirror pulls them whole. Without a readable
+        intent the routes are kept as the remote holds them, made consistent.
+        """
+        intents = self.lease.intents
+        if not meta.pending:
+            for t in intents:  # a writer died before marking, or after committing
+                with suppress(FingerpostError):
+                    self.remote.delete_ticket(t.token)
+            return meta
+        intent = read_intent(intents, meta.pending)
+        names = list(dict.fromkeys([*meta.pending_routes, *(intent.names if intent else ())]))
+        current = self.remote.fetch(names, with_vectors=True)
+        targets = list(intent.upserts) if intent else group_routes(p.utterance for p in current)
+        vec = _Vectors({}, {})
+        vec.add_points(current)
+        wanted = [(r.name, t) for r in targets for t in r.utterances]
+        if encode is None and any(vec.get(r, t) is None for r, t in wanted):
+            raise SyncError("an unfinished write needs replaying and this agent has no encoder")
+        if encode is not None:
+            self.encoded += vec.fill(wanted, encode)
+        utts = RouterConfig(routes=targets).to_utterances()
+        have = {p.utterance.key: content_key(p.utterance) for p in current}
+        keep = {u.key for u in utts}
+        ups = [RemotePoint(u, vec.get(u.route, u.utterance)) for u in utts if have.get(u.key) != content_key(u)]
+        self.remote.validate(ups)
+        self._upload(ups, [k for k in have if k not in keep])
+        log.warning("repaired an unfinished write of %d route(s) on %r", len(names), self.remote.index_name)
+        everything = self.remote.get_utterances()
+        version = meta.version + 1
+        content = content_hash(everything, self.encoder_name, self.encoder_dim)
+        new = self._write_meta(meta, version, content, len(everything), names, full=False)
+        for t in intents:
+            with suppress(FingerpostError):
+                self.remote.delete_ticket(t.token)
+        return new
+
     def _write_meta(
         self, meta: RemoteMeta, version: int, content: str, count: int, routes: Sequence[str], full: bool
-    ) -> None:
-        entry = ChangeEntry(version, () if full else tuple(routes), full)
-        changes = (*meta.changes, entry)[-MAX_CHANGES:] if version != meta.version else meta.changes
+    ) -> RemoteMeta:
+        entry = ChangeEntry(version, () if full or len(routes) > MAX_ENTRY_ROUTES else tuple(routes),
+                            full or len(routes) > MAX_ENTRY_ROUTES)
+        changes = _bounded((*meta.changes, entry)) if version != meta.version else meta.changes
         new = RemoteMeta(
             encoder_name=self.encoder_name,
             encoder_dim=self.encoder_dim,
@@ -209,7 +345,7 @@ class RemoteSync:
             updated_at=time.time(),
         )
         self.remote.write_meta(new)
-        self.local_version = version
+        return new
 
     # ---- route writes ----------------------------------------------------------------------
     def write_routes(
@@ -227,77 +363,177 @@ class RemoteSync:
         still at that version.
         """
         names = [r.name for r, _ in upserts] + list(deletes)
-        with self.lease.held():
+        self.write(
+            names,
+            lambda _snap: (upserts, deletes),
+            must_exist=must_exist,
+            must_not_exist=must_not_exist,
+            expect_version=expect_version,
+        )
+
+    def write(
+        self,
+        names: Sequence[str],
+        change: Change,
+        *,
+        must_exist: bool = False,
+        must_not_exist: bool = False,
+        expect_version: int | None = None,
+    ) -> None:
+        """A read-modify-write of the routes ``names``, safe against other agents.
+
+        Under the lease: repair an unfinished write, bring the mirror up to the remote's
+        version, re-read ``names`` from the remote into the mirror, and only then call
+        ``change(snapshot)`` for the routes to upsert (with vectors) and the names to delete.
+        So the change is computed from the current routes: an utterance another agent added,
+        or a route it deleted, cannot be undone by a write computed from a stale mirror.
+        """
+        with self._writer, self.lease.held(), self._mirror_lock:
             meta = self.read_meta()
             if expect_version is not None and meta.version != expect_version:
                 raise SyncConflictError(
                     f"the remote changed while this was computed (version {expect_version} -> "
                     f"{meta.version}): refresh and run it again"
                 )
-            current = self.remote.fetch(names, with_vectors=False)
+            meta = self._recover(meta, self.encode)
+            synced = self.local_version is not None
+            if synced:
+                self._pull(meta)
+            current = self.remote.fetch(list(names), with_vectors=True)
             present = {p.utterance.route for p in current}
-            for r, _ in upserts:
-                if must_not_exist and r.name in present:
-                    raise DuplicateRouteError(f"route {r.name!r} already exists in the remote index")
-                if must_exist and r.name not in present:
-                    raise RouteNotFoundError(f"no route named {r.name!r} in the remote index")
+            self._adopt(names, current, drop_missing=synced)
+            for n in names:
+                if must_not_exist and n in present:
+                    raise DuplicateRouteError(f"route {n!r} already exists in the remote index")
+                if must_exist and n not in present:
+                    raise RouteNotFoundError(f"no route named {n!r} in the remote index")
+            upserts, deletes = change(self.local.snapshot())
+            touched = [r.name for r, _ in upserts] + list(deletes)
+            if not set(touched) <= set(names):  # pragma: no cover - a caller's bug
+                raise SyncError(f"a write of {list(names)} changed {touched}")
             local_names = {r.name for r in self.local.snapshot().live_routes()}
             for n in deletes:
                 if n not in present and n not in local_names:
                     raise RouteNotFoundError(f"no route named {n!r}")
             new_utts = RouterConfig(routes=[r for r, _ in upserts]).to_utterances()
-            new_keys = {u.key for u in new_utts}
             points = [
                 RemotePoint(u, v[i])
                 for r, v in upserts
                 for i, u in enumerate(RouterConfig(routes=[r]).to_utterances())
             ]
-            for i in range(0, len(points), UPSERT_CHUNK):
-                self.remote.upsert(points[i : i + UPSERT_CHUNK])
-            stale = [p.utterance.key for p in current if p.utterance.key not in new_keys]
-            if stale:
-                self.remote.delete(stale)
-            removed = [p.utterance for p in current]
-            content = update_hash(meta.content_hash or content_hash([], self.encoder_name, self.encoder_dim),
-                                  removed, new_utts)
-            count = meta.count - len(removed) + len(new_utts)
-            gone = [n for n in deletes if n in {r.name for r in self.local.snapshot().live_routes()}]
+            self.remote.validate(points)
+            mine = {p.utterance.route for p in current}.intersection(touched)
+            now = [p for p in current if p.utterance.route in mine]
+            have = {p.utterance.key: content_key(p.utterance) for p in now}
+            new_keys = {u.key for u in new_utts}
+            ups = [p for p in points if have.get(p.utterance.key) != content_key(p.utterance)]
+            stale = [k for k in have if k not in new_keys]
+            gone = [n for n in deletes if n in local_names]
+            if ups or stale:
+                txn = self._begin(meta, Intent(tuple(r for r, _ in upserts), tuple(deletes)))
+                self._upload(ups, stale)
+                removed = [p.utterance for p in now]
+                content = update_hash(
+                    meta.content_hash or content_hash([], self.encoder_name, self.encoder_dim),
+                    removed,
+                    new_utts,
+                )
+                count = meta.count - len(removed) + len(new_utts)
+                self._commit(meta, meta.version + 1, content, count, touched, txn)
+                version = meta.version + 1
+            else:
+                version = meta.version
             self.local.apply(add=list(upserts), delete=gone, replace=True)
-            self._write_meta(meta, meta.version + 1, content, count, names, full=False)
+            if synced:
+                self.local_version = version
+
+    def _adopt(self, names: Sequence[str], points: Sequence[RemotePoint], *, drop_missing: bool) -> None:
+        """Make the mirror hold ``names`` as ``points`` (the remote's) do, where it differs."""
+        snap = self.local.snapshot()
+        routes = group_routes(p.utterance for p in points)
+        mine = {r.name: snap.route(r.name) for r in routes}
+        by_key = {p.utterance.key: p.vector for p in points}
+        adds = [
+            (r, np.stack([np.asarray(by_key[(r.name, t)], dtype=np.float32) for t in r.utterances]))
+            for r in routes
+            if (old := mine[r.name]) is None or not same_route(old, r)
+        ]
+        present = {r.name for r in routes}
+        drop = [n for n in dict.fromkeys(names) if drop_missing and n not in present and snap.route(n) is not None]
+        if adds or drop:
+            self.local.apply(add=adds, delete=drop, replace=True)
 
     # ---- refresh ---------------------------------------------------------------------------
     def refresh(self) -> bool:
-        """Pull other agents' changes (only the routes they touched). True if anything changed."""
-        with self._refresh_lock:
+        """Pull every change the mirror has not seen, whoever made it. True if anything
+        changed."""
+        with self._mirror_lock:
             meta = self.read_meta()
             if self.local_version is not None and meta.version == self.local_version:
                 return False
-            since = self.local_version
-            newer = [c for c in meta.changes if since is not None and c.version > since]
-            complete = (
-                since is not None
-                and bool(newer)
-                and newer[0].version == since + 1
-                and not any(c.full for c in newer)
-            )
-            if complete:
-                names = sorted({n for c in newer for n in c.routes})
-                points = self.remote.fetch(names, with_vectors=True)
-            else:
-                names = None
-                points = self.remote.fetch(None, with_vectors=True)
-            routes = group_routes(p.utterance for p in points)
-            by_key = {p.utterance.key: p.vector for p in points}
-            adds = [
-                (r, np.stack([np.asarray(by_key[(r.name, t)], dtype=np.float32) for t in r.utterances]))
-                for r in routes
-            ]
-            live = {r.name for r in self.local.snapshot().live_routes()}
-            scope = live if names is None else live & set(names)
-            present = {r.name for r in routes}
-            self.local.apply(add=adds, delete=[n for n in scope if n not in present], replace=True)
-            self.local_version = meta.version
+            self._pull(meta)
             return True
+
+    def _pull(self, meta: RemoteMeta) -> None:
+        """Bring the mirror from ``local_version`` to ``meta.version`` (mirror lock held).
+
+        Only the routes the change log names when it covers every version since; otherwise
+        everything. Routes of an unfinished write stay as the mirror has them (a fresh mirror
+        lacks them): its commit, by the writer or whoever repairs it, lists them as a change.
+        """
+        since = self.local_version
+        if since is not None and since == meta.version:
+            return
+        hidden = set(meta.pending_routes) if meta.pending else set()
+        newer = [c for c in meta.changes if since is not None and c.version > since]
+        complete = (
+            since is not None
+            and since < meta.version
+            and [c.version for c in newer] == list(range(since + 1, meta.version + 1))
+            and not any(c.full for c in newer)
+        )
+        if complete:
+            names: list[str] | None = sorted({n for c in newer for n in c.routes} - hidden)
+            points = self.remote.fetch(names, with_vectors=True) if names else []
+        else:
+            names = None
+            points = self.remote.fetch(None, with_vectors=True)
+        points = [p for p in points if p.utterance.route not in hidden]
+        routes = group_routes(p.utterance for p in points)
+        by_key = {p.utterance.key: p.vector for p in points}
+        adds = [
+            (r, np.stack([np.asarray(by_key[(r.name, t)], dtype=np.float32) for t in r.utterances]))
+            for r in routes
+        ]
+        live = {r.name for r in self.local.snapshot().live_routes()}
+        scope = (live if names is None else live & set(names)) - hidden
+        present = {r.name for r in routes}
+        self.local.apply(add=adds, delete=[n for n in scope if n not in present], replace=True)
+        self.local_version = meta.version
+
+
+def _bounded(changes: tuple[ChangeEntry, ...]) -> tuple[ChangeEntry, ...]:
+    """The newest entries within MAX_CHANGES and MAX_CHANGE_BYTES (at least the last one)."""
+    changes = changes[-MAX_CHANGES:]
+    sizes = [len(json.dumps([c.version, list(c.routes), c.full])) + 1 for c in changes]
+    total, start = sum(sizes), 0
+    while total > MAX_CHANGE_BYTES and start < len(changes) - 1:
+        total -= sizes[start]
+        start += 1
+    kept = changes[start:]
+    if total > MAX_CHANGE_BYTES:  # one entry naming very long routes
+        kept = (ChangeEntry(kept[-1].version, (), True),)
+    return kept
+
+
+def _remote_intent(plan: SyncPlan) -> Intent:
+    """The routes a sync rewrites remotely, as they must end up (or deleted)."""
+    names = {u.route for u in plan.remote_upsert} | {k[0] for k in plan.remote_delete}
+    result = {r.name: r for r in plan.result}
+    return Intent(
+        tuple(result[n] for n in sorted(names) if n in result),
+        tuple(n for n in sorted(names) if n not in result),
+    )
 
 
 def _stack(vec: _Vectors, route: Route) -> Vector:

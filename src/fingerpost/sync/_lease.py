@@ -10,6 +10,7 @@ read-your-writes on single records (Qdrant with ``wait=true``; Pinecone's freshn
 eventual, so there the lease narrows races rather than excluding them).
 
 A crashed holder's ticket expires after ``ttl`` seconds and is then ignored and cleaned up.
+Write intents (``_intent``) are stored as tickets too; they never count as a holder.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from contextlib import contextmanager, suppress
 
 from .._exceptions import LeaseHeldError
 from ..index.base import LeaseTicket, RemoteIndex
+from ._intent import is_intent
 
 __all__ = ["Lease", "default_owner"]
 
@@ -58,6 +60,8 @@ class Lease:
         # Tickets of ours that may still be on the remote (a put whose answer was lost, a
         # release that failed): never mistaken for another agent's, removed on the next try.
         self._orphans: set[str] = set()
+        # Write intents seen by the last attempt (``_intent``): not claims on the lease.
+        self.intents: list[LeaseTicket] = []
 
     def try_acquire(self) -> tuple[str | None, list[LeaseTicket]]:
         """One attempt: my token if I hold the lease now, else None and the live others."""
@@ -70,7 +74,9 @@ class Lease:
         self.remote.put_ticket(LeaseTicket(token, self.owner, now, now + self.ttl))
         self._orphans.discard(token)
         try:
-            tickets = self.remote.list_tickets()
+            listed = self.remote.list_tickets()
+            self.intents = [t for t in listed if is_intent(t)]  # the writer's recovery reads them
+            tickets = [t for t in listed if not is_intent(t)]
             now = self._clock()
             others = [t for t in tickets if t.token != token and t.expires_at > now]
             for t in tickets:

@@ -25,7 +25,7 @@ from .._exceptions import InvalidInputError, SyncConflictError
 from ..schema import Route, RouterConfig, Utterance, UtteranceDiff
 from ._hash import content_key
 
-__all__ = ["SYNC_MODES", "SyncMode", "SyncPlan", "group_routes", "plan_sync"]
+__all__ = ["SYNC_MODES", "SyncMode", "SyncPlan", "group_routes", "plan_sync", "same_route"]
 
 SyncMode = Literal["error", "remote", "local", "merge-force-local", "merge-force-remote", "merge"]
 SYNC_MODES: tuple[str, ...] = get_args(SyncMode)
@@ -91,7 +91,7 @@ def _merge(priority: Route, other: Route | None) -> Route:
     return priority.model_copy(update={"utterances": [*priority.utterances, *extra]})
 
 
-def _same_route(a: Route, b: Route) -> bool:
+def same_route(a: Route, b: Route) -> bool:
     """Equal as contents: utterance order does not matter."""
     return set(a.utterances) == set(b.utterances) and a.model_dump(exclude={"utterances"}) == b.model_dump(
         exclude={"utterances"}
@@ -139,7 +139,7 @@ def _writes(
     remote_upsert = tuple(u for u in desired if have.get(u.key) != content_key(u))
     remote_delete = tuple(sorted(k for k in have if k not in want_keys))
     res = {r.name: r for r in result}
-    local_upsert = tuple(r for r in result if r.name not in local or not _same_route(local[r.name], r))
+    local_upsert = tuple(r for r in result if r.name not in local or not same_route(local[r.name], r))
     local_delete = tuple(n for n in local if n not in res)
     touched = sorted(
         {u.route for u in remote_upsert}

@@ -26,9 +26,11 @@ __all__ = [
     "candidates",
     "check_fit_data",
     "check_limit",
+    "check_name",
     "check_number",
     "check_query_input",
     "check_text",
+    "check_update_args",
     "check_utterances_arg",
     "decide",
     "effective_thresholds",
@@ -80,10 +82,22 @@ def query_vector(vector: object, dim: int) -> Vectors:
     return unit_rows(arr.reshape(1, -1), 1, dim)
 
 
+def check_name(route_name: object) -> str:
+    """A route name argument must be a str (a list or None is a caller's mistake)."""
+    if not isinstance(route_name, str):
+        raise InvalidInputError(f"a route name must be a str, got {type(route_name).__name__}")
+    return route_name
+
+
 def check_utterances_arg(utterances: object) -> None:
     """``update(utterances="hey")`` would store ``['h', 'e', 'y']``: one str is refused."""
     if isinstance(utterances, (str, bytes)):
         raise InvalidInputError("utterances must be a list of strings, not one string")
+
+
+def check_update_args(route_name: object, utterances: object) -> None:
+    check_name(route_name)
+    check_utterances_arg(utterances)
 
 
 def check_fit_data(X: object, y: object) -> None:

@@ -23,9 +23,10 @@ from ._decide import (
     candidates,
     check_fit_data,
     check_limit,
+    check_name,
     check_query_input,
     check_text,
-    check_utterances_arg,
+    check_update_args,
     decide,
     effective_thresholds,
     filter_names,
@@ -349,6 +350,7 @@ class SemanticRouter(RemoteMixin):
 
     def delete(self, route_name: str) -> None:
         """Delete a route by exact name; ``RouteNotFoundError`` if there is none."""
+        check_name(route_name)
         self._write((), (route_name,))
 
     def update(
@@ -362,7 +364,7 @@ class SemanticRouter(RemoteMixin):
         metadata: dict[str, Any] = _UNSET,
     ) -> Route:
         """Change a route's fields; only new utterances are encoded. Returns the new route."""
-        check_utterances_arg(utterances)
+        check_update_args(route_name, utterances)
         snap = self._local.snapshot()
         old = snap.route(route_name)
         if old is None:
@@ -413,6 +415,7 @@ class SemanticRouter(RemoteMixin):
 
     def add_utterances(self, route_name: str, utterances: Sequence[str]) -> Route:
         """Append utterances to an existing route (``RouteNotFoundError`` if it is missing)."""
+        check_update_args(route_name, utterances)
         old = self.get(route_name)
         if old is None:
             raise RouteNotFoundError(f"no route named {route_name!r}")
@@ -421,7 +424,7 @@ class SemanticRouter(RemoteMixin):
     def get(self, route_name: str) -> Route | None:
         """A copy of the route called ``route_name``, or ``None`` (editing it changes nothing:
         use ``update``)."""
-        route = self._local.snapshot().route(route_name)
+        route = self._local.snapshot().route(check_name(route_name))
         return None if route is None else route.model_copy(deep=True)
 
     def list_route_names(self) -> list[str]:

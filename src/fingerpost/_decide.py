@@ -93,6 +93,8 @@ def check_utterances_arg(utterances: object) -> None:
     """``update(utterances="hey")`` would store ``['h', 'e', 'y']``: one str is refused."""
     if isinstance(utterances, (str, bytes)):
         raise InvalidInputError("utterances must be a list of strings, not one string")
+    if utterances is not None and not isinstance(utterances, Iterable):
+        raise InvalidInputError(f"utterances must be a list of strings, got {type(utterances).__name__}")
 
 
 def check_update_args(route_name: object, utterances: object) -> None:

@@ -15,7 +15,7 @@ from ._head import head_inputs
 from ._scoring import pruned_passing_routes
 from ._table import ScoringSettings, Snapshot
 from .encoders.base import unit_rows
-from .schema import Aggregation, Route, RouteChoice, check_unicode
+from .schema import Aggregation, Route, RouteChoice, check_unicode, copy_route
 
 __all__ = [
     "DEFAULT_AGGREGATION",
@@ -129,7 +129,7 @@ def as_routes(routes: Route | Iterable[Route]) -> list[Route]:
     for r in items:
         if not isinstance(r, Route):
             raise InvalidInputError(f"expected Route objects, got {type(r).__name__}")
-        out.append(r.model_copy(deep=True))
+        out.append(copy_route(r))
     return out
 
 

@@ -47,7 +47,15 @@ from ._threads import limit_blas_threads
 from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.base import RemoteIndex
 from .index.local import LocalIndex
-from .schema import Aggregation, FitState, Route, RouteChoice, RouterConfig, Utterance
+from .schema import (
+    Aggregation,
+    FitState,
+    Route,
+    RouteChoice,
+    RouterConfig,
+    Utterance,
+    copy_route,
+)
 from .sync._apply import RemoteSync
 from .sync._plan import check_mode
 
@@ -425,15 +433,15 @@ class SemanticRouter(RemoteMixin):
         """A copy of the route called ``route_name``, or ``None`` (editing it changes nothing:
         use ``update``)."""
         route = self._local.snapshot().route(check_name(route_name))
-        return None if route is None else route.model_copy(deep=True)
+        return None if route is None else copy_route(route)
 
     def list_route_names(self) -> list[str]:
-        return [r.name for r in self.routes]
+        return [r.name for r in self._local.snapshot().live_routes()]
 
     @property
     def routes(self) -> list[Route]:
         """Copies of the live routes, in write order."""
-        return [r.model_copy(deep=True) for r in self._local.snapshot().live_routes()]
+        return [copy_route(r) for r in self._local.snapshot().live_routes()]
 
     # ---- quality: fitting and evaluation (fingerpost._quality) ------------------------------
     def fit(
@@ -512,7 +520,7 @@ class SemanticRouter(RemoteMixin):
         snap = self._local.snapshot()
         st = snap.settings
         return RouterConfig(
-            routes=[r.model_copy(deep=True) for r in snap.live_routes()],
+            routes=[copy_route(r) for r in snap.live_routes()],
             encoder_name=self.encoder.name,
             encoder_dim=self.encoder.dim,
             top_k=st.top_k,

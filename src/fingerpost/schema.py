@@ -6,6 +6,7 @@ Validation failures raise :class:`~fingerpost.InvalidInputError` (a ``Fingerpost
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterable
@@ -193,6 +194,21 @@ class Route(_Model):
     @classmethod
     def _schemas(cls, v: list[JSONDict] | None) -> list[JSONDict] | None:
         return _check_json(v, "function_schemas")  # type: ignore[no-any-return]
+
+
+def copy_route(route: Route) -> Route:
+    """A private copy of ``route``: nothing mutable is shared with the original.
+
+    Much cheaper than ``model_copy(deep=True)`` (the utterances are immutable strings: a new
+    list is enough); only the free-form JSON is deep-copied.
+    """
+    return route.model_copy(
+        update={
+            "utterances": list(route.utterances),
+            "metadata": copy.deepcopy(route.metadata) if route.metadata else {},
+            "function_schemas": copy.deepcopy(route.function_schemas),
+        }
+    )
 
 
 class RouteChoice(_Model):

@@ -299,6 +299,12 @@ def test_text_and_vector_together_are_refused() -> None:
         lambda r: r.delete(5),
         lambda r: asyncio.run(r.acall("hello", route_filter=5)),
         lambda r: asyncio.run(r.abatch(None)),
+        lambda r: r.add(Route(name="x", utterances=["bad \ud800"])),
+        lambda r: r.update("food", metadata={"k": "\ud800"}),
+        lambda r: r.update("food", utterances=False),
+        lambda r: r.update(["food"], score_threshold=0.5),
+        lambda r: r.delete(["food"]),
+        lambda r: r.get(["food"]),
     ],
 )
 def test_bad_arguments_raise_typed_errors_and_change_nothing(call, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

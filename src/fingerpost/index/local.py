@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from .._exceptions import FingerpostError
 from .._table import RouteTable, ScoringSettings, Snapshot
-from ..schema import Route, RouterConfig, Utterance
+from ..schema import Route, RouterConfig, Utterance, copy_route
 from ._sqlite import SqliteStore
 
 __all__ = ["LocalIndex"]
@@ -203,7 +203,7 @@ class LocalIndex:
         bad call changes neither.
         """
         # Copies: the caller's Route objects must not be the ones the router serves.
-        adds = [(r.model_copy(deep=True), v) for r, v in add]
+        adds = [(copy_route(r), v) for r, v in add]
         deletes = list(delete)
         if self.centroids_only:
             adds = [(r, _centroid(v)) for r, v in adds]

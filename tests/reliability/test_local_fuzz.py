@@ -19,7 +19,7 @@ from fingerpost import FingerpostError, Route, RouterConfig, SemanticRouter
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
 
-from ._helpers import ROUTES, state
+from ._local_helpers import ROUTES, state
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -25,7 +25,7 @@ from fingerpost import (
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.schema import MAX_JSON_BYTES, MAX_JSON_DEPTH
 
-from ._helpers import ROUTES, router, state
+from ._local_helpers import ROUTES, router, state
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -23,7 +23,7 @@ from fingerpost import Route, SemanticRouter
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
 
-from ._helpers import ROUTES, router
+from ._local_helpers import ROUTES, router
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -21,7 +21,7 @@ from fingerpost import DuplicateRouteError, Route, RouteNotFoundError, SemanticR
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
 
-from ._helpers import ROUTES, router, state
+from ._local_helpers import ROUTES, router, state
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -23,6 +23,7 @@ from fingerpost import (
     SemanticRouter,
 )
 from fingerpost.encoders.testing import HashEncoder
+from fingerpost.index import LocalIndex
 from fingerpost.schema import MAX_JSON_BYTES, MAX_JSON_DEPTH
 
 from ._local_helpers import ROUTES, router, state
@@ -234,7 +235,7 @@ def test_router_threshold_is_saved_in_the_store(tmp_path: Path) -> None:
     r = router(db, routes=ROUTES)
     r.set_threshold(0.9)
     r.close()
-    cold = SemanticRouter(encoder=HashEncoder(), index=__import__("fingerpost").index.LocalIndex(path=db))
+    cold = SemanticRouter(encoder=HashEncoder(), index=LocalIndex(path=db))
     assert cold.score_threshold == 0.9
     assert cold.get_thresholds() == {"weather": 0.9, "food": 0.9}
     cold.close()

@@ -263,7 +263,8 @@ async def test_event_loop_never_blocks() -> None:
 # -- failures ---------------------------------------------------------------------------------
 
 
-async def test_process_error_fails_only_its_batch() -> None:
+async def test_process_error_fails_only_the_item_that_caused_it() -> None:
+    """Issue 10 defect 4: a failing batch is retried in halves; only the bad item fails."""
     boom = RuntimeError("boom")
 
     def fn(x: int) -> int:
@@ -280,11 +281,12 @@ async def test_process_error_fails_only_its_batch() -> None:
         record.release.set()
         results = await asyncio.gather(first, *tasks, return_exceptions=True)
         assert await batcher.submit(10) == 20  # the worker carries on
-    assert record.batches == [[0], [1, 2, 3], [4, 5, 6], [10]]
+    assert record.batches == [[0], [1, 2, 3], [1], [2, 3], [2], [3], [4, 5, 6], [10]]
     assert results[0] == 0
-    assert results[1] is boom and results[2] is boom and results[3] is boom
+    assert results[1] == 2 and results[2] is boom and results[3] == 6
     assert results[4:] == [8, 10, 12]
-    assert batcher.stats.failed_batches == 1
+    assert batcher.stats.failed_batches == 3  # [1, 2, 3], [2, 3] and [2]
+    assert batcher.stats.batches == 8
 
 
 async def test_wrong_result_count_fails_the_batch_clearly() -> None:

@@ -244,11 +244,12 @@ def test_fit_improves_held_out_routing(router: SemanticRouter) -> None:
     assert after > before
 
 
-def test_fit_with_no_labelled_turns_uses_the_routes_utterances(router: SemanticRouter) -> None:
-    report = router.fit([], [])
-    assert set(report.thresholds) == set(ROUTES)
-    # with no out-of-scope evidence thresholds never rise above the router default
-    assert max(report.thresholds.values()) <= router.score_threshold
+def test_fit_with_no_labelled_turns_is_refused(router: SemanticRouter) -> None:
+    """Issue 10 defect 9: ``fit([], [])`` moved every threshold on no evidence at all."""
+    before = router.get_thresholds()
+    with pytest.raises(InvalidInputError):
+        router.fit([], [])
+    assert router.get_thresholds() == before
 
 
 def test_fit_is_deterministic(encoder: HashEncoder) -> None:

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._exceptions import InvalidInputError, RouteNotFoundError
+from ._exceptions import InvalidInputError, InvalidVectorError, RouteNotFoundError
 from ._head import head_inputs
 from ._scoring import pruned_passing_routes
 from ._table import ScoringSettings, Snapshot
-from .schema import Aggregation, Route, RouteChoice
+from .encoders.base import unit_rows
+from .schema import Aggregation, Route, RouteChoice, check_unicode, copy_route
 
 __all__ = [
     "DEFAULT_AGGREGATION",
@@ -22,11 +24,19 @@ __all__ = [
     "DEFAULT_TOP_K",
     "as_routes",
     "candidates",
+    "check_fit_data",
     "check_limit",
+    "check_name",
+    "check_number",
+    "check_query_input",
     "check_text",
+    "check_update_args",
+    "check_utterances_arg",
     "decide",
     "effective_thresholds",
+    "filter_names",
     "format_choices",
+    "query_vector",
     "scoring_settings",
 ]
 
@@ -40,20 +50,94 @@ DEFAULT_CENTROID_WEIGHT = 0.7
 
 
 def check_text(text: object) -> str:
-    """The turn itself, or ``InvalidInputError`` for non-strings and blank strings."""
+    """The turn itself, or ``InvalidInputError`` for non-strings, blank strings and text the
+    tokenizer cannot take (lone surrogates: not UTF-8)."""
     if not isinstance(text, str):
         raise InvalidInputError(f"a turn must be a str, got {type(text).__name__}")
     if not text.strip():
         raise InvalidInputError("a turn must not be empty or blank")
+    try:
+        check_unicode(text, "the turn")
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
     return text
 
 
+def check_query_input(text: object, vector: object) -> None:
+    """A turn is text or a vector, never both: the text would be silently ignored."""
+    if text is not None and vector is not None:
+        raise InvalidInputError("give a turn's text or its vector=, not both")
+
+
+def query_vector(vector: object, dim: int) -> Vectors:
+    """A precomputed turn vector as one unit row, or ``InvalidInputError``."""
+    if isinstance(vector, (str, bytes)):
+        raise InvalidInputError("vector must be a sequence of numbers, not text")
+    try:
+        arr = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as exc:  # ragged, non-numeric
+        raise InvalidVectorError(f"vector is not a flat sequence of numbers: {exc}") from exc
+    if arr.ndim != 1 and not (arr.ndim == 2 and arr.shape[0] == 1):
+        raise InvalidVectorError(f"vector must be one row of {dim} numbers, got shape {arr.shape}")
+    return unit_rows(arr.reshape(1, -1), 1, dim)
+
+
+def check_name(route_name: object) -> str:
+    """A route name argument must be a str (a list or None is a caller's mistake)."""
+    if not isinstance(route_name, str):
+        raise InvalidInputError(f"a route name must be a str, got {type(route_name).__name__}")
+    return route_name
+
+
+def check_utterances_arg(utterances: object) -> None:
+    """``update(utterances="hey")`` would store ``['h', 'e', 'y']``: one str is refused."""
+    if isinstance(utterances, (str, bytes)):
+        raise InvalidInputError("utterances must be a list of strings, not one string")
+    if utterances is not None and not isinstance(utterances, Iterable):
+        raise InvalidInputError(f"utterances must be a list of strings, got {type(utterances).__name__}")
+
+
+def check_update_args(route_name: object, utterances: object) -> None:
+    check_name(route_name)
+    check_utterances_arg(utterances)
+
+
+def check_fit_data(X: object, y: object) -> None:
+    """A fit on nothing would still move thresholds: refuse it before anything changes."""
+    for what, v in (("X", X), ("y", y)):
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+            raise InvalidInputError(f"fit needs {what} as a list, got {type(v).__name__}")
+    if len(X) == 0:  # type: ignore[arg-type]
+        raise InvalidInputError("fit needs at least one labelled turn")
+    if len(X) != len(y):  # type: ignore[arg-type]
+        raise InvalidInputError(f"fit needs as many labels as turns: {len(X)} turns, {len(y)} labels")  # type: ignore[arg-type]
+
+
 def as_routes(routes: Route | Iterable[Route]) -> list[Route]:
-    items = [routes] if isinstance(routes, Route) else list(routes)
+    """The caller's routes as private copies: later changes to the caller's objects must not
+    reach the router behind its index's back."""
+    if isinstance(routes, Route):
+        items: list[object] = [routes]
+    else:
+        if isinstance(routes, (str, bytes, dict)):
+            raise InvalidInputError(f"expected Route objects, got {type(routes).__name__}")
+        try:
+            items = list(routes)
+        except TypeError as exc:
+            raise InvalidInputError(f"expected a Route or an iterable of Routes, got {type(routes).__name__}") from exc
+    out = []
     for r in items:
         if not isinstance(r, Route):
             raise InvalidInputError(f"expected Route objects, got {type(r).__name__}")
-    return items
+        out.append(copy_route(r))
+    return out
+
+
+def check_number(value: object, what: str) -> float:
+    """``value`` as a float; bools and non-numbers are refused (``True`` is not 1.0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"{what} must be a number, got {value!r}")
+    return float(value)
 
 
 def scoring_settings(
@@ -61,18 +145,17 @@ def scoring_settings(
 ) -> ScoringSettings:
     try:
         agg = Aggregation(aggregation)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise InvalidInputError(f"aggregation must be one of max, mean, sum; got {aggregation!r}") from exc
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise InvalidInputError(f"top_k must be a positive int, got {top_k!r}")
-    thr = DEFAULT_SCORE_THRESHOLD if threshold is None else threshold
-    if not isinstance(thr, (int, float)) or not -1.0 <= float(thr) <= 1.0:
+    thr = check_number(DEFAULT_SCORE_THRESHOLD if threshold is None else threshold, "score_threshold")
+    if not -1.0 <= thr <= 1.0:
         raise InvalidInputError(f"score_threshold must be within [-1, 1], got {threshold!r}")
-    if not isinstance(centroid_weight, (int, float)) or not 0.0 <= float(centroid_weight) <= 1.0:
+    weight = check_number(centroid_weight, "centroid_weight")
+    if not 0.0 <= weight <= 1.0:
         raise InvalidInputError(f"centroid_weight must be within [0, 1], got {centroid_weight!r}")
-    return ScoringSettings(
-        top_k=top_k, aggregation=agg, score_threshold=float(thr), centroid_weight=float(centroid_weight)
-    )
+    return ScoringSettings(top_k=top_k, aggregation=agg, score_threshold=thr, centroid_weight=weight)
 
 
 def check_limit(limit: int | None) -> None:
@@ -84,15 +167,30 @@ def candidates(snap: Snapshot, route_filter: Sequence[str] | None) -> NDArray[np
     alive = snap.alive()
     if route_filter is None:
         return alive
-    if isinstance(route_filter, str):
-        raise InvalidInputError("route_filter must be a list of route names, not a str")
+    names = filter_names(route_filter)
     mask = np.zeros_like(alive)
-    for name in route_filter:
+    for name in names:
         slot = snap.slot_of(name)
         if slot is None:
             raise RouteNotFoundError(f"route_filter names no route {name!r}")
         mask[slot] = True
     return mask
+
+
+def filter_names(route_filter: object) -> tuple[str, ...]:
+    """``route_filter`` as a tuple of names, or ``InvalidInputError`` (a str, a number...)."""
+    if isinstance(route_filter, (str, bytes, dict)):
+        raise InvalidInputError("route_filter must be a list of route names, not a str")
+    try:
+        names: tuple[object, ...] = tuple(route_filter)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise InvalidInputError(f"route_filter must be a list of route names, got {route_filter!r}") from exc
+    out: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidInputError(f"route_filter names must be str, got {type(name).__name__}")
+        out.append(name)
+    return tuple(out)
 
 
 def format_choices(snap: Snapshot, slots: NDArray[np.int64], scores: NDArray[np.float32], limit: int | None) -> Any:
@@ -105,7 +203,9 @@ def format_choices(snap: Snapshot, slots: NDArray[np.int64], scores: NDArray[np.
 
 
 def choice(route: Route, score: float) -> RouteChoice:
-    return RouteChoice(name=route.name, similarity_score=score, metadata=route.metadata or None)
+    # A copy: a caller editing a choice's metadata must not edit the route's.
+    metadata = copy.deepcopy(route.metadata) if route.metadata else None
+    return RouteChoice(name=route.name, similarity_score=score, metadata=metadata)
 
 
 def effective_thresholds(snap: Snapshot) -> NDArray[np.float32]:

@@ -53,6 +53,7 @@ HEAD_FORMAT = 2  # 1: probability blend (still read); 2: log-probability blend
 BLENDS = ("logprob", "prob")
 # log p is floored here: far-off routes stay finite and only ever lose.
 LOG_FLOOR = float(np.log(1e-9))
+MAX_HEAD_WEIGHT = 1e6  # far above any trained head; far below float32 overflow in a score
 
 
 # ---- optimisation ----------------------------------------------------------------------------
@@ -359,6 +360,9 @@ class SoftmaxHead:
             raise ValueError("head weights do not match its classes")
         if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
             raise ValueError("head weights must be finite")
+        # A trained head's weights are O(10); huge ones overflow every score to NaN.
+        if max(float(np.abs(coef).max(initial=0)), float(np.abs(intercept).max(initial=0))) > MAX_HEAD_WEIGHT:
+            raise ValueError(f"head weights must be within +-{MAX_HEAD_WEIGHT:g}")
         weight = float(data["weight"])
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"head weight must be within [0, 1], got {weight}")
@@ -368,7 +372,7 @@ class SoftmaxHead:
             coef=np.ascontiguousarray(coef.T),
             intercept=intercept,
             weight=weight,
-            temperature=float(data.get("temperature", 1.0)),
+            temperature=_positive_finite(data.get("temperature", 1.0), "temperature"),
             l2=float(data.get("l2", 1e-3)),
             threshold=None if thr is None else float(thr),
             blend=str(blend),
@@ -411,3 +415,9 @@ def train_head(
         classes, params, mean, proj, weight=weight, temperature=temperature, l2=l2,
         threshold=threshold, blend=blend,
     )
+
+
+def _positive_finite(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"head {what} must be a positive finite number, got {value!r}")
+    return float(value)

@@ -21,11 +21,17 @@ from ._decide import (
     DEFAULT_TOP_K,
     as_routes,
     candidates,
+    check_fit_data,
     check_limit,
+    check_name,
+    check_query_input,
     check_text,
+    check_update_args,
     decide,
     effective_thresholds,
+    filter_names,
     format_choices,
+    query_vector,
     scoring_settings,
 )
 from ._exceptions import (
@@ -41,7 +47,15 @@ from ._threads import limit_blas_threads
 from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.base import RemoteIndex
 from .index.local import LocalIndex
-from .schema import Aggregation, FitState, Route, RouteChoice, RouterConfig, Utterance
+from .schema import (
+    Aggregation,
+    FitState,
+    Route,
+    RouteChoice,
+    RouterConfig,
+    Utterance,
+    copy_route,
+)
 from .sync._apply import RemoteSync
 from .sync._plan import check_mode
 
@@ -154,7 +168,7 @@ class SemanticRouter(RemoteMixin):
             if auto_sync is not None or refresh_interval is not None:
                 raise InvalidInputError("auto_sync and refresh_interval need a remote index")
             self._local = self.index
-            self._local.bind(encoder.name, encoder.dim, settings)
+            self._local.bind(encoder.name, encoder.dim, settings, stored_threshold=score_threshold is None)
             self._boot(given)
 
     # ---- construction ----------------------------------------------------------------------
@@ -228,8 +242,9 @@ class SemanticRouter(RemoteMixin):
             vector: A precomputed embedding instead of ``text``.
         """
         check_limit(limit)
+        check_query_input(text, vector)
         if vector is not None:
-            query = unit_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1), 1, self.encoder.dim)
+            query = query_vector(vector, self.encoder.dim)
         else:
             query = self._encode([check_text(text)])
         result: RouteChoice | list[RouteChoice] = self._decide(
@@ -275,6 +290,7 @@ class SemanticRouter(RemoteMixin):
         """Async twin of ``__call__`` with exactly its rules. Concurrent calls are gathered into
         micro-batches: one encoder call on a worker thread, the event loop never blocks."""
         check_limit(limit)
+        check_query_input(text, vector)
         if vector is not None:
             return self(vector=vector, limit=limit, route_filter=route_filter)
         turn = _Turn(check_text(text), limit, _filter_key(route_filter))
@@ -344,6 +360,7 @@ class SemanticRouter(RemoteMixin):
 
     def delete(self, route_name: str) -> None:
         """Delete a route by exact name; ``RouteNotFoundError`` if there is none."""
+        check_name(route_name)
 
         def change(snap: Snapshot) -> _Change:
             if snap.route(route_name) is None and self._remote is None:
@@ -363,6 +380,7 @@ class SemanticRouter(RemoteMixin):
         metadata: dict[str, Any] = _UNSET,
     ) -> Route:
         """Change a route's fields; only new utterances are encoded. Returns the new route."""
+        check_update_args(route_name, utterances)
         changes: dict[str, Any] = {
             k: v
             for k, v in {
@@ -430,19 +448,23 @@ class SemanticRouter(RemoteMixin):
     def add_utterances(self, route_name: str, utterances: Sequence[str]) -> Route:
         """Append utterances to an existing route (``RouteNotFoundError`` if it is missing).
         Appends to the route as it is when written, so concurrent appends all stay."""
+        check_update_args(route_name, utterances)
         extra = check_texts(utterances)
         return self._update_route(route_name, lambda old: {"utterances": [*old.utterances, *extra]})
 
     def get(self, route_name: str) -> Route | None:
-        """The route called ``route_name``, or ``None``."""
-        return self._local.snapshot().route(route_name)
+        """A copy of the route called ``route_name``, or ``None`` (editing it changes nothing:
+        use ``update``)."""
+        route = self._local.snapshot().route(check_name(route_name))
+        return None if route is None else copy_route(route)
 
     def list_route_names(self) -> list[str]:
-        return [r.name for r in self.routes]
+        return [r.name for r in self._local.snapshot().live_routes()]
 
     @property
     def routes(self) -> list[Route]:
-        return self._local.snapshot().live_routes()
+        """Copies of the live routes, in write order."""
+        return [copy_route(r) for r in self._local.snapshot().live_routes()]
 
     # ---- quality: fitting and evaluation (fingerpost._quality) ------------------------------
     def fit(
@@ -465,6 +487,7 @@ class SemanticRouter(RemoteMixin):
         """
         from ._quality import fit_router
 
+        check_fit_data(X, y)
         return fit_router(self, X, y, objective=objective, head=head, head_weight=head_weight)
 
     def wait_for_retrain(self, timeout: float | None = None) -> bool:
@@ -520,7 +543,7 @@ class SemanticRouter(RemoteMixin):
         snap = self._local.snapshot()
         st = snap.settings
         return RouterConfig(
-            routes=snap.live_routes(),
+            routes=[copy_route(r) for r in snap.live_routes()],
             encoder_name=self.encoder.name,
             encoder_dim=self.encoder.dim,
             top_k=st.top_k,
@@ -617,11 +640,7 @@ def _turn_length(turn: _Turn) -> int:
 
 
 def _filter_key(route_filter: Sequence[str] | None) -> tuple[str, ...] | None:
-    if route_filter is None:
-        return None
-    if isinstance(route_filter, str):
-        raise InvalidInputError("route_filter must be a list of route names, not a str")
-    return tuple(route_filter)
+    return None if route_filter is None else filter_names(route_filter)
 
 
 def _unwrap(result: Any) -> Any:

@@ -6,6 +6,7 @@ Validation failures raise :class:`~fingerpost.InvalidInputError` (a ``Fingerpost
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from yaml.composer import ComposerError
 
 from ._exceptions import InvalidInputError
 from ._sr_config import is_semantic_router_config, map_semantic_router_config, warn_ignored
@@ -31,13 +33,62 @@ __all__ = [
 
 JSONDict = dict[str, Any]
 
+# Bounds on the free-form JSON a route carries (metadata, function schemas). They keep a
+# hostile config from costing unbounded time or memory, and keep every check below (and
+# json.dumps) far from Python's recursion limit. Real function schemas nest < 10 deep.
+MAX_JSON_DEPTH = 64
+MAX_JSON_BYTES = 1 << 20
+# Nesting allowed in a YAML config document itself (routes > route > metadata > ...).
+MAX_YAML_DEPTH = MAX_JSON_DEPTH + 8
+
+
+def check_unicode(text: str, what: str) -> str:
+    """``text``, or ``ValueError`` if it cannot be written as UTF-8 (lone surrogates).
+
+    Tokenizers, SQLite and JSON all need UTF-8: refusing such text at the door keeps one bad
+    string from failing a whole encoder batch or a store write later.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} is not valid unicode (lone surrogate at {exc.start})") from None
+    return text
+
 
 def _check_json(value: Any, what: str) -> Any:
+    """``value`` if it is JSON data within the depth and size bounds, else ``ValueError``.
+
+    Walks iteratively (no recursion, so no ``RecursionError``) before ``json.dumps`` runs.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                for k in item:
+                    if isinstance(k, str):
+                        check_unicode(k, f"a key in {what}")
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            check_unicode(item, f"a string in {what}")
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
+        size = len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{what} must be JSON-serialisable: {exc}") from None
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"{what} is {size} bytes as JSON; at most {MAX_JSON_BYTES} are allowed")
     return value
+
+
+def _not_bool(v: Any, what: str) -> Any:
+    """Pydantic would read ``True`` as 1.0: a bool where a number belongs is a mistake."""
+    if isinstance(v, bool):
+        raise ValueError(f"{what} must be a number, not a bool")
+    return v
 
 
 class _Model(BaseModel):
@@ -98,6 +149,13 @@ class Route(_Model):
     def _name(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("route name must not be blank")
+        return check_unicode(v, "route name")
+
+    @field_validator("utterances", mode="before")
+    @classmethod
+    def _utterances_list(cls, v: Any) -> Any:
+        if isinstance(v, str):  # list("hey") would be ['h', 'e', 'y']
+            raise ValueError("utterances must be a list of strings, not one string")
         return v
 
     @field_validator("utterances")
@@ -108,7 +166,18 @@ class Route(_Model):
         for i, u in enumerate(v):
             if not u.strip():
                 raise ValueError(f"utterance {i} is blank")
+            check_unicode(u, f"utterance {i}")
         return list(dict.fromkeys(v))
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v: str | None) -> str | None:
+        return None if v is None else check_unicode(v, "description")
+
+    @field_validator("score_threshold", mode="before")
+    @classmethod
+    def _threshold_type(cls, v: Any) -> Any:
+        return _not_bool(v, "score_threshold")
 
     @field_validator("score_threshold")
     @classmethod
@@ -126,6 +195,21 @@ class Route(_Model):
     @classmethod
     def _schemas(cls, v: list[JSONDict] | None) -> list[JSONDict] | None:
         return _check_json(v, "function_schemas")  # type: ignore[no-any-return]
+
+
+def copy_route(route: Route) -> Route:
+    """A private copy of ``route``: nothing mutable is shared with the original.
+
+    Much cheaper than ``model_copy(deep=True)`` (the utterances are immutable strings: a new
+    list is enough); only the free-form JSON is deep-copied.
+    """
+    return route.model_copy(
+        update={
+            "utterances": list(route.utterances),
+            "metadata": copy.deepcopy(route.metadata) if route.metadata else {},
+            "function_schemas": copy.deepcopy(route.function_schemas),
+        }
+    )
 
 
 class RouteChoice(_Model):
@@ -235,6 +319,11 @@ class RouterConfig(_Model):
     centroid_weight: float = Field(default=0.7, ge=0.0, le=1.0)
     fit_state: FitState | None = None
 
+    @field_validator("top_k", "score_threshold", "centroid_weight", "encoder_dim", mode="before")
+    @classmethod
+    def _numbers(cls, v: Any) -> Any:
+        return _not_bool(v, "a router setting")
+
     @field_validator("routes")
     @classmethod
     def _unique(cls, v: list[Route]) -> list[Route]:
@@ -268,6 +357,8 @@ class RouterConfig(_Model):
     def from_dict(cls, data: JSONDict) -> RouterConfig:
         if not isinstance(data, dict):
             raise InvalidInputError(f"a router config must be a mapping, got {type(data).__name__}")
+        if not all(isinstance(k, str) for k in data):
+            raise InvalidInputError("a router config's keys must be strings")
         if is_semantic_router_config(data):
             return cls.from_semantic_router(data)
         return cls(**data)
@@ -283,8 +374,8 @@ class RouterConfig(_Model):
         data: Any = source
         if not isinstance(source, dict):
             try:
-                data = yaml.safe_load(_read_source(source, "\n"))  # JSON is YAML too
-            except yaml.YAMLError as exc:
+                data = yaml.load(_read_source(source, "\n"), Loader=_ConfigLoader)  # JSON is YAML too
+            except (yaml.YAMLError, RecursionError) as exc:
                 raise InvalidInputError(f"invalid semantic-router config: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidInputError("a semantic-router config must be a mapping")
@@ -312,25 +403,63 @@ class RouterConfig(_Model):
         text = _read_source(source, "{")
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
             raise InvalidInputError(f"invalid router config JSON: {exc}") from exc
         return cls.from_dict(data)
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> RouterConfig:
-        """Parse YAML text, or read a YAML file when ``source`` is a path."""
+        """Parse YAML text, or read a YAML file when ``source`` is a path.
+
+        Aliases (``*name``) are refused: a few hundred bytes of them can expand to gigabytes
+        (the "billion laughs"), and a router config never needs them.
+        """
         text = _read_source(source, "\n")
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+            data = yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass
+        except (yaml.YAMLError, RecursionError) as exc:
             raise InvalidInputError(f"invalid router config YAML: {exc}") from exc
         return cls.from_dict(data)
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """``SafeLoader`` without aliases and with bounded nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise ComposerError(
+                None, None, "YAML aliases are not allowed in a router config",
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise ComposerError(
+                None, None, f"YAML nests deeper than {MAX_YAML_DEPTH} levels",
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _read_source(source: str | Path, text_marker: str) -> str:
-    if isinstance(source, Path) or (text_marker not in source and Path(source).is_file()):
+    if not isinstance(source, (str, Path)):
+        raise InvalidInputError(f"a router config source must be text or a path, got {type(source).__name__}")
+    if isinstance(source, Path) or (text_marker not in source and _is_file(source)):
         try:
             return Path(source).read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInputError(f"cannot read router config {source}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(f"router config {source} is not UTF-8 text: {exc}") from exc
     return source
+
+
+def _is_file(source: str) -> bool:
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL, a lone surrogate: not a file
+        return False

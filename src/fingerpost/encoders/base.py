@@ -17,15 +17,23 @@ Vectors = NDArray[np.float32]
 
 
 def check_texts(texts: Sequence[str]) -> list[str]:
-    """Return ``texts`` as a list, refusing non-strings and blank strings with a typed error."""
-    if isinstance(texts, str):
+    """Return ``texts`` as a list, refusing non-strings, blank strings and text that is not
+    UTF-8 (lone surrogates, which tokenizers reject) with a typed error."""
+    if isinstance(texts, (str, bytes)):
         raise InvalidInputError("expected a list of strings, got a single string")
-    out = list(texts)
+    try:
+        out = list(texts)
+    except TypeError as exc:
+        raise InvalidInputError(f"expected a list of strings, got {type(texts).__name__}") from exc
     for i, text in enumerate(out):
         if not isinstance(text, str):
             raise InvalidInputError(f"text {i} is {type(text).__name__}, not str")
         if not text.strip():
             raise InvalidInputError(f"text {i} is empty or blank")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(f"text {i} is not valid unicode (lone surrogate at {exc.start})") from None
     return out
 
 

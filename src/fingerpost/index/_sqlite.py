@@ -3,14 +3,20 @@
 A route is written in one transaction, so a crash leaves it either wholly there or wholly
 absent. WAL mode lets a reader open the file while a writer works. The encoder's name and
 dimension are recorded on first use and checked on every open.
+
+Each row carries a checksum (blake2b of the JSON, the BLOB and its shape), verified on every
+load along with the vectors' finiteness: a flipped byte or a NaN in a stored vector would
+otherwise route silently wrong. Stores written before checksums existed (schema 1) gain the
+column on open and a checksum for each row on their first load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,7 @@ from ..schema import Route
 
 __all__ = ["SqliteStore"]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,9 +36,20 @@ CREATE TABLE IF NOT EXISTS routes (
     name TEXT PRIMARY KEY,
     seq INTEGER NOT NULL,
     route_json TEXT NOT NULL,
-    vectors BLOB NOT NULL
+    vectors BLOB NOT NULL,
+    checksum TEXT
 );
 """
+
+
+def row_checksum(route_json: str, blob: bytes, rows: int, dim: int) -> str:
+    """What a route's row must hash to: its JSON, its vectors and their shape."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{rows}x{dim}\0".encode())
+    h.update(route_json.encode("utf-8"))
+    h.update(b"\0")
+    h.update(blob)
+    return h.hexdigest()
 
 
 class SqliteStore:
@@ -50,8 +67,21 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(routes)")}
+            if "checksum" not in columns:  # a schema-1 store: migrate in place
+                self._db.execute("ALTER TABLE routes ADD COLUMN checksum TEXT")
         except sqlite3.Error as exc:
+            self._close_quietly()
             raise StoreError(f"cannot open route store {self.path}: {exc}") from exc
+
+    def data_version(self) -> int:
+        """Changes whenever ANOTHER connection (process) commits to the file; our own
+        commits leave it alone. One cheap pragma, no file read."""
+        try:
+            (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read store {self.path}: {exc}") from exc
+        return int(version)
 
     # ---- meta ------------------------------------------------------------------------------
     def bind_encoder(self, name: str, dim: int) -> None:
@@ -63,7 +93,11 @@ class SqliteStore:
                 self._put_meta("encoder_dim", str(dim))
                 self._put_meta("schema_version", SCHEMA_VERSION)
             return
-        if stored_name != name or int(stored_dim or -1) != dim:
+        try:
+            stored_dim_int = int(stored_dim or -1)
+        except ValueError as exc:
+            raise StoreError(f"store {self.path} is corrupt: encoder_dim {stored_dim!r}") from exc
+        if stored_name != name or stored_dim_int != dim:
             raise EncoderMismatchError(
                 f"store {self.path} holds vectors of encoder {stored_name!r} (dim {stored_dim}); "
                 f"this router uses {name!r} (dim {dim}). Open it with that encoder, or use a new "
@@ -83,7 +117,12 @@ class SqliteStore:
 
     def get_meta_json(self, key: str) -> Any:
         raw = self.get_meta(key)
-        return None if raw is None else json.loads(raw)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise StoreError(f"store {self.path} is corrupt: meta {key!r} is not JSON") from exc
 
     def _put_meta(self, key: str, value: str) -> None:
         self._db.execute(
@@ -95,25 +134,45 @@ class SqliteStore:
     # ---- routes ----------------------------------------------------------------------------
     def load(self, dim: int) -> tuple[list[Route], NDArray[np.float32]]:
         """Every stored route, in write order, and all their vectors in ONE matrix (routes'
-        rows contiguous, in the same order). Nothing is encoded."""
+        rows contiguous, in the same order). Nothing is encoded.
+
+        Raises:
+            StoreError: The file cannot be read, or a row fails its checksum, holds
+                non-finite vectors or cannot be parsed (the message names the route).
+        """
+        unsummed: list[tuple[str, str]] = []
         try:
             (total,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(vectors)), 0) FROM routes").fetchone()
             matrix = np.empty((int(total) // (4 * dim), dim), dtype=np.float32)
             routes, row = [], 0
-            for route_json, blob in self._db.execute(
-                "SELECT route_json, vectors FROM routes ORDER BY seq"
+            for name, route_json, blob, checksum in self._db.execute(
+                "SELECT name, route_json, vectors, checksum FROM routes ORDER BY seq"
             ):
-                route = Route.model_validate_json(route_json)
+                route = _parse_route(self.path, name, route_json)
                 k = len(route.utterances)
-                if len(blob) != 4 * dim * k or row + k > matrix.shape[0]:
-                    raise StoreError(f"store {self.path}: route {route.name!r} is corrupt")
-                matrix[row : row + k] = np.frombuffer(blob, dtype=np.float32).reshape(k, dim)
+                if route.name != name or len(blob) != 4 * dim * k or row + k > matrix.shape[0]:
+                    raise StoreError(f"store {self.path}: route {name!r} is corrupt")
+                expected = row_checksum(route_json, blob, k, dim)
+                if checksum is None:
+                    unsummed.append((expected, name))
+                elif checksum != expected:
+                    raise StoreError(
+                        f"store {self.path}: route {name!r} fails its checksum (corrupt file)"
+                    )
+                rows = np.frombuffer(blob, dtype=np.float32).reshape(k, dim)
+                if not np.isfinite(rows).all():
+                    raise StoreError(f"store {self.path}: route {name!r} has non-finite vectors")
+                matrix[row : row + k] = rows
                 routes.append(route)
                 row += k
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read store {self.path}: {exc}") from exc
-        except ValueError as exc:  # pydantic ValidationError included
+        except (ValueError, TypeError) as exc:
             raise StoreError(f"store {self.path} is corrupt: {exc}") from exc
+        if unsummed and not self._db.in_transaction:  # a schema-1 store: checksum it once
+            with self._tx():
+                self._db.executemany("UPDATE routes SET checksum = ? WHERE name = ?", unsummed)
+                self._put_meta("schema_version", SCHEMA_VERSION)
         return routes, matrix
 
     def write(
@@ -124,21 +183,36 @@ class SqliteStore:
     ) -> None:
         """Apply deletes, upserts and meta in ONE transaction: all of it lands, or none."""
         with self._tx():
-            for key, value in (meta or {}).items():
-                self._put_meta(key, json.dumps(value))
-            self._db.executemany("DELETE FROM routes WHERE name = ?", ((n,) for n in deletes))
-            for route, vecs in upserts:
-                self._db.execute(
-                    "INSERT INTO routes (name, seq, route_json, vectors) VALUES (?, "
-                    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM routes), ?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, "
-                    "route_json = excluded.route_json, vectors = excluded.vectors",
-                    (
-                        route.name,
-                        route.model_dump_json(),
-                        np.ascontiguousarray(vecs, dtype=np.float32).tobytes(),
-                    ),
-                )
+            self.write_in_transaction(upserts, deletes, meta)
+
+    def write_in_transaction(
+        self,
+        upserts: Iterable[tuple[Route, NDArray[np.float32]]],
+        deletes: Iterable[str],
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """The body of :meth:`write`, for a caller that holds :meth:`transaction`."""
+        for key, value in (meta or {}).items():
+            self._put_meta(key, json.dumps(value))
+        self._db.executemany("DELETE FROM routes WHERE name = ?", ((n,) for n in deletes))
+        for route, vecs in upserts:
+            route_json = route.model_dump_json()
+            arr = np.ascontiguousarray(vecs, dtype=np.float32)
+            blob = arr.tobytes()
+            self._db.execute(
+                "INSERT INTO routes (name, seq, route_json, vectors, checksum) VALUES (?, "
+                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM routes), ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, "
+                "route_json = excluded.route_json, vectors = excluded.vectors, "
+                "checksum = excluded.checksum",
+                (route.name, route_json, blob, row_checksum(route_json, blob, *arr.shape)),
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE``: other processes' writers wait)."""
+        with self._tx():
+            yield
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
@@ -148,16 +222,32 @@ class SqliteStore:
             raise StoreError(f"cannot write store {self.path}: {exc}") from exc
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException as exc:
-            self._db.execute("ROLLBACK")
+            # A failed COMMIT (disk full, I/O error) may have rolled back already; a second
+            # ROLLBACK would raise "cannot rollback" and hide the real cause.
+            self._rollback_quietly()
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"cannot write store {self.path}: {exc}") from exc
             raise
-        try:
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
-            raise StoreError(f"cannot write store {self.path}: {exc}") from exc
+
+    def _rollback_quietly(self) -> None:
+        with suppress(sqlite3.Error):  # the error being raised is the one worth reporting
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+
+    def _close_quietly(self) -> None:
+        db: sqlite3.Connection | None = getattr(self, "_db", None)
+        if db is not None:
+            with suppress(sqlite3.Error):
+                db.close()
 
     def close(self) -> None:
         self._db.close()
+
+
+def _parse_route(path: Path, name: object, route_json: object) -> Route:
+    try:
+        return Route.model_validate_json(route_json)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise StoreError(f"store {path}: route {name!r} is corrupt: {exc}") from exc

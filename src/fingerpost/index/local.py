@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from numpy.typing import NDArray
 
 from .._exceptions import FingerpostError
 from .._table import RouteTable, ScoringSettings, Snapshot
-from ..schema import Route, RouterConfig, Utterance
+from ..schema import Route, RouterConfig, Utterance, copy_route
 from ._sqlite import SqliteStore
 
 __all__ = ["LocalIndex"]
@@ -30,6 +31,16 @@ class LocalIndex:
 
     A router binds the index to its encoder once (:meth:`bind`); a store made with another
     encoder (name or dimension) is refused with ``EncoderMismatchError``.
+
+    Several processes may share one store file. Each keeps its routes in memory, so each
+    checks SQLite's ``data_version`` (one pragma, no file read) before every read and inside
+    every write transaction; when another process has committed, it reloads the changed
+    routes (and the router-wide threshold) from the file first. So every process serves the
+    routes every other process wrote, and a name added by two processes is a
+    ``DuplicateRouteError`` for the second, never a silent overwrite. A fitted head is not
+    reloaded this way: reopen the router to pick up another process's ``fit``.
+
+    Routes are copied on the way in: the caller's ``Route`` objects are never shared.
     """
 
     def __init__(
@@ -42,13 +53,21 @@ class LocalIndex:
         self._synchronous = synchronous
         self._store: SqliteStore | None = None
         self._table: RouteTable | None = None
+        self._seen_version = 0  # the store's data_version our memory reflects
+        self._seen_threshold: float | None = None  # the stored router threshold last applied
 
     def __repr__(self) -> str:
         return f"LocalIndex(path={str(self.path) if self.path else None!r})"
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def bind(self, encoder_name: str, dim: int, settings: ScoringSettings) -> None:
-        """Attach to an encoder: open the store (if any) and check its encoder."""
+    def bind(
+        self, encoder_name: str, dim: int, settings: ScoringSettings, *, stored_threshold: bool = False
+    ) -> None:
+        """Attach to an encoder: open the store (if any) and check its encoder.
+
+        With ``stored_threshold`` a router-wide threshold saved in the store (by
+        ``set_threshold``) replaces the one in ``settings``.
+        """
         if self._table is not None:
             if (self._table.encoder_name, self._table.dim) != (encoder_name, dim):
                 from .._exceptions import EncoderMismatchError
@@ -61,11 +80,16 @@ class LocalIndex:
         if self.path is not None:
             store = SqliteStore(self.path, synchronous=self._synchronous)
             try:
+                self._seen_version = store.data_version()  # read before anything is loaded
                 store.bind_encoder(encoder_name, dim)
+                saved = _stored_threshold(store)
             except FingerpostError:
                 store.close()
                 raise
             self._store = store
+            self._seen_threshold = saved
+            if stored_threshold and saved is not None:
+                settings = dataclasses.replace(settings, score_threshold=saved)
         self._table = RouteTable(dim, encoder_name, settings, centroids_only=self.centroids_only)
 
     @property
@@ -85,7 +109,43 @@ class LocalIndex:
 
     # ---- reading ---------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
+        """The current snapshot; first reloads what another process committed to the store."""
+        store = self._store
+        if store is not None and store.data_version() != self._seen_version:
+            with self.table.lock:
+                self._reload_if_changed()
         return self.table.snapshot()
+
+    def _reload_if_changed(self) -> None:
+        """Bring memory up to another process's commits (caller holds the table lock)."""
+        store = self._store
+        if store is None:
+            return
+        version = store.data_version()
+        if version == self._seen_version:
+            return
+        table = self.table
+        routes, matrix = store.load(table.dim)
+        saved = _stored_threshold(store)
+        snap = table.snapshot()
+        upserts: list[RouteVectors] = []
+        names: set[str] = set()
+        row = 0
+        for r in routes:
+            k = len(r.utterances)
+            vecs = matrix[row : row + k]
+            row += k
+            names.add(r.name)
+            live_vecs = snap.route_vectors(r.name)
+            if snap.route(r.name) != r or live_vecs is None or not np.array_equal(live_vecs, vecs):
+                upserts.append((r, vecs))
+        deletes = [r.name for r in snap.live_routes() if r.name not in names]
+        settings = None
+        if saved is not None and saved != self._seen_threshold:
+            settings = dataclasses.replace(snap.settings, score_threshold=saved)
+        if upserts or deletes or settings is not None:
+            table.apply(add=upserts, delete=deletes, replace=True, settings=settings)
+        self._seen_version, self._seen_threshold = version, saved
 
     def stored(self) -> list[RouteVectors]:
         """Routes and vectors in the durable store (empty for an in-memory index)."""
@@ -102,10 +162,13 @@ class LocalIndex:
         """Load the durable store into memory (no encoding); False if there is nothing."""
         if self._store is None:
             return False
-        routes, matrix = self._store.load(self.table.dim)
-        if not routes:
-            return False
-        self.table.adopt(routes, matrix)
+        with self.table.lock:
+            version = self._store.data_version()
+            routes, matrix = self._store.load(self.table.dim)
+            if not routes:
+                return False
+            self.table.adopt(routes, matrix)
+            self._seen_version = version
         return True
 
     def get_utterances(self) -> list[Utterance]:
@@ -139,17 +202,41 @@ class LocalIndex:
         and memory is unchanged, so memory and store stay equal. Validation runs first, so a
         bad call changes neither.
         """
-        adds, deletes = list(add), list(delete)
+        # Copies: the caller's Route objects must not be the ones the router serves.
+        adds = [(copy_route(r), v) for r, v in add]
+        deletes = list(delete)
         if self.centroids_only:
             adds = [(r, _centroid(v)) for r, v in adds]
         table = self.table
+        store = self._store if persist else None
+        meta = dict(meta or {})
+        old = table.snapshot().settings.score_threshold
+        if settings is not None and store is not None and settings.score_threshold != old:
+            meta["score_threshold"] = settings.score_threshold
         with table.lock:
-            table.check(add=adds, delete=deletes, replace=replace)
-            if persist and self._store is not None and (adds or deletes or meta):
-                self._store.write(adds, deletes, meta or {})
+            if store is not None and (adds or deletes or meta):
+                with store.transaction():  # other processes' writers wait from here
+                    self._reload_if_changed()
+                    table.check(add=adds, delete=deletes, replace=replace)
+                    store.write_in_transaction(adds, deletes, meta)
+                if "score_threshold" in meta:
+                    self._seen_threshold = float(meta["score_threshold"])
+            else:
+                table.check(add=adds, delete=deletes, replace=replace)
             return table.apply(
                 add=adds, delete=deletes, replace=replace, settings=settings, extras=extras
             )
+
+
+def _stored_threshold(store: SqliteStore) -> float | None:
+    value = store.get_meta_json("score_threshold")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= value <= 1.0:
+        from .._exceptions import StoreError
+
+        raise StoreError(f"store {store.path} is corrupt: score_threshold {value!r}")
+    return float(value)
 
 
 def _centroid(vecs: NDArray[np.float32]) -> NDArray[np.float32]:

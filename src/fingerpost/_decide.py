@@ -57,7 +57,11 @@ def as_routes(routes: Route | Iterable[Route]) -> list[Route]:
 
 
 def scoring_settings(
-    top_k: int, aggregation: Aggregation | str, threshold: float | None, centroid_weight: float
+    top_k: int,
+    aggregation: Aggregation | str,
+    threshold: float | None,
+    centroid_weight: float,
+    calibrate: bool = False,
 ) -> ScoringSettings:
     try:
         agg = Aggregation(aggregation)
@@ -71,7 +75,8 @@ def scoring_settings(
     if not isinstance(centroid_weight, (int, float)) or not 0.0 <= float(centroid_weight) <= 1.0:
         raise InvalidInputError(f"centroid_weight must be within [0, 1], got {centroid_weight!r}")
     return ScoringSettings(
-        top_k=top_k, aggregation=agg, score_threshold=float(thr), centroid_weight=float(centroid_weight)
+        top_k=top_k, aggregation=agg, score_threshold=float(thr),
+        centroid_weight=float(centroid_weight), calibrate=calibrate,
     )
 
 
@@ -109,9 +114,11 @@ def choice(route: Route, score: float) -> RouteChoice:
 
 
 def effective_thresholds(snap: Snapshot) -> NDArray[np.float32]:
-    """Each slot's threshold: its route's own, else the router's."""
+    """Each slot's threshold: its route's own (explicit or fitted), else its calibrated one
+    (when the router calibrates), else the router's."""
     default = np.float32(snap.settings.score_threshold)
-    out: NDArray[np.float32] = np.where(np.isnan(snap.thresholds), default, snap.thresholds)
+    fallback = np.where(np.isnan(snap.calibrated), default, snap.calibrated) if snap.settings.calibrate else default
+    out: NDArray[np.float32] = np.where(np.isnan(snap.thresholds), fallback, snap.thresholds).astype(np.float32)
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,6 +13,9 @@ from .._exceptions import FingerpostError
 from .._table import RouteTable, ScoringSettings, Snapshot
 from ..schema import Route, RouterConfig, Utterance
 from ._sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .._calibrator import Calibrator
 
 __all__ = ["LocalIndex"]
 
@@ -42,6 +45,7 @@ class LocalIndex:
         self._synchronous = synchronous
         self._store: SqliteStore | None = None
         self._table: RouteTable | None = None
+        self.calibrator: Calibrator | None = None  # set by a calibrating router
 
     def __repr__(self) -> str:
         return f"LocalIndex(path={str(self.path) if self.path else None!r})"
@@ -105,8 +109,51 @@ class LocalIndex:
         routes, matrix = self._store.load(self.table.dim)
         if not routes:
             return False
-        self.table.adopt(routes, matrix)
+        calibrated: dict[str, float] = {}
+        if self.calibrator is not None:
+            settings = self.table.snapshot().settings
+            saved = {}
+            for r in routes:
+                rec = self._store.get_meta_json(_CAL + r.name) if r.score_threshold is None else None
+                if isinstance(rec, dict) and isinstance(rec.get("threshold"), (int, float)):
+                    saved[str(rec.get("key"))] = float(rec["threshold"])
+            self.calibrator.seed(saved)  # unchanged routes need no background at all
+            calibrated, meta = self._calibrate(_split(routes, matrix), (), settings)
+            fresh = {k: v for k, v in meta.items() if v is None or str(v["key"]) not in saved}
+            if fresh:
+                with self.table.lock:
+                    self._store.write([], [], fresh)
+        self.table.adopt(routes, matrix, calibrated)
         return True
+
+    def _calibrate(
+        self, adds: list[RouteVectors], deletes: Iterable[str], settings: ScoringSettings
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        """Calibrated thresholds of the routes added, and what the store keeps of them."""
+        if self.calibrator is None or self.centroids_only:
+            return {}, {}
+        cal = self.calibrator.thresholds(adds, settings)
+        meta: dict[str, Any] = {}
+        if self._store is not None:
+            meta = {_CAL + n: None for n in deletes}
+            for route, _ in adds:
+                value = cal.get(route.name)
+                meta[_CAL + route.name] = (
+                    None if value is None else self.calibrator.record(route, settings, value)
+                )
+        return cal, meta
+
+    def store_meta(self) -> tuple[Any, Any] | None:
+        """get(key) / put(key, value) on the store's meta table (``None`` in memory)."""
+        store = self._store
+        if store is None:
+            return None
+
+        def put(key: str, value: Any) -> None:
+            with self.table.lock:
+                store.write([], [], {key: value})
+
+        return store.get_meta_json, put
 
     def get_utterances(self) -> list[Utterance]:
         """Every (route, utterance) held now."""
@@ -145,11 +192,24 @@ class LocalIndex:
         table = self.table
         with table.lock:
             table.check(add=adds, delete=deletes, replace=replace)
-            if persist and self._store is not None and (adds or deletes or meta):
-                self._store.write(adds, deletes, meta or {})
+            cal, cal_meta = self._calibrate(adds, deletes, settings or table.snapshot().settings)
+            if self._store is not None and ((persist and (adds or deletes or meta)) or cal_meta):
+                self._store.write(adds if persist else [], deletes if persist else [], {**(meta or {}), **cal_meta})
             return table.apply(
-                add=adds, delete=deletes, replace=replace, settings=settings, extras=extras
+                add=adds, delete=deletes, replace=replace, settings=settings, extras=extras,
+                calibrated=cal,
             )
+
+
+_CAL = "calibration/"  # store meta key prefix: a route's calibrated threshold and its key
+
+
+def _split(routes: list[Route], matrix: NDArray[np.float32]) -> list[RouteVectors]:
+    out, row = [], 0
+    for r in routes:
+        out.append((r, matrix[row : row + len(r.utterances)]))
+        row += len(r.utterances)
+    return out
 
 
 def _centroid(vecs: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -151,12 +151,15 @@ def decode_vectors(record: Any, n: int, dim: int) -> F32 | None:
 
 
 def background_vectors(
-    encoder: DenseEncoder, bg: Background, encode: Any = None, stored: F32 | None = None
+    encoder: DenseEncoder,
+    bg: Background,
+    encode: Any = None,
+    stored: Callable[[], F32 | None] | None = None,
 ) -> tuple[F32, bool]:
     """The corpus's unit vectors by ``encoder``, and whether they were encoded just now.
 
-    ``encode`` (texts -> vectors) replaces ``encoder.__call__``; ``stored`` are vectors a store
-    already holds (checked by shape only: the store checked encoder and corpus).
+    ``encode`` (texts -> vectors) replaces ``encoder.__call__``; ``stored`` reads vectors a
+    store may hold (asked only when memory misses; the store checked encoder and corpus).
     """
     key = (encoder.name, encoder.dim, bg.id)
     with _memory_lock:
@@ -169,7 +172,9 @@ def background_vectors(
         if hit is not None:
             return hit, False
         fresh = False
-        vecs = stored if stored is not None and stored.shape == (len(bg.texts), encoder.dim) else None
+        vecs = None if stored is None else stored()
+        if vecs is not None and vecs.shape != (len(bg.texts), encoder.dim):
+            vecs = None
         if vecs is None:
             vecs = _shipped(encoder, bg)
         path = cache_dir() / f"background-{_file_key(encoder, bg)}.npy"

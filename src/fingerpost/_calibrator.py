@@ -69,6 +69,7 @@ class Calibrator:
         # a store may keep the background's vectors: get() -> record or None, put(record)
         self.stored_vectors: tuple[Callable[[], Any], Callable[[Any], None]] | None = None
         self.encoded_background = 0  # times this calibrator encoded the background (tests)
+        self._stored = False  # the store holds the background's vectors (checked once)
 
     def target(self, route: Route) -> float:
         own = getattr(route, "target_fpr", None)
@@ -108,21 +109,25 @@ class Calibrator:
         return out
 
     def vectors(self) -> F32:
-        """The background's vectors (memory, shipped file, store, cache dir, or one encoding)."""
-        stored = None
-        if self.stored_vectors is not None:
-            from ._background import decode_vectors
+        """The background's vectors (memory, shipped file, store, cache dir, or one encoding);
+        a store that lacks them is given them once."""
+        from ._background import decode_vectors, encode_vectors
 
-            stored = decode_vectors(
-                self.stored_vectors[0](), len(self.background.texts), self.encoder.dim
-            )
-        vecs, fresh = background_vectors(self.encoder, self.background, self._encode, stored)
+        n, dim = len(self.background.texts), self.encoder.dim
+        found: list[bool] = []
+
+        def from_store() -> F32 | None:
+            vecs = None if self.stored_vectors is None else decode_vectors(self.stored_vectors[0](), n, dim)
+            found.append(vecs is not None)
+            return vecs
+
+        vecs, fresh = background_vectors(self.encoder, self.background, self._encode, from_store)
         if fresh:
             self.encoded_background += 1
-        if self.stored_vectors is not None and stored is None:
-            from ._background import encode_vectors
-
-            self.stored_vectors[1](encode_vectors(vecs))
+        if self.stored_vectors is not None and not self._stored:
+            if found == [False] or (not found and self.stored_vectors[0]() is None):
+                self.stored_vectors[1](encode_vectors(vecs))
+            self._stored = True
         return vecs
 
     def record(self, route: Route, settings: ScoringSettings, value: float) -> dict[str, Any]:

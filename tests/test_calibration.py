@@ -68,11 +68,17 @@ def test_the_threshold_lets_through_at_most_the_target_share_of_the_background(e
     assert calibrated_threshold(route, bg, settings(), 0.01) >= calibrated_threshold(route, bg, settings(), 0.2)
 
 
-def test_the_threshold_never_exceeds_the_default_or_the_routes_own_neighbourhood(encoder: HashEncoder) -> None:
+def test_the_threshold_never_exceeds_the_default_and_a_loose_route_keeps_the_target(encoder: HashEncoder) -> None:
     route = encoder(CARD)
     t = calibrated_threshold(route, encoder(ORDINARY + CARD_IN_BACKGROUND), settings(), 0.01)
     assert t <= settings().score_threshold
-    assert t <= float(np.median(leave_one_out(route, settings()))) + 1e-6
+    # examples unrelated to each other: the whole background is "inside" the neighbourhood,
+    # yet at most twice the target of it passes
+    loose = encoder(["order a pizza", "the stock market crashed", "my knee hurts"])
+    bg = encoder(ORDINARY * 10)
+    uncapped = ScoringSettings(score_threshold=1.0)
+    t = calibrated_threshold(loose, bg, uncapped, 0.05)
+    assert float((route_score(loose, bg, uncapped) >= t).mean()) <= 2 * 0.05
 
 
 def test_card_arrival_stays_reachable_when_its_topic_is_in_the_background(encoder: HashEncoder) -> None:
@@ -167,7 +173,9 @@ def test_the_background_is_encoded_once_per_encoder_and_cached_on_disk(
 def test_a_custom_background_changes_thresholds_and_is_named_in_the_config(
     seed_routes: list[Route], encoder: HashEncoder
 ) -> None:
-    political = fresh(["who will win the election", "the president gave a speech", "vote for the party"] * 20, "politics")
+    political = fresh([f"{a} {b}" for a, b in itertools.product(
+        ["who will win", "what about", "tell me about", "I hate"],
+        ["the election", "the president", "the party", "the vote", "politics"])] + ORDINARY, "politics")
     default = SemanticRouter(routes=seed_routes, encoder=encoder)
     custom = SemanticRouter(routes=seed_routes, encoder=encoder, background=political)
     assert custom.get_thresholds()["politics"] != default.get_thresholds()["politics"]
@@ -238,3 +246,19 @@ def test_hot_writes_recalibrate_only_the_routes_they_touch(
     router.delete("food")
     assert len(calls) == 2
     assert router.get_thresholds() == before
+
+
+def test_agents_sharing_a_remote_calibrate_alike(seed_routes: list[Route], encoder: HashEncoder) -> None:
+    """Each agent calibrates its own mirror from the same background (a remote does not store
+    calibrated thresholds): a route one agent adds gets the same threshold in every agent."""
+    from .sync.memory_remote import MemoryRemote
+
+    remote = MemoryRemote()
+    bg = fresh(ORDINARY, "remote")
+    writer = SemanticRouter(routes=seed_routes, encoder=encoder, index=remote, auto_sync="local", background=bg)
+    reader = SemanticRouter(encoder=encoder, index=remote, auto_sync="remote", background=bg)
+    writer.add(Route(name="food", utterances=["order a pizza", "i want sushi"]))
+    reader.refresh()
+    assert reader.get_thresholds() == writer.get_thresholds()
+    assert writer.get_thresholds()["food"] < writer.score_threshold
+    assert all(p.utterance.score_threshold is None for p in remote.points.values())

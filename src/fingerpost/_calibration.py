@@ -16,9 +16,13 @@ constant fitted to one benchmark):
   neighbourhood are left out first: those that score at least as high as the route's own
   utterances score against the rest of the route (leave-one-out, the median of them: one odd
   utterance must not open the whole neighbourhood). What is left out is measured on the
-  route's own scale, so it is the same rule for a broad topic and a narrow intent.
-* The threshold is never above the route's own leave-one-out median, so an utterance like
-  the route's typical ones passes, and never above the router's default threshold:
+  route's own scale, so it is the same rule for a broad topic and a narrow intent. At most
+  ``target_fpr`` of the background is left out (the highest-scoring turns): the threshold
+  then lets through at most the target share of the rest and at most twice the target of
+  the whole background, however loose the route (a route whose examples are unrelated to
+  each other has a neighbourhood as wide as the background itself). A topic that fills more
+  than that share of the background raises its threshold towards the router default.
+* The threshold is never above the router's default threshold:
   calibration loosens a route whose ordinary competitors score far below that default (a
   broad topic, a few examples), it never makes a route stricter than an uncalibrated router
   would. Dense routes, whose ordinary turns already score near the default, keep it.
@@ -94,11 +98,16 @@ def calibrated_threshold(
     loo = leave_one_out(route, settings)
     # One utterance: no neighbourhood to measure; only (near-)copies of it are left out.
     level = float(np.median(loo)) if loo.size else 1.0 - 1e-6
-    kept = scores[scores < level]
+    # At most as many turns as the target lets through are left out: then at most twice the
+    # target of the whole background passes, however wide a loose route's neighbourhood is.
+    budget = int(math.floor(scores.shape[0] * target_fpr))
+    ranked = np.sort(scores)[::-1]
+    inside = min(int((ranked >= level).sum()), budget)
+    kept = ranked[inside:]
     if kept.size == 0:
-        return min(round(level, 6), settings.score_threshold)
+        return float(settings.score_threshold)
     t = float(np.quantile(kept, 1.0 - target_fpr, method="higher"))
     # just above the quantile turn itself (rounded up): "score >= t" then lets through at
     # most the target share of kept turns
     t = math.floor(t * 1e6 + 1.0) / 1e6
-    return min(max(t, -1.0), 1.0, round(level, 6), settings.score_threshold)
+    return min(max(t, -1.0), 1.0, settings.score_threshold)

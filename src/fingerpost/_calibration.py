@@ -100,7 +100,7 @@ def calibrated_threshold(
     level = float(np.median(loo)) if loo.size else 1.0 - 1e-6
     # At most as many turns as the target lets through are left out: then at most twice the
     # target of the whole background passes, however wide a loose route's neighbourhood is.
-    budget = int(math.floor(scores.shape[0] * target_fpr))
+    budget = math.floor(scores.shape[0] * target_fpr)
     ranked = np.sort(scores)[::-1]
     inside = min(int((ranked >= level).sum()), budget)
     kept = ranked[inside:]

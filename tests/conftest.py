@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 
 from fingerpost import Route
@@ -20,6 +23,18 @@ CHITCHAT = [
     "the weather is horrendous",
     "let's go to the chippy",
 ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _background_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Background vectors (calibration) are cached in a temporary directory, never in ~."""
+    old = os.environ.get("FINGERPOST_CACHE_DIR")
+    os.environ["FINGERPOST_CACHE_DIR"] = str(tmp_path_factory.mktemp("fingerpost-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FINGERPOST_CACHE_DIR", None)
+    else:
+        os.environ["FINGERPOST_CACHE_DIR"] = old
 
 
 @pytest.fixture

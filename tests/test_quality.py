@@ -73,6 +73,9 @@ TEST = [
     ("how tall is mount everest", None), ("translate hello into french", None),
 ]
 
+# These tests are about fit and its state: a fixed router-wide threshold, no calibration.
+FIXED = 0.45
+
 
 def routes() -> list[Route]:
     return [Route(name=n, utterances=u) for n, u in ROUTES.items()]
@@ -84,7 +87,7 @@ def xy(rows: list[tuple[str, str | None]]) -> tuple[list[str], list[str | None]]
 
 @pytest.fixture
 def router(encoder: HashEncoder) -> SemanticRouter:
-    return SemanticRouter(routes=routes(), encoder=encoder)
+    return SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder)
 
 
 def assert_same_answers(got: list[Any], want: list[Any]) -> None:
@@ -135,16 +138,16 @@ def test_evaluate_and_fit_refuse_bad_labelled_data(router: SemanticRouter) -> No
 
 def test_fit_on_an_empty_router_is_refused(encoder: HashEncoder) -> None:
     with pytest.raises(InvalidInputError):
-        SemanticRouter(encoder=encoder).fit([], [])
+        SemanticRouter(score_threshold=FIXED, encoder=encoder).fit([], [])
 
 
 def test_fit_over_a_remote_index_shares_thresholds_with_every_agent(encoder: HashEncoder) -> None:
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
-    router = SemanticRouter(routes=routes(), encoder=encoder, index=remote, auto_sync="local")
-    other = SemanticRouter(encoder=encoder, index=remote, auto_sync="remote")
-    local = SemanticRouter(routes=routes(), encoder=encoder)
+    router = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    other = SemanticRouter(score_threshold=FIXED, encoder=encoder, index=remote, auto_sync="remote")
+    local = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder)
     want = local.fit(*xy(FIT), head=False).thresholds  # the same fit on a LocalIndex
 
     report = router.fit(*xy(FIT))
@@ -169,8 +172,8 @@ def test_a_remote_fit_does_not_undo_what_another_agent_wrote_meanwhile(
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
-    router = SemanticRouter(routes=routes(), encoder=encoder, index=remote, auto_sync="local")
-    other = SemanticRouter(encoder=encoder, index=remote, auto_sync="remote")
+    router = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    other = SemanticRouter(score_threshold=FIXED, encoder=encoder, index=remote, auto_sync="remote")
     real = Q._fit_arrays
 
     def meanwhile(*args: Any, **kwargs: Any) -> Any:
@@ -204,10 +207,10 @@ def test_fit_over_a_remote_refuses_what_it_cannot_share(encoder: HashEncoder) ->
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
-    router = SemanticRouter(routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    router = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local")
     with pytest.raises(InvalidInputError, match="head"):
         router.fit(*xy(FIT), head_weight=0.5)
-    thin = SemanticRouter(encoder=encoder, index=remote, mirror=False)
+    thin = SemanticRouter(score_threshold=FIXED, encoder=encoder, index=remote, mirror=False)
     with pytest.raises(InvalidInputError, match="mirror"):
         thin.fit(*xy(FIT))
     assert router.is_synced() and all(t == router.score_threshold for t in router.get_thresholds().values())
@@ -219,7 +222,7 @@ def test_a_remote_fit_that_fails_mid_write_can_be_rerun(encoder: HashEncoder) ->
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
-    router = SemanticRouter(routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    router = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local")
     before = router.get_thresholds()
     remote.fail_at = 1
     with pytest.raises(RemoteUnavailableError):
@@ -254,8 +257,8 @@ def test_fit_with_no_labelled_turns_is_refused(router: SemanticRouter) -> None:
 
 def test_fit_is_deterministic(encoder: HashEncoder) -> None:
     X, y = xy(FIT)
-    a = SemanticRouter(routes=routes(), encoder=encoder)
-    b = SemanticRouter(routes=routes(), encoder=encoder)
+    a = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder)
+    b = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder)
     ra, rb = a.fit(X, y, head_weight=0.5), b.fit(X, y, head_weight=0.5)
     assert ra.thresholds == rb.thresholds and ra.l2 == rb.l2 and ra.temperature == rb.temperature
     assert a.get_thresholds() == b.get_thresholds()
@@ -268,9 +271,9 @@ def test_fit_is_deterministic(encoder: HashEncoder) -> None:
 def test_fit_does_not_depend_on_the_order_routes_and_utterances_are_held_in(encoder: HashEncoder) -> None:
     # mirrors of one remote may hold routes and utterances in any order
     X, y = xy(FIT)
-    a = SemanticRouter(routes=routes(), encoder=encoder)
+    a = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder)
     shuffled = [Route(name=r.name, utterances=r.utterances[::-1]) for r in reversed(routes())]
-    b = SemanticRouter(routes=shuffled, encoder=encoder)
+    b = SemanticRouter(score_threshold=FIXED, routes=shuffled, encoder=encoder)
     ra, rb = a.fit(X, y), b.fit(X, y)
     assert ra.thresholds == rb.thresholds and (ra.l2, ra.head_weight) == (rb.l2, rb.head_weight)
     assert [c.name for c in a.batch(xy(TEST)[0])] == [c.name for c in b.batch(xy(TEST)[0])]
@@ -294,7 +297,7 @@ def test_forced_head_is_used_and_thresholds_only_fit_drops_it(router: SemanticRo
 
 
 def test_few_shot_router_is_not_made_worse(seed_routes: list[Route], encoder: HashEncoder) -> None:
-    router = SemanticRouter(routes=seed_routes, encoder=encoder)
+    router = SemanticRouter(score_threshold=FIXED, routes=seed_routes, encoder=encoder)
     fit = [
         ("do you like the president", "politics"), ("what are your political views", "politics"),
         ("how is the weather", "chitchat"), ("how are you doing today", "chitchat"),
@@ -310,7 +313,7 @@ def test_few_shot_router_is_not_made_worse(seed_routes: list[Route], encoder: Ha
     report = router.fit(*xy(fit))
     assert "cross-fitting" in report.validation
     assert router.evaluate(*xy(held_out)) >= before
-    assert router.evaluate(*xy(fit)) >= SemanticRouter(routes=seed_routes, encoder=encoder).evaluate(*xy(fit))
+    assert router.evaluate(*xy(fit)) >= SemanticRouter(score_threshold=FIXED, routes=seed_routes, encoder=encoder).evaluate(*xy(fit))
 
 
 # ---- saving and restoring ------------------------------------------------------------------------
@@ -340,13 +343,13 @@ def test_user_thresholds_set_after_a_fit_survive_a_round_trip(router: SemanticRo
 
 def test_store_reboot_keeps_the_fit(tmp_path: Path, encoder: HashEncoder) -> None:
     path = tmp_path / "routes.db"
-    with SemanticRouter(routes=routes(), encoder=encoder, index=LocalIndex(path)) as router:
+    with SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=LocalIndex(path)) as router:
         router.fit(*xy(FIT), head_weight=0.5)
         thresholds = router.get_thresholds()
         head = head_of(router)
         answers = router.batch(xy(TEST)[0])
     assert head is not None
-    with SemanticRouter(encoder=encoder, index=LocalIndex(path)) as rebooted:
+    with SemanticRouter(score_threshold=FIXED, encoder=encoder, index=LocalIndex(path)) as rebooted:
         assert rebooted.get_thresholds() == thresholds
         again = head_of(rebooted)
         assert again is not None and again.to_dict() == head.to_dict()
@@ -374,7 +377,7 @@ def test_the_fit_examples_are_saved_in_scope_only_and_follow_the_routes(router: 
 
 def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(tmp_path: Path, encoder: HashEncoder) -> None:
     path = tmp_path / "routes.db"
-    with SemanticRouter(routes=routes(), encoder=encoder, index=LocalIndex(path)) as router:
+    with SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=LocalIndex(path)) as router:
         router.fit(*xy(FIT), head_weight=0.5)
         config = router.to_config()
         router.add(NEW)  # retrained in this process: X's vectors are still in memory
@@ -382,7 +385,7 @@ def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(tmp_path: Path, enc
         in_process = head_of(router)
     assert in_process is not None and "sport" in in_process.classes
     assert config.fit_state is not None and config.fit_state.examples
-    with SemanticRouter(encoder=encoder, index=LocalIndex(path)) as rebooted:  # the store keeps them
+    with SemanticRouter(score_threshold=FIXED, encoder=encoder, index=LocalIndex(path)) as rebooted:  # the store keeps them
         state = rebooted.to_config().fit_state
         assert state is not None and state.examples == config.fit_state.examples
 
@@ -422,7 +425,7 @@ def test_fit_state_from_another_encoder_is_refused(router: SemanticRouter) -> No
     assert state is not None
     with pytest.raises(EncoderMismatchError):
         S.restore_fit_state(router, FitState(**{**state.model_dump(), "encoder_name": "other-model"}))
-    other = SemanticRouter(routes=routes(), encoder=HashEncoder(dim=64, name=router.encoder.name))
+    other = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=HashEncoder(dim=64, name=router.encoder.name))
     with pytest.raises(EncoderMismatchError):  # same name, other dimension
         S.restore_fit_state(other, state)
     with pytest.raises(InvalidInputError):
@@ -525,7 +528,7 @@ def test_fit_with_the_real_encoder() -> None:
 
     encoder = OnnxEncoder()
     seed = [Route(name="politics", utterances=POLITICS), Route(name="chitchat", utterances=CHITCHAT), *routes()]
-    router = SemanticRouter(routes=seed, encoder=encoder)
+    router = SemanticRouter(score_threshold=FIXED, routes=seed, encoder=encoder)
     X, y = xy(FIT)
     tx, ty = xy(TEST)
     before = E.evaluation_report(router, tx, ty)

@@ -141,7 +141,11 @@ def check_number(value: object, what: str) -> float:
 
 
 def scoring_settings(
-    top_k: int, aggregation: Aggregation | str, threshold: float | None, centroid_weight: float
+    top_k: int,
+    aggregation: Aggregation | str,
+    threshold: float | None,
+    centroid_weight: float,
+    calibrate: bool = False,
 ) -> ScoringSettings:
     try:
         agg = Aggregation(aggregation)
@@ -155,7 +159,9 @@ def scoring_settings(
     weight = check_number(centroid_weight, "centroid_weight")
     if not 0.0 <= weight <= 1.0:
         raise InvalidInputError(f"centroid_weight must be within [0, 1], got {centroid_weight!r}")
-    return ScoringSettings(top_k=top_k, aggregation=agg, score_threshold=thr, centroid_weight=weight)
+    return ScoringSettings(
+        top_k=top_k, aggregation=agg, score_threshold=thr, centroid_weight=weight, calibrate=calibrate
+    )
 
 
 def check_limit(limit: int | None) -> None:
@@ -209,9 +215,11 @@ def choice(route: Route, score: float) -> RouteChoice:
 
 
 def effective_thresholds(snap: Snapshot) -> NDArray[np.float32]:
-    """Each slot's threshold: its route's own, else the router's."""
+    """Each slot's threshold: its route's own (explicit or fitted), else its calibrated one
+    (when the router calibrates), else the router's."""
     default = np.float32(snap.settings.score_threshold)
-    out: NDArray[np.float32] = np.where(np.isnan(snap.thresholds), default, snap.thresholds)
+    fallback = np.where(np.isnan(snap.calibrated), default, snap.calibrated) if snap.settings.calibrate else default
+    out: NDArray[np.float32] = np.where(np.isnan(snap.thresholds), fallback, snap.thresholds).astype(np.float32)
     return out
 
 

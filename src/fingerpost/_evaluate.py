@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from ._decide import effective_thresholds
 from ._exceptions import InvalidInputError, RouteNotFoundError
 from ._head import head_inputs
 from ._scoring import all_route_scores
@@ -115,7 +116,7 @@ def route_scores(
     live = np.flatnonzero(snap.alive())
     names = [snap.routes[int(s)].name for s in live]
     st = snap.settings
-    thr = np.where(np.isnan(snap.thresholds), np.float32(st.score_threshold), snap.thresholds)
+    thr = effective_thresholds(snap)
     if live.size == 0 or queries.shape[0] == 0:
         return names, np.empty((queries.shape[0], live.size), np.float32), thr[live]
     sims = queries @ snap.vectors.T

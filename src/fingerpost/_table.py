@@ -19,7 +19,7 @@ live rows, which keeps that amortized O(1) per row.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -43,6 +43,7 @@ class ScoringSettings:
     aggregation: Aggregation = Aggregation.MAX
     score_threshold: float = 0.45
     centroid_weight: float = 0.7
+    calibrate: bool = False  # routes without a threshold of their own use their calibrated one
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class Snapshot:
     starts: NDArray[np.int64]  # (n_slots,) first row of each slot, increasing
     died: NDArray[np.int64]  # (>= n_slots,) shared; alive at this version iff died > version
     thresholds: NDArray[np.float32]  # (n_slots,) NaN = router default
+    calibrated: NDArray[np.float32]  # (n_slots,) calibrated threshold, NaN = none (_calibrator)
     centroids: NDArray[np.float32]  # (n_slots, dim) normalised mean of each slot's rows
     caps: NDArray[np.float32]  # (n_slots,) min cosine of a slot's rows to its centroid (radius)
     routes: Sequence[Route]  # slot -> route (append-only, shared)
@@ -162,6 +164,7 @@ class RouteTable:
         self._starts = np.empty(0, dtype=np.int64)
         self._died = np.empty(0, dtype=np.int64)
         self._thr = np.empty(0, dtype=np.float32)
+        self._cal = np.empty(0, dtype=np.float32)
         self._cent = np.empty((0, dim), dtype=np.float32)
         self._cap = np.empty(0, dtype=np.float32)
         self._n_slots = 0
@@ -174,6 +177,7 @@ class RouteTable:
             starts=self._starts[:0],
             died=self._died,
             thresholds=self._thr[:0],
+            calibrated=self._cal[:0],
             centroids=self._cent[:0],
             caps=self._cap[:0],
             routes=self._routes,
@@ -200,6 +204,7 @@ class RouteTable:
         replace: bool = False,
         settings: ScoringSettings | None = None,
         extras: dict[str, object] | None = None,
+        calibrated: Mapping[str, float] | None = None,
     ) -> Snapshot:
         """Apply one atomic change and publish it.
 
@@ -210,6 +215,7 @@ class RouteTable:
                 otherwise a name that exists raises ``DuplicateRouteError``.
             settings: New scoring settings, or ``None`` to keep them.
             extras: New extras (fitted head, ...), or ``None`` to keep them.
+            calibrated: Calibrated thresholds of routes in ``add`` (by name); others get none.
 
         Everything is validated before anything is written, so a failing call changes nothing.
         """
@@ -226,7 +232,7 @@ class RouteTable:
                 self._dead_rows += end - start
             self._reserve(sum(v.shape[0] for _, v in adds))
             for route, vecs in adds:
-                self._append_slot(route, vecs, version)
+                self._append_slot(route, vecs, version, (calibrated or {}).get(route.name))
             live_rows = self._n_rows - self._dead_rows
             if self._dead_rows > max(_MIN_COMPACT_ROWS, live_rows):
                 self._compact(version)
@@ -236,6 +242,7 @@ class RouteTable:
                 starts=self._starts[: self._n_slots],
                 died=self._died,
                 thresholds=self._thr[: self._n_slots],
+                calibrated=self._cal[: self._n_slots],
                 centroids=self._cent[: self._n_slots],
                 caps=self._cap[: self._n_slots],
                 routes=self._routes,
@@ -245,7 +252,12 @@ class RouteTable:
             )
             return self._snap
 
-    def adopt(self, routes: Sequence[Route], matrix: NDArray[np.float32]) -> Snapshot:
+    def adopt(
+        self,
+        routes: Sequence[Route],
+        matrix: NDArray[np.float32],
+        calibrated: Mapping[str, float] | None = None,
+    ) -> Snapshot:
         """Fill an EMPTY table from one matrix without copying it (cold boot).
 
         ``matrix`` holds each route's rows contiguously, in ``routes`` order; it becomes the
@@ -273,8 +285,11 @@ class RouteTable:
                 caps[slot] = float((matrix[starts[slot] : ends[slot]] @ cent[slot]).min())
             thr = np.full(starts.shape[0], np.nan, dtype=np.float32)
             thr[:s] = [np.nan if r.score_threshold is None else r.score_threshold for r in routes]
+            cal = np.full(starts.shape[0], np.nan, dtype=np.float32)
+            cal[:s] = [(calibrated or {}).get(r.name, np.nan) for r in routes]
             self._buf, self._n_rows = matrix, n
             self._starts, self._thr, self._cent, self._cap = starts, thr, cent, caps
+            self._cal = cal
             self._died = np.full(starts.shape[0], _ALIVE, dtype=np.int64)
             self._routes.extend(routes)
             for slot, name in enumerate(names):
@@ -321,7 +336,9 @@ class RouteTable:
             buf[: self._n_rows] = self._buf[: self._n_rows]
             self._buf = buf
 
-    def _append_slot(self, route: Route, vecs: NDArray[np.float32], version: int) -> None:
+    def _append_slot(
+        self, route: Route, vecs: NDArray[np.float32], version: int, calibrated: float | None = None
+    ) -> None:
         k = vecs.shape[0]
         self._reserve(k)
         if self._n_slots == self._starts.shape[0]:
@@ -329,6 +346,7 @@ class RouteTable:
             self._starts = _grow(self._starts, cap, 0)
             self._died = _grow(self._died, cap, _ALIVE)
             self._thr = _grow(self._thr, cap, np.nan)
+            self._cal = _grow(self._cal, cap, np.nan)
             self._cap = _grow(self._cap, cap, -1.0)
             cent = np.zeros((cap, self.dim), dtype=np.float32)
             cent[: self._n_slots] = self._cent[: self._n_slots]
@@ -338,6 +356,7 @@ class RouteTable:
         self._starts[slot] = self._n_rows
         self._died[slot] = _ALIVE
         self._thr[slot] = np.nan if route.score_threshold is None else route.score_threshold
+        self._cal[slot] = np.nan if calibrated is None else calibrated
         centroid = vecs.mean(axis=0)
         self._cent[slot] = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
         self._cap[slot] = float((vecs @ self._cent[slot]).min())
@@ -350,7 +369,7 @@ class RouteTable:
         """Rebuild into fresh arrays holding live slots only (old snapshots keep the old ones)."""
         alive = [s for s in range(self._n_slots) if self._died[s] > version]
         old_buf, old_starts, n_rows, n_slots = self._buf, self._starts, self._n_rows, self._n_slots
-        old_routes = self._routes
+        old_routes, old_cal = self._routes, self._cal
         rows = sum(
             (int(old_starts[s + 1]) if s + 1 < n_slots else n_rows) - int(old_starts[s])
             for s in alive
@@ -359,13 +378,17 @@ class RouteTable:
         self._starts = np.empty(max(16, len(alive) * 2), dtype=np.int64)
         self._died = np.full(self._starts.shape[0], _ALIVE, dtype=np.int64)
         self._thr = np.full(self._starts.shape[0], np.nan, dtype=np.float32)
+        self._cal = np.full(self._starts.shape[0], np.nan, dtype=np.float32)
         self._cent = np.zeros((self._starts.shape[0], self.dim), dtype=np.float32)
         self._cap = np.full(self._starts.shape[0], -1.0, dtype=np.float32)
         self._routes, self._by_name = [], {}
         self._n_rows = self._n_slots = self._dead_rows = 0
         for s in alive:
             end = int(old_starts[s + 1]) if s + 1 < n_slots else n_rows
-            self._append_slot(old_routes[s], old_buf[int(old_starts[s]) : end], version)
+            cal = float(old_cal[s])
+            self._append_slot(
+                old_routes[s], old_buf[int(old_starts[s]) : end], version, None if np.isnan(cal) else cal
+            )
 
 
 _G = TypeVar("_G", bound=np.generic)

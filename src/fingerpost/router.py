@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._batcher import MicroBatcher
+from ._calibrator import calibration_choice, calibration_state, make_calibrator, seed_from_config
 from ._decide import (
     DEFAULT_AGGREGATION,
     DEFAULT_CENTROID_WEIGHT,
@@ -83,7 +84,16 @@ class SemanticRouter(RemoteMixin):
             local mirror of it and writes through to it.
         top_k: Neighbours per route for ``mean``/``sum`` aggregation.
         aggregation: ``"max"`` (default), ``"mean"`` or ``"sum"``.
-        score_threshold: Router-wide threshold; routes may set their own.
+        score_threshold: A fixed router-wide threshold (routes may set their own). Given, it
+            turns calibration off: every route without its own threshold uses this one.
+        target_fpr: Without ``score_threshold``, each route without a threshold of its own is
+            calibrated: its threshold is set so that about this share of ordinary turns (the
+            background) reaches it (default 0.01; ``Route.target_fpr`` per route).
+            ``fit`` thresholds and explicit route thresholds win over calibrated ones.
+        background: Ordinary turns to calibrate against (default: a corpus shipped with
+            the package). Embedded once per encoder and cached (in the store of a
+            ``LocalIndex(path=)``, else in ``$FINGERPOST_CACHE_DIR`` or ``~/.cache/fingerpost``),
+            and only when a route needs calibrating.
         centroid_weight: w in ``score = (1 - w) * aggregate + w * cos(turn, route centroid)``.
             The centroid adds evidence from all of a route's utterances; 0 disables it.
         blas_threads: Cap numpy's BLAS threads (``None`` leaves them alone). On small machines
@@ -115,6 +125,8 @@ class SemanticRouter(RemoteMixin):
         top_k: int = DEFAULT_TOP_K,
         aggregation: Aggregation | str = DEFAULT_AGGREGATION,
         score_threshold: float | None = None,
+        target_fpr: float | None = None,
+        background: Sequence[str] | None = None,
         centroid_weight: float = DEFAULT_CENTROID_WEIGHT,
         blas_threads: int | None = 1,
         auto_sync: str | None = None,
@@ -145,7 +157,8 @@ class SemanticRouter(RemoteMixin):
             max_queue=max_queue, on_full=on_full, sort_key=_turn_length,
         )
         self.index: LocalIndex | RemoteIndex = index if index is not None else LocalIndex()
-        settings = scoring_settings(top_k, aggregation, score_threshold, centroid_weight)
+        calibrate, target = calibration_choice(score_threshold, target_fpr, background)
+        settings = scoring_settings(top_k, aggregation, score_threshold, centroid_weight, calibrate)
         self._remote: RemoteSync | None = None
         self._refresher: Refresher | None = None
         given = None if routes is None else as_routes(routes)
@@ -155,6 +168,8 @@ class SemanticRouter(RemoteMixin):
         if isinstance(self.index, RemoteIndex):
             self._local = LocalIndex(centroids_only=not mirror)
             self._local.bind(encoder.name, encoder.dim, settings)
+            if calibrate and mirror:
+                make_calibrator(encoder, background, target, self._encode, self._local)
             self._remote = RemoteSync(
                 self.index, self._local, encoder_name=encoder.name, encoder_dim=encoder.dim,
                 lease_ttl=lease_ttl, lease_wait=lease_wait,
@@ -169,6 +184,8 @@ class SemanticRouter(RemoteMixin):
                 raise InvalidInputError("auto_sync and refresh_interval need a remote index")
             self._local = self.index
             self._local.bind(encoder.name, encoder.dim, settings, stored_threshold=score_threshold is None)
+            if calibrate and self._local.table.snapshot().settings.calibrate:
+                make_calibrator(encoder, background, target, self._encode, self._local)
             self._boot(given)
 
     # ---- construction ----------------------------------------------------------------------
@@ -523,34 +540,47 @@ class SemanticRouter(RemoteMixin):
         return self._local.snapshot().settings.aggregation
 
     def get_thresholds(self) -> dict[str, float]:
-        """Effective threshold of every route."""
-        default = self.score_threshold
-        return {
-            r.name: default if r.score_threshold is None else r.score_threshold for r in self.routes
-        }
+        """Effective threshold of every route: its own (explicit or fitted), else its
+        calibrated one, else the router's."""
+        snap = self._local.snapshot()
+        default, cal = snap.settings.score_threshold, snap.calibrated
+        out = {}
+        for s in np.flatnonzero(snap.alive()).tolist():
+            r = snap.routes[s]
+            calibrated = snap.settings.calibrate and not np.isnan(cal[s])
+            out[r.name] = (
+                r.score_threshold if r.score_threshold is not None
+                else round(float(cal[s]), 6) if calibrated else default
+            )
+        return out
 
     def set_threshold(self, value: float, route_name: str | None = None) -> None:
-        """Set one route's threshold, or (``route_name=None``) the router-wide default."""
+        """Set one route's threshold, or (``route_name=None``) a fixed router-wide threshold,
+        which turns calibration off like ``score_threshold=`` at construction."""
         if route_name is not None:
             self.update(route_name, score_threshold=value)
             return
         snap = self._local.snapshot()
         st = snap.settings
         self._local.apply(settings=scoring_settings(st.top_k, st.aggregation, value, st.centroid_weight))
+        self._local.calibrator = None
 
     # ---- configs ---------------------------------------------------------------------------
     def to_config(self) -> RouterConfig:
         snap = self._local.snapshot()
         st = snap.settings
+        cal = self._local.calibrator
         return RouterConfig(
             routes=[copy_route(r) for r in snap.live_routes()],
             encoder_name=self.encoder.name,
             encoder_dim=self.encoder.dim,
             top_k=st.top_k,
             aggregation=st.aggregation,
-            score_threshold=st.score_threshold,
+            score_threshold=None if st.calibrate else st.score_threshold,
+            target_fpr=cal.target_fpr if cal is not None else 0.01,
             centroid_weight=st.centroid_weight,
             fit_state=self._fit_state(snap),
+            calibration=None if cal is None or not st.calibrate else calibration_state(cal, snap),
         )
 
     def _fit_state(self, snap: Snapshot) -> FitState | None:
@@ -574,6 +604,12 @@ class SemanticRouter(RemoteMixin):
             raise EncoderMismatchError(
                 f"config was made with encoder {config.encoder_name!r} (dim {config.encoder_dim}); "
                 f"got {encoder.name!r} (dim {encoder.dim})"
+            )
+        if config.score_threshold is None:
+            kwargs.setdefault("target_fpr", config.target_fpr)
+            seed_from_config(
+                config, encoder, kwargs.get("background"),
+                scoring_settings(config.top_k, config.aggregation, None, config.centroid_weight, True),
             )
         router = cls(
             routes=config.routes, encoder=encoder, index=index, top_k=config.top_k,

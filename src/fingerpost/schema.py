@@ -23,6 +23,7 @@ from ._sr_config import is_semantic_router_config, map_semantic_router_config, w
 
 __all__ = [
     "Aggregation",
+    "CalibrationState",
     "FitState",
     "Route",
     "RouteChoice",
@@ -133,7 +134,10 @@ class Route(_Model):
         function_schemas: OpenAI-style function schemas for dynamic routes.
         score_threshold: Per-route threshold on the route score, -1..1 (cosine scale; after
             a fit, the fitted score's: similarity + a * log p);
-            ``None`` falls back to the router's threshold.
+            ``None``: the route's calibrated threshold (or the router's fixed one).
+        target_fpr: Share of ordinary turns this route may catch when its threshold is
+            calibrated (``None``: the router's ``target_fpr``). Kept by local stores and
+            configs; a remote index does not carry it.
         metadata: JSON-serialisable data returned with every choice of this route.
     """
 
@@ -143,6 +147,7 @@ class Route(_Model):
     function_schemas: list[JSONDict] | None = None
     score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     metadata: JSONDict = Field(default_factory=dict)
+    target_fpr: float | None = Field(default=None, gt=0.0, le=0.5)
 
     @field_validator("name")
     @classmethod
@@ -307,6 +312,14 @@ class FitState(_Model):
     name -> texts): a retrain after a restart trains on them too."""
 
 
+class CalibrationState(_Model):
+    """Calibrated thresholds of a router's routes, and the background that produced them."""
+
+    background: str
+    target_fpr: float = Field(gt=0.0, le=0.5)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
 class RouterConfig(_Model):
     """Everything needed to rebuild a router (vectors aside): routes and scoring settings."""
 
@@ -315,9 +328,12 @@ class RouterConfig(_Model):
     encoder_dim: int | None = None
     top_k: int = Field(default=5, ge=1)
     aggregation: Aggregation = Aggregation.MAX
-    score_threshold: float = Field(default=0.45, ge=-1.0, le=1.0)
+    score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    """A fixed router-wide threshold; ``None`` calibrates routes (``target_fpr``)."""
+    target_fpr: float = Field(default=0.01, gt=0.0, le=0.5)
     centroid_weight: float = Field(default=0.7, ge=0.0, le=1.0)
     fit_state: FitState | None = None
+    calibration: CalibrationState | None = None
 
     @field_validator("top_k", "score_threshold", "centroid_weight", "encoder_dim", mode="before")
     @classmethod

@@ -208,6 +208,10 @@ class SqliteStore:
                 (route.name, route_json, blob, row_checksum(route_json, blob, *arr.shape)),
             )
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction (``BEGIN IMMEDIATE``: other processes' writers wait)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,6 +14,9 @@ from .._exceptions import FingerpostError
 from .._table import RouteTable, ScoringSettings, Snapshot
 from ..schema import Route, RouterConfig, Utterance, copy_route
 from ._sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .._calibrator import Calibrator
 
 __all__ = ["LocalIndex"]
 
@@ -55,6 +58,7 @@ class LocalIndex:
         self._table: RouteTable | None = None
         self._seen_version = 0  # the store's data_version our memory reflects
         self._seen_threshold: float | None = None  # the stored router threshold last applied
+        self.calibrator: Calibrator | None = None  # set by a calibrating router
 
     def __repr__(self) -> str:
         return f"LocalIndex(path={str(self.path) if self.path else None!r})"
@@ -89,7 +93,7 @@ class LocalIndex:
             self._store = store
             self._seen_threshold = saved
             if stored_threshold and saved is not None:
-                settings = dataclasses.replace(settings, score_threshold=saved)
+                settings = dataclasses.replace(settings, score_threshold=saved, calibrate=False)
         self._table = RouteTable(dim, encoder_name, settings, centroids_only=self.centroids_only)
 
     @property
@@ -142,9 +146,10 @@ class LocalIndex:
         deletes = [r.name for r in snap.live_routes() if r.name not in names]
         settings = None
         if saved is not None and saved != self._seen_threshold:
-            settings = dataclasses.replace(snap.settings, score_threshold=saved)
+            settings = dataclasses.replace(snap.settings, score_threshold=saved, calibrate=False)
         if upserts or deletes or settings is not None:
-            table.apply(add=upserts, delete=deletes, replace=True, settings=settings)
+            cal, _ = self._calibrate(upserts, deletes, settings or snap.settings)
+            table.apply(add=upserts, delete=deletes, replace=True, settings=settings, calibrated=cal)
         self._seen_version, self._seen_threshold = version, saved
 
     def stored(self) -> list[RouteVectors]:
@@ -167,9 +172,54 @@ class LocalIndex:
             routes, matrix = self._store.load(self.table.dim)
             if not routes:
                 return False
-            self.table.adopt(routes, matrix)
+            calibrated: dict[str, float] = {}
+            if self.calibrator is not None:
+                settings = self.table.snapshot().settings
+                saved = {}
+                for r in routes:
+                    rec = self._store.get_meta_json(_CAL + r.name) if r.score_threshold is None else None
+                    if isinstance(rec, dict) and isinstance(rec.get("threshold"), (int, float)):
+                        saved[str(rec.get("key"))] = float(rec["threshold"])
+                self.calibrator.seed(saved)  # unchanged routes need no background at all
+                calibrated, meta = self._calibrate(_split(routes, matrix), (), settings)
+                fresh = {k: v for k, v in meta.items() if v is None or str(v["key"]) not in saved}
+                if fresh:
+                    self._store.write([], [], fresh)
+            self.table.adopt(routes, matrix, calibrated)
             self._seen_version = version
         return True
+
+    def _calibrate(
+        self, adds: list[RouteVectors], deletes: Iterable[str], settings: ScoringSettings
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        """Calibrated thresholds of the routes added, and what the store keeps of them."""
+        if self.calibrator is None or self.centroids_only:
+            return {}, {}
+        cal = self.calibrator.thresholds(adds, settings)
+        meta: dict[str, Any] = {}
+        if self._store is not None:
+            meta = {_CAL + n: None for n in deletes}
+            for route, _ in adds:
+                value = cal.get(route.name)
+                meta[_CAL + route.name] = (
+                    None if value is None else self.calibrator.record(route, settings, value)
+                )
+        return cal, meta
+
+    def store_meta(self) -> tuple[Any, Any] | None:
+        """get(key) / put(key, value) on the store's meta table (``None`` in memory)."""
+        store = self._store
+        if store is None:
+            return None
+
+        def put(key: str, value: Any) -> None:
+            with self.table.lock:
+                if store.in_transaction:  # a reload inside a write calibrated what it loaded
+                    store.write_in_transaction([], [], {key: value})
+                else:
+                    store.write([], [], {key: value})
+
+        return store.get_meta_json, put
 
     def get_utterances(self) -> list[Utterance]:
         """Every (route, utterance) held now."""
@@ -215,16 +265,22 @@ class LocalIndex:
             meta["score_threshold"] = settings.score_threshold
         with table.lock:
             if store is not None and (adds or deletes or meta):
+                # Calibrate first: it may cache the background's vectors in the store.
+                cal, cal_meta = self._calibrate(adds, deletes, settings or table.snapshot().settings)
                 with store.transaction():  # other processes' writers wait from here
                     self._reload_if_changed()
                     table.check(add=adds, delete=deletes, replace=replace)
-                    store.write_in_transaction(adds, deletes, meta)
+                    store.write_in_transaction(adds, deletes, {**meta, **cal_meta})
                 if "score_threshold" in meta:
                     self._seen_threshold = float(meta["score_threshold"])
             else:
                 table.check(add=adds, delete=deletes, replace=replace)
+                cal, cal_meta = self._calibrate(adds, deletes, settings or table.snapshot().settings)
+                if self._store is not None and cal_meta:
+                    self._store.write([], [], cal_meta)
             return table.apply(
-                add=adds, delete=deletes, replace=replace, settings=settings, extras=extras
+                add=adds, delete=deletes, replace=replace, settings=settings, extras=extras,
+                calibrated=cal,
             )
 
 
@@ -237,6 +293,17 @@ def _stored_threshold(store: SqliteStore) -> float | None:
 
         raise StoreError(f"store {store.path} is corrupt: score_threshold {value!r}")
     return float(value)
+
+
+_CAL = "calibration/"  # store meta key prefix: a route's calibrated threshold and its key
+
+
+def _split(routes: list[Route], matrix: NDArray[np.float32]) -> list[RouteVectors]:
+    out, row = [], 0
+    for r in routes:
+        out.append((r, matrix[row : row + len(r.utterances)]))
+        row += len(r.utterances)
+    return out
 
 
 def _centroid(vecs: NDArray[np.float32]) -> NDArray[np.float32]:

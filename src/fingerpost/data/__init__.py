@@ -1,0 +1,1 @@
+"""Package data: the background corpus of ordinary turns (see NOTICE)."""

@@ -7,12 +7,12 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the server extra: pip install 'fingerpost[server]'")
 
-from fingerpost import Route, SemanticRouter  # noqa: E402
-from fingerpost.encoders.testing import HashEncoder  # noqa: E402
-from fingerpost.server import ServerLimits, create_app  # noqa: E402
+from fingerpost import Route, SemanticRouter
+from fingerpost.encoders.testing import HashEncoder
+from fingerpost.server import ServerLimits, create_app
 
-from ..conftest import CHITCHAT, POLITICS  # noqa: E402
-from ._serve import serving  # noqa: E402
+from ..conftest import CHITCHAT, POLITICS
+from ._serve import serving
 
 TOKEN = "s3cret-token"
 LIMITS = ServerLimits(max_text_chars=200, max_batch=16, max_body_bytes=16_384, max_utterances=50)

@@ -13,8 +13,8 @@ import pytest
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.server import create_app
 
-from .conftest import make_router
 from ._serve import serving
+from .conftest import make_router
 
 CLIENTS = 64
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .. import __version__
+from ..index.base import RemoteIndex
 from ..schema import RouteChoice
 from ..sync._plan import SYNC_MODES
 from ._errors import EXIT_USAGE, CliError
@@ -56,12 +58,20 @@ def _sources(fn: F) -> F:
     )(fn)
 
 
-def _router(src: Sources, progress: Progress, **kwargs: Any) -> SemanticRouter:
-    """The router, its encoder wrapped so long encodings show a bar."""
+@contextmanager
+def _open(src: Sources, progress: Progress, **kwargs: Any) -> Iterator[SemanticRouter]:
+    """The router, its encoder wrapped so long encodings show a bar; closed (with its remote
+    index, which the router does not own) on the way out."""
     config_dim = read_routes(src.routes).encoder_dim if src.routes is not None else None
     encoder = ProgressEncoder(make_encoder(src.encoder, config_dim), progress)
     with progress.task("loading routes"):
-        return src.router(encoder, **kwargs)
+        router = src.router(encoder, **kwargs)
+    try:
+        yield router
+    finally:
+        router.close()
+        if isinstance(router.index, RemoteIndex):
+            router.index.close()
 
 
 @click.group(
@@ -135,9 +145,7 @@ def route(
     if (text is None) == (file is None):
         raise CliError("give one turn as TEXT, or --file FILE ('-' for stdin)", EXIT_USAGE)
     src = Sources(routes, store, index, encoder)
-    with Progress.for_terminal(quiet) as progress:
-        router = _router(src, progress)
-    with router:
+    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
         if text is not None:
             result = router(text, limit=limit)
             if as_json:
@@ -180,15 +188,13 @@ def fit(
         raise CliError("nowhere to save the fit: give --out FILE (or fit a --store/--index in place)", EXIT_USAGE)
     labelled = read_labelled(data)
     src = Sources(routes, store, index, encoder)
-    with Progress.for_terminal(quiet) as progress:
-        router = _router(src, progress)
-        with router:
-            labelled.check_labels(set(router.list_route_names()))
-            _note(labelled.missing_note())
-            with progress.task(f"fitting on {len(labelled.texts)} turns"):
-                report = router.fit(labelled.texts, labelled.labels, objective=objective)  # type: ignore[arg-type]
-            if out is not None:
-                _save(router, out)
+    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
+        labelled.check_labels(set(router.list_route_names()))
+        _note(labelled.missing_note())
+        with progress.task(f"fitting on {len(labelled.texts)} turns"):
+            report = router.fit(labelled.texts, labelled.labels, objective=objective)  # type: ignore[arg-type]
+        if out is not None:
+            _save(router, out)
     from ._report import fit_summary
 
     click.echo(fit_summary(report))
@@ -240,35 +246,33 @@ def eval_(
     test = read_labelled(data)
     train = read_labelled(fit_data) if fit_data is not None else None
     src = Sources(routes, store, index, encoder)
-    with Progress.for_terminal(quiet) as progress:
-        router = _router(src, progress)
-        with router:
-            names = set(router.list_route_names())
-            for labelled in (test, train):
-                if labelled is not None:
-                    labelled.check_labels(names)
-                    _note(labelled.missing_note())
+    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
+        names = set(router.list_route_names())
+        for labelled in (test, train):
+            if labelled is not None:
+                labelled.check_labels(names)
+                _note(labelled.missing_note())
+        with progress.task(f"evaluating {len(test.texts)} turns"):
+            reports: list[tuple[str, EvalReport]] = [
+                ("as configured", evaluation_report(router, test.texts, test.labels))
+            ]
+        fit_report = None
+        if train is not None:
+            with progress.task(f"fitting on {len(train.texts)} turns"):
+                fit_report = router.fit(train.texts, train.labels, objective=objective)  # type: ignore[arg-type]
             with progress.task(f"evaluating {len(test.texts)} turns"):
-                reports: list[tuple[str, EvalReport]] = [
-                    ("as configured", evaluation_report(router, test.texts, test.labels))
-                ]
-            fit_report = None
-            if train is not None:
-                with progress.task(f"fitting on {len(train.texts)} turns"):
-                    fit_report = router.fit(train.texts, train.labels, objective=objective)  # type: ignore[arg-type]
-                with progress.task(f"evaluating {len(test.texts)} turns"):
-                    reports.append(("fitted", evaluation_report(router, test.texts, test.labels)))
-            click.echo(render(reports, fit_report, worst, encoder_name=router.encoder.name))
-            if plot is not None:
-                plot_scores(router, test.texts, test.labels, plot)
-                click.echo(f"\nplot written to {plot}")
+                reports.append(("fitted", evaluation_report(router, test.texts, test.labels)))
+        click.echo(render(reports, fit_report, worst, encoder_name=router.encoder.name))
+        if plot is not None:
+            plot_scores(router, test.texts, test.labels, plot)
+            click.echo(f"\nplot written to {plot}")
 
 
 # ---- sync, diff, is-synced -----------------------------------------------------------------
 @cli.command(
     epilog=_example(
         "fingerpost sync --routes routes.yaml --index qdrant://localhost:6333/routes --mode merge",
-        "fingerpost sync --store routes.db --index qdrant://localhost:6333/routes --mode remote",
+        "fingerpost sync --routes routes.yaml --index pinecone://routes --mode local   # PINECONE_API_KEY",
     )
 )
 @click.option("--mode", type=click.Choice(SYNC_MODES), default="merge", show_default=True, help="which side wins where they differ")
@@ -283,9 +287,7 @@ def sync(
     """
     src = Sources(routes, store, index, encoder)
     src.require(index=True)
-    with Progress.for_terminal(quiet) as progress:
-        router = _router(src, progress)
-        with router, progress.task(f"syncing ({mode})"):
+    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router, progress.task(f"syncing ({mode})"):
             lines = router.sync(mode)
     for line in lines:
         click.echo(line)
@@ -310,9 +312,7 @@ def diff(
     """
     src = Sources(routes, store, index, encoder)
     src.require(index=True)
-    with Progress.for_terminal(quiet) as progress:
-        router = _router(src, progress)
-        with router, progress.task("reading the remote"):
+    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router, progress.task("reading the remote"):
             lines = router.get_utterance_diff(include_metadata=metadata)
     for line in lines:
         click.echo(line)
@@ -332,9 +332,7 @@ def is_synced(
     """Exit 0 when local routes and the remote index are equal, else 1."""
     src = Sources(routes, store, index, encoder)
     src.require(index=True)
-    with Progress.for_terminal(quiet) as progress:
-        router = _router(src, progress)
-        with router, progress.task("comparing with the remote"):
+    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router, progress.task("comparing with the remote"):
             same = router.is_synced()
     click.echo("synced" if same else "not synced")
     if not same:
@@ -372,8 +370,9 @@ def serve(
 
     token = read_token(token_file) if token_file is not None else None
     src = Sources(routes, store, index, encoder)
-    with Progress.for_terminal(quiet) as progress:
-        router = _router(src, progress)
     limits = ServerLimits(max_text_chars=max_text_chars, max_batch=max_batch, max_body_bytes=max_body_bytes)
-    app = create_app(router, token=token, limits=limits, close_router=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info", ws="none", lifespan="on")
+    with ExitStack() as stack:
+        with Progress.for_terminal(quiet) as progress:  # a bar while loading, not over the log
+            router = stack.enter_context(_open(src, progress))
+        app = create_app(router, token=token, limits=limits)
+        uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info", ws="none", lifespan="on")

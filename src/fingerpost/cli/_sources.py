@@ -30,6 +30,7 @@ from ._errors import EXIT_USAGE, CliError
 if TYPE_CHECKING:
     from ..encoders.base import DenseEncoder
     from ..index.base import RemoteIndex
+    from ..index.local import LocalIndex
     from ..router import SemanticRouter
 
 __all__ = ["Sources", "make_encoder", "parse_index_url", "read_routes"]
@@ -59,7 +60,6 @@ class Sources:
     def router(self, encoder: DenseEncoder | None = None, **kwargs: Any) -> SemanticRouter:
         """Build the router these options describe (no sync: commands ask for that)."""
         from ..index.local import LocalIndex
-        from ..router import SemanticRouter
 
         self.require()
         config = read_routes(self.routes) if self.routes is not None else None
@@ -70,6 +70,20 @@ class Sources:
             index = LocalIndex(path=self.store)
         elif self.index is not None:
             index = parse_index_url(self.index)
+        try:
+            return self._build(config, enc, index, **kwargs)
+        except BaseException:
+            if index is not None:
+                index.close()
+            raise
+
+    def _build(
+        self, config: RouterConfig | None, enc: DenseEncoder, index: LocalIndex | RemoteIndex | None,
+        **kwargs: Any,
+    ) -> SemanticRouter:
+        from ..index.local import LocalIndex
+        from ..router import SemanticRouter
+
         if config is None:
             return SemanticRouter(encoder=enc, index=index, **kwargs)
         if isinstance(index, LocalIndex) or index is None:

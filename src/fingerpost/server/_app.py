@@ -108,6 +108,12 @@ def create_app(
     metrics = metrics if metrics is not None else RouterMetrics()
     metrics.instrument(router)
     api = api_models(limits)
+    # Request models of this app (they carry its limits); names FastAPI reads at runtime.
+    RouteRequest: Any = api.RouteRequest
+    BatchRequest: Any = api.BatchRequest
+    RouteIn: Any = api.RouteIn
+    RoutePatch: Any = api.RoutePatch
+    SyncRequest: Any = api.SyncRequest
     expected = None if token is None else token.encode()
     write_lock = threading.Lock()
     bearer = HTTPBearer(auto_error=False, description="Required by mutating endpoints when the "
@@ -166,7 +172,7 @@ def create_app(
 
     # ---- routing -----------------------------------------------------------------------------
     @app.post("/v1/route", response_model=RouteResult, tags=["routing"])
-    async def route(req: Annotated[api.RouteRequest, Body()]) -> RouteResult:  # type: ignore[valid-type]
+    async def route(req: Annotated[RouteRequest, Body()]) -> RouteResult:
         """Route one turn: the passing routes, best first (empty: route nowhere)."""
         start = time.perf_counter()
         result = await router.acall(req.text, limit=req.limit, route_filter=req.route_filter)
@@ -174,7 +180,7 @@ def create_app(
         return _result(result)
 
     @app.post("/v1/route/batch", response_model=BatchResult, tags=["routing"])
-    async def route_batch(req: Annotated[api.BatchRequest, Body()]) -> BatchResult:  # type: ignore[valid-type]
+    async def route_batch(req: Annotated[BatchRequest, Body()]) -> BatchResult:
         """Route several turns; results in the same order."""
         start = time.perf_counter()
         results = await router.abatch(req.texts, limit=req.limit, route_filter=req.route_filter)
@@ -187,7 +193,7 @@ def create_app(
         return RouteList(routes=router.routes)
 
     @app.post("/v1/routes", response_model=Route, status_code=201, dependencies=Mutating, tags=["routes"])
-    def add_route(body: Annotated[api.RouteIn, Body()]) -> Route:  # type: ignore[valid-type]
+    def add_route(body: Annotated[RouteIn, Body()]) -> Route:
         """Add a route (409 if the name exists)."""
         new = Route(**body.model_dump())
         with write_lock:
@@ -202,7 +208,7 @@ def create_app(
         return found
 
     @app.patch("/v1/routes/{name:path}", response_model=Route, dependencies=Mutating, tags=["routes"])
-    def patch_route(name: str, body: Annotated[api.RoutePatch, Body()]) -> Route:  # type: ignore[valid-type]
+    def patch_route(name: str, body: Annotated[RoutePatch, Body()]) -> Route:
         """Change the given fields of a route; only new utterances are encoded."""
         changes = {k: getattr(body, k) for k in body.model_fields_set}
         if changes.get("utterances", 0) is None:
@@ -227,7 +233,7 @@ def create_app(
         return DiffResult(lines=lines, synced=not lines)
 
     @app.post("/v1/sync", response_model=SyncResult, dependencies=Mutating, tags=["sync"])
-    def sync(body: Annotated[api.SyncRequest, Body()]) -> SyncResult:  # type: ignore[valid-type]
+    def sync(body: Annotated[SyncRequest, Body()]) -> SyncResult:
         """Make local routes and the remote index equal; ``mode`` says which side wins."""
         with write_lock, metrics.track_sync(body.mode):
             resolved = router.sync(body.mode)

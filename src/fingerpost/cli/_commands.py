@@ -352,10 +352,12 @@ def is_synced(
 @click.option("--max-text-chars", type=click.IntRange(min=1), default=4096, show_default=True)
 @click.option("--max-batch", type=click.IntRange(min=1), default=256, show_default=True, help="most turns per /v1/route/batch")
 @click.option("--max-body-bytes", type=click.IntRange(min=1024), default=1 << 20, show_default=True)
+@click.option("--access-log", is_flag=True, help="log every request (costs throughput)")
 @_sources
 @_common
 def serve(
     host: str, port: int, token_file: Path | None, max_text_chars: int, max_batch: int, max_body_bytes: int,
+    access_log: bool,
     routes: Path | None, store: Path | None, index: str | None, encoder: str, debug: bool, quiet: bool,
 ) -> None:
     """Serve the router over HTTP (OpenAPI at /docs).
@@ -375,4 +377,5 @@ def serve(
         with Progress.for_terminal(quiet) as progress:  # a bar while loading, not over the log
             router = stack.enter_context(_open(src, progress))
         app = create_app(router, token=token, limits=limits)
-        uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info", ws="none", lifespan="on")
+        uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info", access_log=access_log,
+                    ws="none", lifespan="on")

@@ -28,7 +28,7 @@ from .. import __version__
 from .._exceptions import FingerpostError, InvalidInputError, QueueFullError, RouteNotFoundError
 from ..metrics import CONTENT_TYPE, RouterMetrics
 from ..router import SemanticRouter
-from ..schema import Route, RouteChoice
+from ..schema import Route
 from ._errors import (
     EndpointNotFoundError,
     ErrorBody,
@@ -38,6 +38,7 @@ from ._errors import (
     error_body,
     status_of,
 )
+from ._fastpath import RouteFastPath
 from ._middleware import ServiceMiddleware
 from ._models import (
     BatchResult,
@@ -48,6 +49,7 @@ from ._models import (
     Status,
     SyncResult,
     api_models,
+    route_result,
 )
 
 __all__ = ["create_app", "read_token"]
@@ -80,10 +82,10 @@ def read_token(path: Path) -> str:
     return token
 
 
-def _result(result: RouteChoice | list[RouteChoice]) -> RouteResult:
-    if isinstance(result, RouteChoice):
-        return RouteResult(choices=[] if result.name is None else [result])
-    return RouteResult(choices=result)
+def _json(model: RouteResult | BatchResult) -> Response:
+    """The hot path's answer, serialised once by pydantic; FastAPI would validate the
+    response model again and then serialise it (``response_model`` still documents it)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def create_app(
@@ -133,6 +135,9 @@ def create_app(
         title="fingerpost", version=__version__, lifespan=lifespan, responses=_ERRORS,
         description="A local, zero-token semantic router: route turns, manage routes, sync.",
     )
+    # Inner first: the hot path answers inside the limits-and-metrics layer.
+    app.add_middleware(RouteFastPath, router=router, metrics=metrics, route_model=RouteRequest,
+                       batch_model=BatchRequest)
     app.add_middleware(ServiceMiddleware, max_body_bytes=limits.max_body_bytes, metrics=metrics)
 
     def authorize(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
@@ -172,20 +177,20 @@ def create_app(
 
     # ---- routing -----------------------------------------------------------------------------
     @app.post("/v1/route", response_model=RouteResult, tags=["routing"])
-    async def route(req: Annotated[RouteRequest, Body()]) -> RouteResult:
+    async def route(req: Annotated[RouteRequest, Body()]) -> Response:
         """Route one turn: the passing routes, best first (empty: route nowhere)."""
         start = time.perf_counter()
         result = await router.acall(req.text, limit=req.limit, route_filter=req.route_filter)
         metrics.observe_latency("total", time.perf_counter() - start)
-        return _result(result)
+        return _json(route_result(result))
 
     @app.post("/v1/route/batch", response_model=BatchResult, tags=["routing"])
-    async def route_batch(req: Annotated[BatchRequest, Body()]) -> BatchResult:
+    async def route_batch(req: Annotated[BatchRequest, Body()]) -> Response:
         """Route several turns; results in the same order."""
         start = time.perf_counter()
         results = await router.abatch(req.texts, limit=req.limit, route_filter=req.route_filter)
         metrics.observe_latency("total", time.perf_counter() - start)
-        return BatchResult(results=[_result(r) for r in results])
+        return _json(BatchResult(results=[route_result(r) for r in results]))
 
     # ---- routes ------------------------------------------------------------------------------
     @app.get("/v1/routes", response_model=RouteList, tags=["routes"])

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..metrics import RouterMetrics
 from ._errors import error_body
+from ._fastpath import ENDPOINT_KEY
 
 __all__ = ["ServiceMiddleware"]
 
@@ -57,7 +58,7 @@ class ServiceMiddleware:
             await self.app(scope, receive_limited, send_tracked)
         finally:
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = scope.get(ENDPOINT_KEY) or getattr(route, "path", None) or "unmatched"
             self.metrics.http_requests.labels(scope["method"], endpoint, str(status)).inc()
             self.metrics.http_latency.labels(endpoint).observe(time.perf_counter() - start)
 

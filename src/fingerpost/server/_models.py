@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..schema import Route, RouteChoice
 from ..sync._plan import SyncMode
 
-__all__ = ["Api", "ServerLimits", "api_models"]
+__all__ = ["Api", "ServerLimits", "api_models", "route_result"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class RouteResult(BaseModel):
     """Passing routes of one turn, best first; empty when the turn routes nowhere."""
 
     choices: list[RouteChoice]
+
+
+def route_result(result: RouteChoice | list[RouteChoice]) -> RouteResult:
+    """The router's answer for one turn (a choice, or a list with ``limit``) as a result."""
+    if isinstance(result, RouteChoice):
+        return RouteResult(choices=[] if result.name is None else [result])
+    return RouteResult(choices=result)
 
 
 class BatchResult(BaseModel):

@@ -149,3 +149,18 @@ def test_metrics_count_turns_batches_and_requests(client: httpx.Client, router: 
     assert 'fingerpost_latency_seconds_count{stage="total"} 4.0' in text
     assert 'fingerpost_queue_depth 0.0' in text
     assert 'fingerpost_http_requests_total{endpoint="/v1/route",method="POST",status="200"} 3.0' in text
+
+
+def test_a_bug_is_a_500_in_the_same_shape(router: SemanticRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fingerpost.server import create_app
+
+    from ._serve import serving
+
+    def broken() -> list[object]:
+        raise RuntimeError("a bug")
+
+    app = create_app(router)
+    monkeypatch.setattr(router, "get_utterance_diff", broken)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        response = client.get("/v1/diff")
+    assert _error(response, 500, "FingerpostError") == "internal error: RuntimeError"

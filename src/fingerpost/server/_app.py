@@ -121,12 +121,16 @@ def create_app(
     bearer = HTTPBearer(auto_error=False, description="Required by mutating endpoints when the "
                         "service runs with --token-file")
 
+    ready = threading.Event()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await router.start()
+        ready.set()
         try:
             yield
         finally:
+            ready.clear()
             await router.aclose()
             if close_router:
                 router.close()
@@ -174,6 +178,11 @@ def create_app(
         return JSONResponse(
             error_body(cls.__name__, str(exc.detail), exc.status_code), exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette's last resort (it still logs the traceback); the shape stays the same.
+        return JSONResponse(error_body(FingerpostError.__name__, f"internal error: {type(exc).__name__}", 500), 500)
 
     # ---- routing -----------------------------------------------------------------------------
     @app.post("/v1/route", response_model=RouteResult, tags=["routing"])
@@ -255,7 +264,7 @@ def create_app(
     async def readyz() -> Any:
         """Ready to route: the micro-batcher runs."""
         n = len(router.routes)
-        if not router._batcher.is_running:
+        if not ready.is_set():
             return JSONResponse(Status(status="starting", routes=n).model_dump(), 503)
         return Status(status="ready", routes=n)
 

@@ -3,6 +3,7 @@ events carry their outcome, and a failing observer never fails a batch."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fingerpost import Route, SemanticRouter, SyncConflictError
@@ -58,6 +59,8 @@ def test_instrument_keeps_vectors_and_does_not_stack() -> None:
     assert router.encoder.metrics is second and router.encoder.name == inner.name
     assert router("lovely weather today") == before
     assert second.value("fingerpost_latency_seconds_count", {"stage": "encode"}) == 1
+    texts = [*POLITICS, *CHITCHAT]
+    assert np.array_equal(router.encoder(texts), inner(texts))  # bit for bit: validated once
 
 
 def test_events_carry_their_outcome() -> None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..encoders.base import DenseEncoder, Vectors
+from ..metrics import raw_encode
 
 __all__ = ["Progress", "ProgressEncoder"]
 
@@ -86,7 +87,8 @@ class ProgressEncoder(DenseEncoder):
     """The encoder it wraps, encoding big calls in chunks so a bar can follow them.
 
     Same ``name`` and ``dim``, so configs and stores made with the wrapped encoder are
-    accepted; vectors are identical (rows are encoded independently).
+    accepted; small calls are passed through untouched, chunked ones equal one call up to
+    float rounding (a model pads each chunk to its own longest text).
     """
 
     def __init__(self, inner: DenseEncoder, progress: Progress, threshold: int = 2 * CHUNK) -> None:
@@ -95,7 +97,7 @@ class ProgressEncoder(DenseEncoder):
 
     def encode(self, texts: list[str]) -> Vectors:
         if not self._progress.enabled or len(texts) < self._threshold:
-            return self.inner(texts)
+            return raw_encode(self.inner, texts)
         parts = []
         with self._progress.task(f"encoding {len(texts)} texts", total=len(texts)) as bar:
             for start in range(0, len(texts), CHUNK):

@@ -19,7 +19,7 @@ from ._errors import EXIT_USAGE, CliError
 from ._labelled import read_labelled
 from ._progress import Progress, ProgressEncoder
 from ._report import plot_scores, render, require_matplotlib
-from ._sources import ENCODERS, Sources, make_encoder, read_routes
+from ._sources import ENCODERS, Sources, make_encoder
 
 if TYPE_CHECKING:
     from .._evaluate import EvalReport
@@ -62,10 +62,12 @@ def _sources(fn: F) -> F:
 def _open(src: Sources, progress: Progress, **kwargs: Any) -> Iterator[SemanticRouter]:
     """The router, its encoder wrapped so long encodings show a bar; closed (with its remote
     index, which the router does not own) on the way out."""
-    config_dim = read_routes(src.routes).encoder_dim if src.routes is not None else None
-    encoder = ProgressEncoder(make_encoder(src.encoder, config_dim), progress)
+    src.require()
+    config = src.config()
+    dim = config.encoder_dim if config is not None else None
+    encoder = ProgressEncoder(make_encoder(src.encoder, dim), progress)
     with progress.task("loading routes"):
-        router = src.router(encoder, **kwargs)
+        router = src.router(encoder, config, **kwargs)
     try:
         yield router
     finally:

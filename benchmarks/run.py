@@ -219,7 +219,14 @@ def integrations(quick: bool, with_peers: bool) -> str:
     return "\n".join(out)
 
 
-SECTIONS = {"core": core, "quality": quality, "fewshot": fewshot, "concurrency": concurrency, "sync": sync, "integrations": integrations}
+def server(quick: bool, with_peers: bool) -> str:
+    import fp_server
+
+    return fp_server.report(fp_server.compare(quick))
+
+
+SECTIONS = {"core": core, "quality": quality, "fewshot": fewshot, "concurrency": concurrency, "sync": sync,
+            "integrations": integrations, "server": server}
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""``fingerpost eval``: tables, fitting, plots and the errors a user can make."""
+"""``fingerpost eval``: tables, fitting, plots and the errors a user can make (input files
+are validated: exit status 2 with the file and line)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,12 @@ def test_plot_without_matplotlib_says_how_to_install(
         ('{"label": "weather"}\n', "test.jsonl:1: expected"),
         ('{"text": "hi", "label": 3}\n', "label must be a string or null"),
         ("\n", "no labelled turns"),
-        ('{"text": "hi", "label": "no such route"}\n', "names no route"),
+        ('{"text": "hi", "label": "weather"}\n{"text": "hi", "label": "no such route"}\n',
+         "test.jsonl:2: label 'no such route' names no route"),
+        # a misspelled label key used to read as "0 in scope" and exit 0
+        ('{"text": "hi", "intent": "chitchat"}\n', "test.jsonl:1: unknown key 'intent'"),
+        ('{"text": "hi", "label": "weather"}\n{"text": "  ", "label": null}\n', "test.jsonl:2: blank text"),
+        ('[1, 2]\n', "test.jsonl:1: expected"),
     ],
 )
 def test_bad_data_is_reported_in_one_line(
@@ -99,7 +105,7 @@ def test_bad_data_is_reported_in_one_line(
 ) -> None:
     bad = tmp_path / "test.jsonl"
     bad.write_text(content, encoding="utf-8")
-    assert main(["eval", "--routes", str(files["config"]), "--data", str(bad), "--encoder", "hash"]) == 1
+    assert main(["eval", "--routes", str(files["config"]), "--data", str(bad), "--encoder", "hash"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
@@ -109,13 +115,43 @@ def test_bad_routes_files_are_reported(files: dict[str, Path], tmp_path: Path, c
     assert main(["eval", "--routes", str(tmp_path / "missing.yaml"), "--data", data, "--encoder", "hash"]) == 1
     scalar = tmp_path / "scalar.yaml"
     scalar.write_text("42\n", encoding="utf-8")
-    assert main(["eval", "--routes", str(scalar), "--data", data, "--encoder", "hash"]) == 1
+    assert main(["eval", "--routes", str(scalar), "--data", data, "--encoder", "hash"]) == 2
     # a config made with the hash encoder is refused by another encoder
     other = tmp_path / "other.yaml"
     other.write_text(files["config"].read_text().replace("fingerpost-hash-v1-128", "some-other-model"))
     assert main(["eval", "--routes", str(other), "--data", data, "--encoder", "hash"]) == 1
     err = capsys.readouterr().err
     assert "cannot read" in err and "expected a router config" in err and "encoder" in err
+
+
+def test_bad_fit_data_is_checked_before_any_fitting(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "fit.jsonl"
+    bad.write_text('{"text": "hi", "intent": "chitchat"}\n', encoding="utf-8")
+    argv = ["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]
+    assert main([*argv, "--fit", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "fit.jsonl:1: unknown key 'intent'" in captured.err
+    assert "| fitted" not in captured.out and "| as configured" not in captured.out
+
+
+def test_missing_labels_are_out_of_scope_and_said_once(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "unlabelled.jsonl"
+    rows = [json.dumps({"text": t, "label": g}) if g is not None else json.dumps({"text": t}) for t, g in TEST]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["eval", "--routes", str(files["config"]), "--data", str(data), "--encoder", "hash"]) == 0
+    captured = capsys.readouterr()
+    n_missing = sum(g is None for _, g in TEST)
+    assert captured.err.count("note:") == 1
+    assert f'{n_missing} of {len(TEST)} turns in {data} have no "label"' in captured.err
+    assert "out of scope" in captured.err
+    assert f"({len(TEST) - n_missing} in scope, {n_missing} out of scope)" in captured.out
+    # explicit nulls (the fixture's own file) need no note
+    assert main(["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]) == 0
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

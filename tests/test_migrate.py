@@ -82,7 +82,7 @@ def test_cli_migrate_embedded_qdrant(tmp_path: Path, capsys: pytest.CaptureFixtu
     report = json.loads(capsys.readouterr().out)
     assert report["utterances"] == report["copied_vectors"] == report["target_count"] == 4
     assert report["encoded"] == 0 and report["routes"] == 2
-    assert main(argv) == 1  # the target is no longer empty: one line on stderr, no traceback
+    assert main(argv) == 2  # the target is no longer empty: a usage error, one line, no traceback
     assert "empty" in capsys.readouterr().err
     bad = ["migrate", "--from", "semantic-router", "--index", "ftp://x/y", "--to", "qdrant://h:1/z"]
-    assert main(bad) == 1 and "unknown location" in capsys.readouterr().err
+    assert main(bad) == 2 and "unknown location" in capsys.readouterr().err

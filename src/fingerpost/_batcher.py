@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -181,6 +183,26 @@ class MicroBatcher(Generic[T, R]):
             failed_batches=self._failed,
             queued=self._size,
         )
+
+    def observe(self, observer: Callable[[list[T], list[R], float], None] | None) -> None:
+        """Report each batch that ``process`` finished to ``observer(items, results, seconds)``,
+        on the worker thread right after the call (a metrics hook: ``fingerpost.metrics``).
+        ``None`` stops reporting. An observer that raises is logged, never fails the batch."""
+        process: Callable[[list[T]], list[R]] = self.__dict__.setdefault("_unobserved", self._process)
+        if observer is None:
+            self._process = process
+            return
+
+        def observed(items: list[T]) -> list[R]:
+            start = time.perf_counter()
+            results = process(items)
+            try:
+                observer(items, results, time.perf_counter() - start)
+            except Exception:
+                logging.getLogger("fingerpost.metrics").exception("batch observer failed")
+            return results
+
+        self._process = observed
 
     async def start(self) -> None:
         """Start the worker on the running loop; also reopens a closed batcher."""

@@ -122,6 +122,7 @@ def migrate(
 
     Neither index is closed: the caller owns both.
     """
+    from ._decide import DEFAULT_SCORE_THRESHOLD
     from .router import SemanticRouter
 
     if encoder is None:
@@ -152,7 +153,10 @@ def migrate(
             by_text.setdefault(p.utterance.utterance, _unit(np.asarray(p.vector, dtype=np.float32)))
     stored = _StoredVectors(encoder, by_text)
     routes = _routes(points)
-    router = SemanticRouter(routes=routes, encoder=stored, index=target, auto_sync="local")
+    # A fixed threshold: this router only copies, so it must not calibrate (encode a background).
+    router = SemanticRouter(
+        routes=routes, encoder=stored, index=target, auto_sync="local", score_threshold=DEFAULT_SCORE_THRESHOLD
+    )
     router.close()
     n = len(points)
     return MigrationReport(

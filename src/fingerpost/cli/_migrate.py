@@ -12,41 +12,23 @@ emulator). Prints the report as one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._exceptions import InvalidInputError
-from .index.base import RemoteIndex
+import click
 
-__all__ = ["add_parser", "open_location", "run"]
+from .._exceptions import InvalidInputError
+from ..index.base import RemoteIndex
+from ._sources import ENCODERS, make_encoder
 
-
-def add_parser(sub: Any) -> None:
-    """Register ``migrate`` on an ``argparse`` subparsers object."""
-    mg = sub.add_parser(
-        "migrate",
-        help="copy a semantic-router 0.1.x index into fingerpost's layout",
-        description="Copy every route of a remote index (semantic-router 0.1.x's layout, or "
-        "fingerpost's) into an empty fingerpost remote; stored vectors are reused when they "
-        "are the encoder's.",
-    )
-    mg.add_argument("--from", dest="layout", choices=["semantic-router", "fingerpost"], required=True)
-    mg.add_argument("--index", required=True, help="source location (qdrant://, qdrant+path://, pinecone://)")
-    mg.add_argument("--to", dest="target", required=True, help="target location (same forms)")
-    mg.add_argument("--encoder", choices=["default", "hash"], default="default",
-                    help="default: the ONNX model; hash: the deterministic test encoder")
-    mg.add_argument("--dim", type=int, help="width of the hash encoder (default 128)")
-    mg.add_argument("--reembed", choices=["auto", "always", "never"], default="auto",
-                    help="auto: reuse stored vectors when they are the encoder's")
-    mg.add_argument("--pinecone-host", help="Pinecone control-plane URL (emulators)")
+__all__ = ["migrate_command", "open_location"]
 
 
 def _qdrant(parts: Any, layout: str, clients: dict[str, Any]) -> RemoteIndex:
-    from .index.qdrant import QdrantIndex
+    from ..index.qdrant import QdrantIndex
 
     path, _, name = parts.path.rpartition("/")
     if not name:
@@ -74,7 +56,7 @@ def open_location(
     if parts.scheme in ("qdrant", "qdrants", "qdrant+path"):
         return _qdrant(parts, layout, clients)
     if parts.scheme == "pinecone":
-        from .index.pinecone import PineconeIndex
+        from ..index.pinecone import PineconeIndex
 
         namespace = parts.path.strip("/") or None
         return PineconeIndex(
@@ -86,31 +68,42 @@ def open_location(
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``migrate``; prints the report as JSON."""
-    from ._migrate import migrate
+@click.command(
+    epilog="\b\nExample:\n  fingerpost migrate --from semantic-router "
+    "--index qdrant://localhost:6333/old --to qdrant://localhost:6333/routes",
+)
+@click.option("--from", "layout", type=click.Choice(["semantic-router", "fingerpost"]), required=True,
+              help="the layout of the source index")
+@click.option("--index", "source", required=True, metavar="LOC", help="source: qdrant://, qdrant+path:// or pinecone://")
+@click.option("--to", "target", required=True, metavar="LOC", help="target (same forms); must be empty")
+@click.option("--encoder", type=click.Choice(ENCODERS), default="default", envvar="FINGERPOST_ENCODER",
+              help="default: the ONNX model; hash: the deterministic test encoder")
+@click.option("--dim", type=click.IntRange(min=1), help="width of the hash encoder (default 128)")
+@click.option("--reembed", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="auto: reuse stored vectors when they are the encoder's")
+@click.option("--pinecone-host", metavar="URL", help="Pinecone control-plane URL (emulators)")
+@click.option("--debug", is_flag=True, help="show the traceback of any error")
+def migrate_command(
+    layout: str, source: str, target: str, encoder: str, dim: int | None, reembed: str,
+    pinecone_host: str | None, debug: bool,
+) -> None:
+    """Copy a semantic-router 0.1.x index into fingerpost's layout, reusing stored vectors
+    when they are the encoder's. Prints the report as one JSON object."""
+    from .._migrate import migrate
 
-    if args.encoder == "hash":
-        from .encoders.testing import HashEncoder
-
-        encoder: Any = HashEncoder(dim=args.dim or 128)
-    else:
-        from .encoders.onnx import OnnxEncoder
-
-        encoder = OnnxEncoder()
-    reembed = {"auto": None, "always": True, "never": False}[args.reembed]
+    enc = make_encoder(encoder, dim)
+    again = {"auto": None, "always": True, "never": False}[reembed]
     clients: dict[str, Any] = {}
     opened: list[RemoteIndex] = []
     try:
-        source = open_location(args.index, args.layout, clients, args.pinecone_host)
-        opened.append(source)
-        target = open_location(args.target, "fingerpost", clients, args.pinecone_host)
-        opened.append(target)
-        report = migrate(source, target, encoder, reembed=reembed)
+        src = open_location(source, layout, clients, pinecone_host)
+        opened.append(src)
+        dst = open_location(target, "fingerpost", clients, pinecone_host)
+        opened.append(dst)
+        report = migrate(src, dst, enc, reembed=again)
     finally:
         for idx in opened:
             idx.close()
         for client in clients.values():
             client.close()
-    print(json.dumps(asdict(report)))
-    return 0
+    click.echo(json.dumps(asdict(report)))

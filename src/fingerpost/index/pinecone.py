@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -213,8 +214,8 @@ class PineconeIndex(RemoteIndex):
         key = api_key if api_key is not None else os.environ.get("PINECONE_API_KEY", "")
         if not isinstance(key, str) or not key.strip():
             raise InvalidInputError("PineconeIndex needs an api_key (or PINECONE_API_KEY)")
-        if host is not None and (not isinstance(host, str) or not host):
-            raise InvalidInputError(f"host must be a non-empty URL, got {host!r}")
+        if host is not None:
+            _check_host(host)
         if namespace is not None and not isinstance(namespace, str):
             raise InvalidInputError(f"namespace must be a string, got {namespace!r}")
         for name, text in (("region", region), ("cloud", cloud)):
@@ -590,3 +591,18 @@ class PineconeIndex(RemoteIndex):
         item = {"id": record_id, "values": unit_vector(self._require_dim()), "metadata": metadata}
         index = self._index_or_raise()
         self._call("upsert", partial(index.upsert, vectors=[item], namespace=self.namespace))
+
+
+def _check_host(host: object) -> None:
+    """A usable control-plane URL, or ``InvalidInputError`` now rather than an HTTP client's
+    own error (``httpx.InvalidURL``) at the first request."""
+    if not isinstance(host, str) or not host.strip():
+        raise InvalidInputError(f"host must be a non-empty URL, got {host!r}")
+    try:
+        parts = urlsplit(host if "://" in host else f"https://{host}")  # ValueError: bad IPv6
+        port = parts.port  # raises ValueError for a port that is not a number in 0..65535
+    except ValueError as exc:
+        raise InvalidInputError(f"host {host!r} is not a usable URL: {exc}") from exc
+    name = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not name or any(c.isspace() for c in host) or port == 0:
+        raise InvalidInputError(f"host {host!r} is not a usable http(s) URL")

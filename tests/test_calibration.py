@@ -331,3 +331,18 @@ def test_agents_sharing_a_remote_calibrate_alike(seed_routes: list[Route], encod
     turns = ["order a pizza now", "who will win the vote", "hello there"]
     assert [c.name for c in reader.batch(turns)] == [c.name for c in writer.batch(turns)]
     assert all(p.utterance.score_threshold is None for p in remote.points.values())
+
+
+def test_without_a_mirror_a_router_does_not_calibrate(seed_routes: list[Route], encoder: HashEncoder) -> None:
+    """``mirror=False`` holds no route vectors to fit gates on: the documented fallback is the
+    router's threshold, and its answers are those of a mirror with a fixed threshold."""
+    from .sync.memory_remote import MemoryRemote
+
+    remote = MemoryRemote()
+    bg = fresh(ORDINARY, "nomirror")
+    SemanticRouter(routes=seed_routes, encoder=encoder, index=remote, auto_sync="local", background=bg)
+    bare = SemanticRouter(encoder=encoder, index=remote, mirror=False, background=bg)
+    fixed = SemanticRouter(encoder=encoder, index=remote, score_threshold=0.45)
+    assert bare.to_config().calibration is None
+    turns = ["what about politics", "the election is near", "hello there friend", "check my alarm"]
+    assert [c.name for c in bare.batch(turns)] == [c.name for c in fixed.batch(turns)]

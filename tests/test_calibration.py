@@ -1,4 +1,5 @@
-"""Calibration by default (issue 11): thresholds from how ordinary turns score against a route."""
+"""Calibration by default (issue 11): a per-route gate fitted against ordinary turns, with a
+router-wide false-positive budget."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from fingerpost import (
     RouterConfig,
     SemanticRouter,
     _background,
+    _calibration,
     _calibrator,
 )
-from fingerpost._calibration import calibrated_threshold, leave_one_out, route_score
+from fingerpost._calibration import Gate, fit_gate, neighbourhood, route_score
 from fingerpost._table import ScoringSettings
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
@@ -25,6 +27,11 @@ SUBJECTS = ["my alarm", "the weather", "a pasta recipe", "my flight", "the music
             "the thermostat", "a taxi", "my shopping list", "the news", "a restaurant", "my car"]
 VERBS = ["check", "change", "tell me about", "cancel", "find", "set up", "show me", "remind me about"]
 ORDINARY = [f"{v} {s}" for v, s in itertools.product(VERBS, SUBJECTS)]  # 96 ordinary turns
+TAILS = ["", " please", " now", " today", " for me", " tonight", " again", " quickly", " later", " tomorrow",
+         " this week", " right away", " if you can", " thanks", " for tomorrow", " soon", " at home", " at work",
+         " on my phone", " for my mom", " for the weekend", " before noon", " after lunch", " by friday",
+         " real quick", " when you can", " for next week", " for my trip", " for the kids", " one more time"]
+ORDINARY_MANY = [f"{t}{x}" for t in ORDINARY for x in TAILS]  # 2,880 distinct ordinary turns
 
 CARD = [
     "when will my new card arrive",
@@ -52,54 +59,63 @@ def settings() -> ScoringSettings:
 
 
 # ---- the pure function -----------------------------------------------------------------------
-def test_the_threshold_lets_through_at_most_the_target_share_of_the_background(encoder: HashEncoder) -> None:
-    """Of the background turns outside the route's neighbourhood (scoring below its own
-    utterances' leave-one-out median), at most the target share pass."""
+def gate_scores(gate: Gate, vecs: np.ndarray) -> np.ndarray:
+    return np.asarray(vecs @ gate.weights + gate.bias)
+
+
+def gates_of(router: SemanticRouter) -> dict[str, Gate]:
+    snap = router._local.snapshot()
+    return {snap.routes[s].name: snap.gates[s] for s in np.flatnonzero(snap.alive()).tolist()
+            if snap.gates[s] is not None}  # type: ignore[misc]
+
+
+def test_a_gate_lets_through_at_most_its_share_of_held_out_background_turns(encoder: HashEncoder) -> None:
+    """The pass level is set on background turns the gate's fold model never saw: with n
+    routes sharing the budget, at most ``n_held * target / n`` of them pass."""
     route = encoder(["book a table for two", "reserve a restaurant table", "a table for two please"])
-    bg = encoder(ORDINARY)
-    scores = route_score(route, bg, settings())
-    outside = scores < float(np.median(leave_one_out(route, settings())))
-    assert outside.sum() > 50
-    uncapped = ScoringSettings(score_threshold=1.0)  # the router's default caps it otherwise
+    bg = encoder(ORDINARY * 20)
     for fpr in (0.01, 0.05, 0.2):
-        t = calibrated_threshold(route, bg, uncapped, fpr)
-        assert float((scores[outside] >= t).mean()) <= fpr
-        assert calibrated_threshold(route, bg, settings(), fpr) == min(t, settings().score_threshold)
-    assert calibrated_threshold(route, bg, settings(), 0.01) >= calibrated_threshold(route, bg, settings(), 0.2)
+        gate = fit_gate(route, bg, settings(), fpr)
+        assert gate is not None and gate.n_held == bg.shape[0]
+        for n in (1, 2, 7, 1000):
+            assert int((gate.held > gate.cutoff(n)).sum()) <= gate.n_held * fpr / n
+        assert (gate_scores(gate, route) > gate.cutoff(1)).all()  # its own utterances pass
+    loose, strict = fit_gate(route, bg, settings(), 0.2), fit_gate(route, bg, settings(), 0.01)
+    assert loose is not None and strict is not None and loose.cutoff(1) <= strict.cutoff(1)
 
 
-def test_the_threshold_never_exceeds_the_default_and_a_loose_route_keeps_the_target(encoder: HashEncoder) -> None:
+def test_the_neighbourhood_leaves_out_at_most_the_target_share(encoder: HashEncoder) -> None:
     route = encoder(CARD)
-    t = calibrated_threshold(route, encoder(ORDINARY + CARD_IN_BACKGROUND), settings(), 0.01)
-    assert t <= settings().score_threshold
-    # examples unrelated to each other: the whole background is "inside" the neighbourhood,
-    # yet at most twice the target of it passes
+    bg = encoder(ORDINARY * 30 + CARD_IN_BACKGROUND)
+    scores = route_score(route, bg, settings()).astype(np.float64)
+    out = neighbourhood(route, scores, settings(), 0.05)
+    assert set(out.tolist()) >= set(range(len(ORDINARY) * 30, bg.shape[0]))  # every card turn
+    assert out.size <= bg.shape[0] * 0.05
+    # examples unrelated to each other: the neighbourhood is capped at the target
     loose = encoder(["order a pizza", "the stock market crashed", "my knee hurts"])
-    bg = encoder(ORDINARY * 10)
-    uncapped = ScoringSettings(score_threshold=1.0)
-    t = calibrated_threshold(loose, bg, uncapped, 0.05)
-    assert float((route_score(loose, bg, uncapped) >= t).mean()) <= 2 * 0.05
+    assert neighbourhood(loose, route_score(loose, bg, settings()).astype(np.float64), settings(), 0.01).size \
+        <= bg.shape[0] * 0.01
 
 
-def test_card_arrival_stays_reachable_when_its_topic_is_in_the_background(encoder: HashEncoder) -> None:
-    """The background holds 36 card-arrival turns (over 1 % of it): counted as ordinary,
-    they would lift the threshold above the route's own turns. They sit inside the route's
-    neighbourhood, so they are left out, and new card-arrival turns still reach the route."""
-    background = fresh(ORDINARY * 30 + CARD_IN_BACKGROUND, "card")  # 2,917 turns
-    route = encoder(CARD)
-    bg = encoder(background)
-    t = calibrated_threshold(route, bg, settings(), 0.01)
-    unguarded = float(np.quantile(route_score(route, bg, settings()), 0.99, method="higher"))
+def test_card_arrival_stays_reachable_when_its_topic_is_in_the_background(
+    encoder: HashEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background holds 36 card-arrival turns (over 1 % of it): counted as ordinary, the
+    gate would learn to reject the route's own turns. They sit inside the route's
+    neighbourhood, so they are left out, and new card-arrival turns pass the gate."""
+    background = fresh(ORDINARY_MANY + CARD_IN_BACKGROUND, "card")  # 2,917 distinct turns
     held_out = ["when will my card arrive", "my new card has not arrived", "has the card been shipped",
                 "my replacement card has not arrived"]
-    scores = route_score(route, encoder(held_out), settings())
-    assert t < unguarded
-    assert (scores >= t).all()
-    assert (scores < unguarded).any()  # without the exclusion, the route would lose some
     router = SemanticRouter(routes=[Route(name="card_arrival", utterances=CARD)], encoder=encoder,
                             background=background)
     assert [c.name for c in router.batch(held_out)] == ["card_arrival"] * len(held_out)
-    assert router.get_thresholds()["card_arrival"] == pytest.approx(t, abs=1e-6)
+    gate = gates_of(router)["card_arrival"]
+    assert (gate_scores(gate, encoder(held_out)) > gate.cutoff(1)).all()
+    # without leaving the neighbourhood out, the card turns are negatives: the gate fails them
+    monkeypatch.setattr(_calibration, "neighbourhood", lambda *a: np.empty(0, np.int64))
+    naive = fit_gate(encoder(CARD), encoder(background), settings(), 0.01)
+    assert naive is not None
+    assert not (gate_scores(naive, encoder(held_out)) > naive.cutoff(1)).all()
 
 
 # ---- the router ------------------------------------------------------------------------------
@@ -107,16 +123,62 @@ def test_precedence_explicit_then_fit_then_calibrated_then_fixed(seed_routes: li
     explicit = Route(name="billing", utterances=["I need a refund", "why was I charged twice"], score_threshold=0.8)
     router = SemanticRouter(routes=[*seed_routes, explicit], encoder=encoder)
     thr = router.get_thresholds()
-    assert thr["billing"] == 0.8
-    assert thr["politics"] != router.score_threshold and thr["chitchat"] != router.score_threshold
-    assert all(-1.0 <= thr[n] <= router.score_threshold for n in ("politics", "chitchat"))
-    report = router.fit(["who do you vote for", "nice day", "refund me"], ["politics", "chitchat", "billing"])
-    assert router.get_thresholds() == report.thresholds  # fit overrides calibration
+    assert thr["billing"] == 0.8 and thr["politics"] == router.score_threshold
+    assert set(gates_of(router)) == {"politics", "chitchat"}  # an explicit threshold: no gate
     fixed = SemanticRouter(routes=seed_routes, encoder=encoder, score_threshold=0.45)
-    assert fixed.get_thresholds() == {"politics": 0.45, "chitchat": 0.45}
+    assert fixed.get_thresholds() == {"politics": 0.45, "chitchat": 0.45} and not gates_of(fixed)
     router.set_threshold(0.5)  # a fixed router-wide threshold turns calibration off
     router.update("politics", score_threshold=None)
-    assert router.get_thresholds()["politics"] == 0.5
+    assert router.get_thresholds()["politics"] == 0.5 and router.to_config().calibration is None
+
+
+def test_a_gate_passes_turns_below_the_similarity_threshold_alike_in_batch_and_single(
+    seed_routes: list[Route], encoder: HashEncoder
+) -> None:
+    """A calibrated route passes a turn its gate passes even below the router's threshold;
+    one turn at a time and a batch answer the same."""
+    router = SemanticRouter(routes=seed_routes, encoder=encoder, background=fresh(ORDINARY, "batch"))
+    fixed = SemanticRouter(routes=seed_routes, encoder=encoder, score_threshold=0.45)
+    turns = ["what about politics", "the election is near", "hello there friend", "check my alarm",
+             "who will win the vote", "tell me about the weather", "isn't politics great"]
+    batch = [c.name for c in router.batch(turns)]
+    assert batch == [router(t).name for t in turns]
+    assert [c.name for c in router.batch(turns, limit=None)[0]] == [c.name for c in router(turns[0], limit=None)]
+    gained = [t for t, b, f in zip(turns, batch, (c.name for c in fixed.batch(turns)), strict=True) if b != f]
+    assert gained  # the gate let through turns the fixed threshold missed
+    for t in gained:
+        assert router(t, limit=None)[0].similarity_score < router.score_threshold  # ranked by similarity
+
+
+def test_the_budget_is_shared_over_the_calibrated_routes_without_refitting(
+    seed_routes: list[Route], encoder: HashEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """150 routes that each let 1 % of ordinary turns through flag far more than 1 %: the
+    router-wide budget is split over the calibrated routes, so adding a route makes the
+    others' gates stricter, by a lookup."""
+    router = SemanticRouter(routes=seed_routes, encoder=encoder, background=fresh(ORDINARY * 10, "budget"))
+    before = router.to_config().calibration
+    assert before is not None
+    calls: list[int] = []
+    real = _calibrator.fit_gate
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_calibrator, "fit_gate", counting)
+    extra = [Route(name=f"r{i}", utterances=[f"{v} thing {i}" for v in VERBS[:3]]) for i in range(6)]
+    router.add(extra)
+    assert len(calls) == len(extra)
+    after = router.to_config().calibration
+    assert after is not None
+    gates = gates_of(router)
+    assert after.thresholds["politics"] == round(gates["politics"].cutoff(len(gates)), 6)
+    assert after.thresholds["politics"] >= before.thresholds["politics"]
+    assert after.thresholds["chitchat"] >= before.thresholds["chitchat"]
+    # every held-out background turn that passes some gate: at most the router-wide target
+    for g in gates.values():
+        assert int((g.held > g.cutoff(len(gates))).sum()) <= g.n_held * 0.01 / len(gates)
 
 
 def test_a_route_target_fpr_wins_over_the_routers(encoder: HashEncoder) -> None:
@@ -126,8 +188,9 @@ def test_a_route_target_fpr_wins_over_the_routers(encoder: HashEncoder) -> None:
         routes=[Route(name="a", utterances=utts), Route(name="b", utterances=utts, target_fpr=0.3)],
         encoder=encoder, background=bg, target_fpr=0.001,
     )
-    thr = router.get_thresholds()
-    assert thr["b"] < thr["a"]
+    gates = gates_of(router)
+    assert gates["a"].target_fpr == 0.001 and gates["b"].target_fpr == 0.3
+    assert gates["b"].cutoff(2) < gates["a"].cutoff(2)
 
 
 def test_bad_calibration_arguments_are_refused(encoder: HashEncoder) -> None:
@@ -160,14 +223,14 @@ def test_the_background_is_encoded_once_per_encoder_and_cached_on_disk(
     a = SemanticRouter(routes=seed_routes, encoder=enc, background=bg)
     b = SemanticRouter(routes=seed_routes, encoder=enc, background=bg)
     assert enc.encoded == 2 * utterances + len(bg)  # the background once, for both routers
-    assert a.get_thresholds() == b.get_thresholds()
+    assert a.to_config().calibration == b.to_config().calibration
     assert list(tmp_path.glob("background-*.npy"))
     monkeypatch.setattr(_background, "_memory", {})  # a new process: the disk cache answers
     monkeypatch.setattr(_calibrator, "_memo", {})
     before = enc.encoded
     c = SemanticRouter(routes=seed_routes, encoder=enc, background=bg)
     assert enc.encoded == before + utterances
-    assert c.get_thresholds() == a.get_thresholds()
+    assert c.to_config().calibration == a.to_config().calibration
 
 
 def test_a_custom_background_changes_thresholds_and_is_named_in_the_config(
@@ -178,13 +241,14 @@ def test_a_custom_background_changes_thresholds_and_is_named_in_the_config(
         ["the election", "the president", "the party", "the vote", "politics"])] + ORDINARY, "politics")
     default = SemanticRouter(routes=seed_routes, encoder=encoder)
     custom = SemanticRouter(routes=seed_routes, encoder=encoder, background=political)
-    assert custom.get_thresholds()["politics"] != default.get_thresholds()["politics"]
     cfg = custom.to_config()
+    assert cfg.calibration is not None and default.to_config().calibration is not None
+    assert cfg.calibration.thresholds["politics"] != default.to_config().calibration.thresholds["politics"]
     assert cfg.calibration is not None and cfg.calibration.background.startswith("custom:")
     assert default.to_config().calibration.background.startswith("clinc150")  # type: ignore[union-attr]
 
 
-def test_configs_keep_calibrated_thresholds_and_reuse_them_without_the_background(
+def test_configs_name_their_background_and_reload_without_encoding_it(
     seed_routes: list[Route], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     enc = HashEncoder(name="config-hash")
@@ -198,26 +262,29 @@ def test_configs_keep_calibrated_thresholds_and_reuse_them_without_the_backgroun
     monkeypatch.setattr(_calibrator, "_memo", {})
     before = enc.encoded
     again = SemanticRouter.from_yaml(text, encoder=enc, background=bg)
-    assert enc.encoded - before == sum(len(r.utterances) for r in seed_routes)  # routes only
-    assert again.get_thresholds() == pytest.approx(router.get_thresholds(), abs=1e-6)
+    # routes only: the gates are refitted from the cached background vectors
+    assert enc.encoded - before == sum(len(r.utterances) for r in seed_routes)
+    assert again.to_config().calibration == cfg.calibration
+    turns = ["who will win the election", "hello there", "check my alarm"]
+    assert [c.name for c in again.batch(turns)] == [c.name for c in router.batch(turns)]
 
 
-def test_a_store_keeps_calibrated_thresholds_and_their_background_across_reopen(
+def test_a_store_keeps_its_background_and_calibrates_alike_across_reopen(
     seed_routes: list[Route], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     enc = HashEncoder(name="store-hash")
     bg = fresh(ORDINARY, "store")
     path = tmp_path / "routes.db"
     with SemanticRouter(routes=seed_routes, encoder=enc, index=LocalIndex(path), background=bg) as router:
-        thresholds = router.get_thresholds()
+        state = router.to_config().calibration
         bg_id = router._local.calibrator.background.id  # type: ignore[union-attr]
     monkeypatch.setattr(_background, "_memory", {})
     monkeypatch.setattr(_calibrator, "_memo", {})
     monkeypatch.setenv("FINGERPOST_CACHE_DIR", str(tmp_path / "empty-cache"))
     enc.encoded = 0
     with SemanticRouter(encoder=enc, index=LocalIndex(path), background=bg) as again:
-        assert again.get_thresholds() == pytest.approx(thresholds, abs=1e-6)
-        assert enc.encoded == 0  # no route and no background encoded
+        assert again.to_config().calibration == state
+        assert enc.encoded == 0  # no route and no background encoded: the store holds both
         record = again._local.get_meta("calibration/politics")
         assert record["background"] == bg_id
         again.add(Route(name="food", utterances=["order a pizza", "i want sushi"]))
@@ -225,32 +292,32 @@ def test_a_store_keeps_calibrated_thresholds_and_their_background_across_reopen(
         assert enc.encoded == 2
 
 
-def test_hot_writes_recalibrate_only_the_routes_they_touch(
+def test_hot_writes_refit_only_the_gates_of_the_routes_they_touch(
     seed_routes: list[Route], encoder: HashEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     router = SemanticRouter(routes=seed_routes, encoder=encoder, background=fresh(ORDINARY, "hot"))
     calls: list[int] = []
-    real = _calibrator.calibrated_threshold
+    real = _calibrator.fit_gate
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_calibrator, "calibrated_threshold", counting)
-    before = router.get_thresholds()
+    monkeypatch.setattr(_calibrator, "fit_gate", counting)
+    before = router.to_config().calibration
     router.add(Route(name="food", utterances=["order a pizza", "i want sushi"]))
     assert len(calls) == 1
     router.update("food", utterances=["order a pizza", "i want sushi", "get me a burger"])
     assert len(calls) == 2
-    router.update("chitchat", metadata={"x": 1})  # same utterances: the saved threshold holds
+    router.update("chitchat", metadata={"x": 1})  # same utterances: the memo answers
     router.delete("food")
     assert len(calls) == 2
-    assert router.get_thresholds() == before
+    assert router.to_config().calibration == before
 
 
 def test_agents_sharing_a_remote_calibrate_alike(seed_routes: list[Route], encoder: HashEncoder) -> None:
     """Each agent calibrates its own mirror from the same background (a remote does not store
-    calibrated thresholds): a route one agent adds gets the same threshold in every agent."""
+    gates): a route one agent adds gets the same gate in every agent."""
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
@@ -259,6 +326,23 @@ def test_agents_sharing_a_remote_calibrate_alike(seed_routes: list[Route], encod
     reader = SemanticRouter(encoder=encoder, index=remote, auto_sync="remote", background=bg)
     writer.add(Route(name="food", utterances=["order a pizza", "i want sushi"]))
     reader.refresh()
-    assert reader.get_thresholds() == writer.get_thresholds()
-    assert writer.get_thresholds()["food"] < writer.score_threshold
+    assert reader.to_config().calibration == writer.to_config().calibration
+    assert "food" in writer.to_config().calibration.thresholds  # type: ignore[union-attr]
+    turns = ["order a pizza now", "who will win the vote", "hello there"]
+    assert [c.name for c in reader.batch(turns)] == [c.name for c in writer.batch(turns)]
     assert all(p.utterance.score_threshold is None for p in remote.points.values())
+
+
+def test_without_a_mirror_a_router_does_not_calibrate(seed_routes: list[Route], encoder: HashEncoder) -> None:
+    """``mirror=False`` holds no route vectors to fit gates on: the documented fallback is the
+    router's threshold, and its answers are those of a mirror with a fixed threshold."""
+    from .sync.memory_remote import MemoryRemote
+
+    remote = MemoryRemote()
+    bg = fresh(ORDINARY, "nomirror")
+    SemanticRouter(routes=seed_routes, encoder=encoder, index=remote, auto_sync="local", background=bg)
+    bare = SemanticRouter(encoder=encoder, index=remote, mirror=False, background=bg)
+    fixed = SemanticRouter(encoder=encoder, index=remote, score_threshold=0.45)
+    assert bare.to_config().calibration is None
+    turns = ["what about politics", "the election is near", "hello there friend", "check my alarm"]
+    assert [c.name for c in bare.batch(turns)] == [c.name for c in fixed.batch(turns)]

@@ -1,7 +1,7 @@
 """Calibration with the real default encoder: a few-shot guardrail out of the box (issue 11).
 
-The political and ordinary turns in ``tests/data`` were written after the mechanism was final;
-nothing was tuned on them. The default encoder's background vectors ship with the package, so
+The political and ordinary turns in ``tests/data`` were written after the mechanism was final
+(``political_turns_2.txt`` after the gate of round 2); nothing was tuned on them. The default encoder's background vectors ship with the package, so
 these tests encode no background.
 """
 
@@ -39,12 +39,13 @@ def test_the_default_encoders_background_vectors_ship_with_the_package(onnx: Onn
 
 def test_a_six_utterance_politics_guardrail_catches_most_varied_political_turns(onnx: OnnxEncoder) -> None:
     routes = [Route(name="politics", utterances=POLITICS), Route(name="chitchat", utterances=CHITCHAT)]
-    political, ordinary = turns("political_turns.txt"), turns("ordinary_turns.txt")
+    ordinary = turns("ordinary_turns.txt")
     calibrated = SemanticRouter(routes=routes, encoder=onnx)
     fixed = SemanticRouter(routes=routes, encoder=onnx, score_threshold=0.45)
-    caught = sum(c.name == "politics" for c in calibrated.batch(political)) / len(political)
-    caught_fixed = sum(c.name == "politics" for c in fixed.batch(political)) / len(political)
-    flagged = sum(c.name == "politics" for c in calibrated.batch(ordinary))
-    assert caught >= 0.7 and caught_fixed < 0.3  # measured: 0.72 and 0.12
-    assert flagged <= 1
-    assert calibrated.get_thresholds()["politics"] < 0.45
+    for name in ("political_turns.txt", "political_turns_2.txt"):
+        political = turns(name)
+        caught = sum(c.name == "politics" for c in calibrated.batch(political)) / len(political)
+        caught_fixed = sum(c.name == "politics" for c in fixed.batch(political)) / len(political)
+        assert caught >= 0.85 and caught_fixed < 0.3, name
+    assert sum(c.name == "politics" for c in calibrated.batch(ordinary)) <= 1
+    assert [c.name for c in calibrated.batch(ordinary[:10])] == [calibrated(t).name for t in ordinary[:10]]

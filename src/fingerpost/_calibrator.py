@@ -1,16 +1,18 @@
-"""A router's calibration: which routes get a calibrated threshold, and a memo of them.
+"""A router's calibration: which routes get a gate, and a memo of them.
 
-The index asks :meth:`Calibrator.thresholds` for the routes a write adds (hot add, update,
-refresh, cold boot), so only routes touched are calibrated, and their thresholds are
-published in the same snapshot as the routes. A threshold is a pure function of the route's
-utterances, its target, the scoring settings, the encoder and the background, all named in
-its memo key; saved thresholds (store, config) are reused only when their key matches, so a
-cold boot needs no background vectors at all.
+The index asks :meth:`Calibrator.gates` for the routes a write adds (hot add, update,
+refresh, cold boot), so only routes touched are fitted, and their gates are published in the
+same snapshot as the routes. A gate is a pure function of the route's utterance vectors, its
+target, the scoring settings, the encoder and the background, all named in its memo key, so
+nothing but the key and the background's id needs saving: a store or config is reloaded by
+refitting the gates of its routes from the background's vectors (shipped for the default
+encoder, else kept in the store or the cache directory; never re-encoded), milliseconds each.
 
-Precedence (see :func:`fingerpost._decide.effective_thresholds`): a route's own
-``score_threshold`` (explicit, or written by ``fit``) wins; else its calibrated threshold;
-else the router's ``score_threshold``. A router given an explicit ``score_threshold`` does not
-calibrate.
+Precedence: a route's own ``score_threshold`` (explicit, or written by ``fit``) wins and its
+gate is unused; else the route passes at the router's ``score_threshold`` or through its
+gate. A router given an explicit ``score_threshold`` does not calibrate. A router over a
+remote index without a mirror (``mirror=False``) has no route vectors to fit gates on and
+does not calibrate either: it uses the router's threshold.
 """
 
 from __future__ import annotations
@@ -18,29 +20,30 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._background import Background, background_vectors, make_background
-from ._calibration import DEFAULT_TARGET_FPR, calibrated_threshold, check_target_fpr
+from ._calibration import DEFAULT_TARGET_FPR, Gate, background_grams, check_target_fpr, fit_gate
 from ._exceptions import InvalidInputError
 from ._table import ScoringSettings, Snapshot
 from .encoders.base import DenseEncoder
-from .schema import CalibrationState, Route, RouterConfig
+from .schema import CalibrationState, Route
 
 if TYPE_CHECKING:
     from .index.local import LocalIndex
 
-__all__ = ["Calibrator", "calibration_choice", "calibration_state", "make_calibrator", "seed_from_config"]
+__all__ = ["Calibrator", "calibration_choice", "calibration_state", "make_calibrator"]
 
 F32 = NDArray[np.float32]
 
-# Thresholds by key, process-wide: the key names everything a threshold depends on, so two
-# routers (or a router and a config it saved) share them safely.
-_memo: dict[str, float] = {}
+# Gates by key, process-wide: the key names everything a gate depends on, so two routers
+# share them safely. The background's Gram matrices likewise, by encoder and background.
+_memo: dict[str, Gate | None] = {}
+_grams: dict[tuple[str, int, str], Any] = {}
 _memo_lock = threading.Lock()
 
 
@@ -84,29 +87,37 @@ class Calibrator:
         ]
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:32]
 
-    def seed(self, keyed: Mapping[str, float]) -> None:
-        """Remember thresholds saved earlier (their keys say what they were computed from)."""
-        with _memo_lock:
-            _memo.update({k: float(v) for k, v in keyed.items()})
-
-    def thresholds(
+    def gates(
         self, items: Iterable[tuple[Route, F32]], settings: ScoringSettings
-    ) -> dict[str, float]:
-        """Calibrated thresholds of the routes that need one (no ``score_threshold`` of their
-        own), by name. The background is loaded on the first miss only."""
-        out: dict[str, float] = {}
+    ) -> dict[str, Gate]:
+        """Gates of the routes that need one (no ``score_threshold`` of their own), by name.
+        The background is loaded on the first miss only."""
+        out: dict[str, Gate] = {}
         for route, vecs in items:
             if route.score_threshold is not None or vecs.shape[0] != len(route.utterances):
                 continue
             key = self.key(route, settings)
             with _memo_lock:
+                known = key in _memo
                 hit = _memo.get(key)
-            if hit is None:
-                hit = calibrated_threshold(vecs, self.vectors(), settings, self.target(route))
+            if not known:
+                bg = self.vectors()
+                hit = fit_gate(vecs, bg, settings, self.target(route), self._grams(bg))
                 with _memo_lock:
                     _memo[key] = hit
-            out[route.name] = hit
+            if hit is not None:
+                out[route.name] = hit
         return out
+
+    def _grams(self, bg: F32) -> Any:
+        gkey = (self.encoder.name, self.encoder.dim, self.background.id)
+        with _memo_lock:
+            hit = _grams.get(gkey)
+        if hit is None:
+            hit = background_grams(bg)
+            with _memo_lock:
+                _grams[gkey] = hit
+        return hit
 
     def vectors(self) -> F32:
         """The background's vectors (memory, shipped file, store, cache dir, or one encoding);
@@ -130,9 +141,9 @@ class Calibrator:
             self._stored = True
         return vecs
 
-    def record(self, route: Route, settings: ScoringSettings, value: float) -> dict[str, Any]:
-        """What a store keeps for a calibrated route."""
-        return {"key": self.key(route, settings), "threshold": value, "background": self.background.id}
+    def record(self, route: Route, settings: ScoringSettings) -> dict[str, Any]:
+        """What a store keeps for a calibrated route: what its gate was fitted from."""
+        return {"key": self.key(route, settings), "background": self.background.id}
 
 
 def make_calibrator(
@@ -154,30 +165,13 @@ def make_calibrator(
     return cal
 
 
-def seed_from_config(
-    config: RouterConfig, encoder: DenseEncoder, background: Sequence[str] | None, settings: ScoringSettings
-) -> None:
-    """Reuse a config's calibrated thresholds when they came from this background."""
-    state = config.calibration
-    if state is None:
-        return
-    cal = Calibrator(encoder, make_background(background), state.target_fpr)
-    if state.background != cal.background.id or state.target_fpr != config.target_fpr:
-        return
-    cal.seed({
-        cal.key(r, settings): state.thresholds[r.name]
-        for r in config.routes
-        if r.name in state.thresholds and r.score_threshold is None
-    })
-
-
 def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:
-    """The calibrated thresholds of the live routes, for a config."""
-    alive = np.flatnonzero(snap.alive())
+    """What a config says of the calibration: the background, the target, and each gated
+    route's current gate level (for reading; gates are refitted from the background on load)."""
+    alive = [int(s) for s in np.flatnonzero(snap.alive())]
+    gated = [s for s in alive if isinstance(snap.gates[s], Gate) and np.isnan(snap.thresholds[s])]
     values = {
-        snap.routes[int(s)].name: float(snap.calibrated[int(s)])
-        for s in alive
-        if not np.isnan(snap.calibrated[int(s)])
+        snap.routes[s].name: round(cast(Gate, snap.gates[s]).cutoff(len(gated)), 6) for s in gated
     }
     return CalibrationState(background=cal.background.id, target_fpr=cal.target_fpr, thresholds=values)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._calibration import Gate
 from ._exceptions import InvalidInputError, InvalidVectorError, RouteNotFoundError
 from ._head import head_inputs
 from ._scoring import pruned_passing_routes
@@ -36,6 +37,8 @@ __all__ = [
     "effective_thresholds",
     "filter_names",
     "format_choices",
+    "gate_passes",
+    "query_thresholds",
     "query_vector",
     "scoring_settings",
 ]
@@ -215,11 +218,60 @@ def choice(route: Route, score: float) -> RouteChoice:
 
 
 def effective_thresholds(snap: Snapshot) -> NDArray[np.float32]:
-    """Each slot's threshold: its route's own (explicit or fitted), else its calibrated one
-    (when the router calibrates), else the router's."""
+    """Each slot's similarity threshold: its route's own (explicit or fitted), else the
+    router's. A calibrated route may also pass through its gate (:func:`gate_passes`)."""
     default = np.float32(snap.settings.score_threshold)
-    fallback = np.where(np.isnan(snap.calibrated), default, snap.calibrated) if snap.settings.calibrate else default
-    out: NDArray[np.float32] = np.where(np.isnan(snap.thresholds), fallback, snap.thresholds).astype(np.float32)
+    out: NDArray[np.float32] = np.where(np.isnan(snap.thresholds), default, snap.thresholds).astype(np.float32)
+    return out
+
+
+def _gate_table(
+    snap: Snapshot,
+) -> tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]] | None:
+    """The live gated slots of a snapshot and their gates as arrays (weights (g, d), bias,
+    cutoff), built once per snapshot. The router-wide budget is shared by the live routes
+    that calibrate (gate, no threshold of their own)."""
+    if not snap.settings.calibrate or snap.n_slots == 0:
+        return None
+    cached = snap.cache.get("gates")
+    if cached is None:
+        alive = snap.alive()
+        slots = [
+            s for s in np.flatnonzero(alive).tolist()
+            if snap.gates[s] is not None and np.isnan(snap.thresholds[s])
+        ]
+        gates = [cast(Gate, snap.gates[s]) for s in slots]
+        dim = snap.centroids.shape[1]
+        cached = (
+            np.array(slots, dtype=np.int64),
+            np.stack([g.weights for g in gates]) if gates else np.empty((0, dim), np.float32),
+            np.array([g.bias for g in gates], dtype=np.float32),
+            np.array([g.cutoff(len(gates)) for g in gates], dtype=np.float32),
+        )
+        snap.cache["gates"] = cached
+    table = cast("tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]", cached)
+    return table if table[0].size else None
+
+
+def gate_passes(snap: Snapshot, queries: Vectors) -> tuple[NDArray[np.int64], NDArray[np.bool_]] | None:
+    """``(slots (g,), passes (b, g))``: which calibrated routes' gates pass each query, or
+    ``None`` when no route has a gate. One (b x d) @ (d x g) product."""
+    table = _gate_table(snap)
+    if table is None:
+        return None
+    slots, weights, bias, cut = table
+    passes: NDArray[np.bool_] = (queries @ weights.T + bias) > cut
+    return slots, passes
+
+
+def query_thresholds(
+    thresholds: NDArray[np.float32], gated: tuple[NDArray[np.int64], NDArray[np.bool_]] | None, i: int
+) -> NDArray[np.float32]:
+    """Query ``i``'s thresholds: a route whose gate passes it needs no similarity level."""
+    if gated is None or not gated[1][i].any():
+        return thresholds
+    out = thresholds.copy()
+    out[gated[0][gated[1][i]]] = -np.inf
     return out
 
 
@@ -230,6 +282,7 @@ def decide(
     cands = candidates(snap, route_filter)
     st = snap.settings
     thresholds = effective_thresholds(snap)
+    gated = gate_passes(snap, queries)
     cent = queries @ snap.centroids.T if snap.n_slots else np.empty((len(queries), 0), np.float32)
     head = snap.extras.get("head")
     scale, offset = (None, None) if head is None else head_inputs(head, snap, queries)
@@ -238,7 +291,8 @@ def decide(
         # Branch and bound reads only the routes that can pass (exact); measured cheaper per
         # turn than one matrix product over every row, even for batches of 64.
         slots, scores = pruned_passing_routes(
-            queries[i], snap.vectors, snap.starts, cands, thresholds, st.top_k, st.aggregation,
+            queries[i], snap.vectors, snap.starts, cands, query_thresholds(thresholds, gated, i),
+            st.top_k, st.aggregation,
             cent[i], st.centroid_weight, snap.caps, limit,
             scale, None if offset is None else offset[i],
         )

@@ -43,7 +43,7 @@ class ScoringSettings:
     aggregation: Aggregation = Aggregation.MAX
     score_threshold: float = 0.45
     centroid_weight: float = 0.7
-    calibrate: bool = False  # routes without a threshold of their own use their calibrated one
+    calibrate: bool = False  # routes without a threshold of their own pass through their gate too
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class Snapshot:
     starts: NDArray[np.int64]  # (n_slots,) first row of each slot, increasing
     died: NDArray[np.int64]  # (>= n_slots,) shared; alive at this version iff died > version
     thresholds: NDArray[np.float32]  # (n_slots,) NaN = router default
-    calibrated: NDArray[np.float32]  # (n_slots,) calibrated threshold, NaN = none (_calibrator)
+    gates: Sequence[object | None]  # slot -> calibration gate or None (_calibration.Gate), shared
     centroids: NDArray[np.float32]  # (n_slots, dim) normalised mean of each slot's rows
     caps: NDArray[np.float32]  # (n_slots,) min cosine of a slot's rows to its centroid (radius)
     routes: Sequence[Route]  # slot -> route (append-only, shared)
@@ -164,7 +164,7 @@ class RouteTable:
         self._starts = np.empty(0, dtype=np.int64)
         self._died = np.empty(0, dtype=np.int64)
         self._thr = np.empty(0, dtype=np.float32)
-        self._cal = np.empty(0, dtype=np.float32)
+        self._gates: list[object | None] = []
         self._cent = np.empty((0, dim), dtype=np.float32)
         self._cap = np.empty(0, dtype=np.float32)
         self._n_slots = 0
@@ -177,7 +177,7 @@ class RouteTable:
             starts=self._starts[:0],
             died=self._died,
             thresholds=self._thr[:0],
-            calibrated=self._cal[:0],
+            gates=self._gates,
             centroids=self._cent[:0],
             caps=self._cap[:0],
             routes=self._routes,
@@ -204,7 +204,7 @@ class RouteTable:
         replace: bool = False,
         settings: ScoringSettings | None = None,
         extras: dict[str, object] | None = None,
-        calibrated: Mapping[str, float] | None = None,
+        calibrated: Mapping[str, object] | None = None,
     ) -> Snapshot:
         """Apply one atomic change and publish it.
 
@@ -215,7 +215,7 @@ class RouteTable:
                 otherwise a name that exists raises ``DuplicateRouteError``.
             settings: New scoring settings, or ``None`` to keep them.
             extras: New extras (fitted head, ...), or ``None`` to keep them.
-            calibrated: Calibrated thresholds of routes in ``add`` (by name); others get none.
+            calibrated: Calibration gates of routes in ``add`` (by name); others get none.
 
         Everything is validated before anything is written, so a failing call changes nothing.
         """
@@ -242,7 +242,7 @@ class RouteTable:
                 starts=self._starts[: self._n_slots],
                 died=self._died,
                 thresholds=self._thr[: self._n_slots],
-                calibrated=self._cal[: self._n_slots],
+                gates=self._gates,
                 centroids=self._cent[: self._n_slots],
                 caps=self._cap[: self._n_slots],
                 routes=self._routes,
@@ -256,7 +256,7 @@ class RouteTable:
         self,
         routes: Sequence[Route],
         matrix: NDArray[np.float32],
-        calibrated: Mapping[str, float] | None = None,
+        calibrated: Mapping[str, object] | None = None,
     ) -> Snapshot:
         """Fill an EMPTY table from one matrix without copying it (cold boot).
 
@@ -285,11 +285,9 @@ class RouteTable:
                 caps[slot] = float((matrix[starts[slot] : ends[slot]] @ cent[slot]).min())
             thr = np.full(starts.shape[0], np.nan, dtype=np.float32)
             thr[:s] = [np.nan if r.score_threshold is None else r.score_threshold for r in routes]
-            cal = np.full(starts.shape[0], np.nan, dtype=np.float32)
-            cal[:s] = [(calibrated or {}).get(r.name, np.nan) for r in routes]
             self._buf, self._n_rows = matrix, n
             self._starts, self._thr, self._cent, self._cap = starts, thr, cent, caps
-            self._cal = cal
+            self._gates.extend((calibrated or {}).get(r.name) for r in routes)
             self._died = np.full(starts.shape[0], _ALIVE, dtype=np.int64)
             self._routes.extend(routes)
             for slot, name in enumerate(names):
@@ -337,7 +335,7 @@ class RouteTable:
             self._buf = buf
 
     def _append_slot(
-        self, route: Route, vecs: NDArray[np.float32], version: int, calibrated: float | None = None
+        self, route: Route, vecs: NDArray[np.float32], version: int, calibrated: object | None = None
     ) -> None:
         k = vecs.shape[0]
         self._reserve(k)
@@ -346,7 +344,6 @@ class RouteTable:
             self._starts = _grow(self._starts, cap, 0)
             self._died = _grow(self._died, cap, _ALIVE)
             self._thr = _grow(self._thr, cap, np.nan)
-            self._cal = _grow(self._cal, cap, np.nan)
             self._cap = _grow(self._cap, cap, -1.0)
             cent = np.zeros((cap, self.dim), dtype=np.float32)
             cent[: self._n_slots] = self._cent[: self._n_slots]
@@ -356,7 +353,7 @@ class RouteTable:
         self._starts[slot] = self._n_rows
         self._died[slot] = _ALIVE
         self._thr[slot] = np.nan if route.score_threshold is None else route.score_threshold
-        self._cal[slot] = np.nan if calibrated is None else calibrated
+        self._gates.append(calibrated)
         centroid = vecs.mean(axis=0)
         self._cent[slot] = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
         self._cap[slot] = float((vecs @ self._cent[slot]).min())
@@ -369,7 +366,7 @@ class RouteTable:
         """Rebuild into fresh arrays holding live slots only (old snapshots keep the old ones)."""
         alive = [s for s in range(self._n_slots) if self._died[s] > version]
         old_buf, old_starts, n_rows, n_slots = self._buf, self._starts, self._n_rows, self._n_slots
-        old_routes, old_cal = self._routes, self._cal
+        old_routes, old_gates = self._routes, self._gates
         rows = sum(
             (int(old_starts[s + 1]) if s + 1 < n_slots else n_rows) - int(old_starts[s])
             for s in alive
@@ -378,17 +375,14 @@ class RouteTable:
         self._starts = np.empty(max(16, len(alive) * 2), dtype=np.int64)
         self._died = np.full(self._starts.shape[0], _ALIVE, dtype=np.int64)
         self._thr = np.full(self._starts.shape[0], np.nan, dtype=np.float32)
-        self._cal = np.full(self._starts.shape[0], np.nan, dtype=np.float32)
+        self._gates = []
         self._cent = np.zeros((self._starts.shape[0], self.dim), dtype=np.float32)
         self._cap = np.full(self._starts.shape[0], -1.0, dtype=np.float32)
         self._routes, self._by_name = [], {}
         self._n_rows = self._n_slots = self._dead_rows = 0
         for s in alive:
             end = int(old_starts[s + 1]) if s + 1 < n_slots else n_rows
-            cal = float(old_cal[s])
-            self._append_slot(
-                old_routes[s], old_buf[int(old_starts[s]) : end], version, None if np.isnan(cal) else cal
-            )
+            self._append_slot(old_routes[s], old_buf[int(old_starts[s]) : end], version, old_gates[s])
 
 
 _G = TypeVar("_G", bound=np.generic)

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._batcher import MicroBatcher
-from ._calibrator import calibration_choice, calibration_state, make_calibrator, seed_from_config
+from ._calibrator import calibration_choice, calibration_state, make_calibrator
 from ._decide import (
     DEFAULT_AGGREGATION,
     DEFAULT_CENTROID_WEIGHT,
@@ -87,9 +87,11 @@ class SemanticRouter(RemoteMixin):
         score_threshold: A fixed router-wide threshold (routes may set their own). Given, it
             turns calibration off: every route without its own threshold uses this one.
         target_fpr: Without ``score_threshold``, each route without a threshold of its own is
-            calibrated: its threshold is set so that about this share of ordinary turns (the
-            background) reaches it (default 0.01; ``Route.target_fpr`` per route).
-            ``fit`` thresholds and explicit route thresholds win over calibrated ones.
+            calibrated: besides the router's threshold, a turn passes it through a gate
+            fitted against ordinary turns (the background), set so that about this share of
+            ordinary turns passes some calibrated route, split evenly over them (default
+            0.01; ``Route.target_fpr`` per route). ``fit`` thresholds and explicit route
+            thresholds win over calibration. Needs a mirror over a remote index.
         background: Ordinary turns to calibrate against (default: a corpus shipped with
             the package). Embedded once per encoder and cached (in the store of a
             ``LocalIndex(path=)``, else in ``$FINGERPOST_CACHE_DIR`` or ``~/.cache/fingerpost``),
@@ -540,19 +542,15 @@ class SemanticRouter(RemoteMixin):
         return self._local.snapshot().settings.aggregation
 
     def get_thresholds(self) -> dict[str, float]:
-        """Effective threshold of every route: its own (explicit or fitted), else its
-        calibrated one, else the router's."""
+        """Effective similarity threshold of every route: its own (explicit or fitted), else
+        the router's. A calibrated route also passes a turn its gate passes (see
+        ``target_fpr``)."""
         snap = self._local.snapshot()
-        default, cal = snap.settings.score_threshold, snap.calibrated
-        out = {}
-        for s in np.flatnonzero(snap.alive()).tolist():
-            r = snap.routes[s]
-            calibrated = snap.settings.calibrate and not np.isnan(cal[s])
-            out[r.name] = (
-                r.score_threshold if r.score_threshold is not None
-                else round(float(cal[s]), 6) if calibrated else default
-            )
-        return out
+        default = snap.settings.score_threshold
+        return {
+            r.name: r.score_threshold if r.score_threshold is not None else default
+            for r in snap.live_routes()
+        }
 
     def set_threshold(self, value: float, route_name: str | None = None) -> None:
         """Set one route's threshold, or (``route_name=None``) a fixed router-wide threshold,
@@ -607,10 +605,6 @@ class SemanticRouter(RemoteMixin):
             )
         if config.score_threshold is None:
             kwargs.setdefault("target_fpr", config.target_fpr)
-            seed_from_config(
-                config, encoder, kwargs.get("background"),
-                scoring_settings(config.top_k, config.aggregation, None, config.centroid_weight, True),
-            )
         router = cls(
             routes=config.routes, encoder=encoder, index=index, top_k=config.top_k,
             aggregation=config.aggregation, score_threshold=config.score_threshold,

@@ -172,17 +172,17 @@ class LocalIndex:
             routes, matrix = self._store.load(self.table.dim)
             if not routes:
                 return False
-            calibrated: dict[str, float] = {}
+            calibrated: dict[str, Any] = {}
             if self.calibrator is not None:
+                # gates are refitted from the background (never re-encoded: the store, the
+                # package or the cache directory holds its vectors); records name what they
+                # were fitted from, and are rewritten only where that changed
                 settings = self.table.snapshot().settings
-                saved = {}
-                for r in routes:
-                    rec = self._store.get_meta_json(_CAL + r.name) if r.score_threshold is None else None
-                    if isinstance(rec, dict) and isinstance(rec.get("threshold"), (int, float)):
-                        saved[str(rec.get("key"))] = float(rec["threshold"])
-                self.calibrator.seed(saved)  # unchanged routes need no background at all
                 calibrated, meta = self._calibrate(_split(routes, matrix), (), settings)
-                fresh = {k: v for k, v in meta.items() if v is None or str(v["key"]) not in saved}
+                fresh = {
+                    k: v for k, v in meta.items()
+                    if v is None or self._store.get_meta_json(k) != v
+                }
                 if fresh:
                     self._store.write([], [], fresh)
             self.table.adopt(routes, matrix, calibrated)
@@ -191,18 +191,18 @@ class LocalIndex:
 
     def _calibrate(
         self, adds: list[RouteVectors], deletes: Iterable[str], settings: ScoringSettings
-    ) -> tuple[dict[str, float], dict[str, Any]]:
-        """Calibrated thresholds of the routes added, and what the store keeps of them."""
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Calibration gates of the routes added, and what the store keeps of them."""
         if self.calibrator is None or self.centroids_only:
             return {}, {}
-        cal = self.calibrator.thresholds(adds, settings)
+        cal = self.calibrator.gates(adds, settings)
         meta: dict[str, Any] = {}
         if self._store is not None:
             meta = {_CAL + n: None for n in deletes}
             for route, _ in adds:
                 value = cal.get(route.name)
                 meta[_CAL + route.name] = (
-                    None if value is None else self.calibrator.record(route, settings, value)
+                    None if value is None else self.calibrator.record(route, settings)
                 )
         return cal, meta
 
@@ -295,7 +295,7 @@ def _stored_threshold(store: SqliteStore) -> float | None:
     return float(value)
 
 
-_CAL = "calibration/"  # store meta key prefix: a route's calibrated threshold and its key
+_CAL = "calibration/"  # store meta key prefix: what a route's gate was fitted from
 
 
 def _split(routes: list[Route], matrix: NDArray[np.float32]) -> list[RouteVectors]:

@@ -89,6 +89,19 @@ def few_shot(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     return out
 
 
+SEED_ROUTES = [  # the routes of the sync-strategies seed (politics: six utterances; chitchat: five)
+    Route(name="politics", utterances=[
+        "isn't politics the best thing ever", "why don't you tell me about your political opinions",
+        "don't you just love the president", "don't you just hate the president",
+        "they're going to destroy this country!", "they will save the country!",
+    ]),
+    Route(name="chitchat", utterances=[
+        "how's the weather today?", "how are things going?", "lovely weather today",
+        "the weather is horrendous", "let's go to the chippy",
+    ]),
+]
+
+
 def politics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     sys.path.insert(0, str(HERE.parent / "examples"))
     from quickstart import ROUTES  # the quickstart's politics route, unchanged
@@ -97,14 +110,18 @@ def politics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     ordinary = [t for k in ("test", "oos_test") for t, _ in data[k]]
     sets = [[t for t in p.read_text(encoding="utf-8").splitlines() if t.strip() and not t.startswith("#")]
             for p in POLITICAL if p.exists()]
+    routers = [
+        ("quickstart's politics alone", [route]),
+        (f"all {len(ROUTES)} quickstart routes", list(ROUTES)),
+        ("seed routes: politics (6) + chitchat (5)", SEED_ROUTES),
+    ]
     out = []
     for calibrated in (True, False):
-        for alone in (True, False):
-            r = _router([route] if alone else list(ROUTES), enc, calibrated)
+        for name, routes in routers:
+            r = _router(routes, enc, calibrated)
             fp = float(np.mean([c.name == "politics" for c in r.batch(ordinary)]))
             recs = [f"{np.mean([c.name == 'politics' for c in r.batch(ts)]):.2f} of {len(ts)}" for ts in sets]
-            out.append(["calibrated (target_fpr 0.01)" if calibrated else f"fixed {FIXED}",
-                        "politics alone" if alone else f"all {len(ROUTES)} quickstart routes",
+            out.append(["calibrated (target_fpr 0.01)" if calibrated else f"fixed {FIXED}", name,
                         *recs, fp, len(ordinary)])
     return out
 
@@ -123,7 +140,7 @@ def main() -> str:
         few_shot(data, enc),
     ))
     out.append(table(
-        "The quickstart's politics route, no fit: recall on varied political turns (two lists), ordinary turns flagged as politics",
+        "Politics guardrails, no fit (the quickstart's route and the seed's): recall on varied political turns (two lists), ordinary turns flagged as politics",
         ["thresholds", "router", "political_turns.txt caught", "political_turns_2.txt caught", "ordinary turns flagged", "ordinary turns"],
         politics(data, enc),
     ))

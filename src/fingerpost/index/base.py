@@ -185,6 +185,14 @@ class RemoteIndex(ABC):
     ) -> list[ScoredPoint]:
         """Nearest utterance points by cosine, best first, optionally within ``routes``."""
 
+    def query_groups(
+        self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int
+    ) -> list[ScoredPoint] | None:
+        """Each route's ``per_route`` nearest points in ONE round trip (at most ``n_routes``
+        routes, optionally within ``routes``), best first per route; ``None`` when the
+        backend cannot group by route (the caller then bounds and batches plain queries)."""
+        return None
+
     # ---- coordination ----------------------------------------------------------------------
     @abstractmethod
     def read_meta(self) -> RemoteMeta | None:

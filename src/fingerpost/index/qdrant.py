@@ -578,6 +578,29 @@ class QdrantIndex(RemoteIndex):
         )
         return _to_scored(response.points)
 
+    def query_groups(
+        self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int
+    ) -> list[ScoredPoint] | None:
+        """One ``query_points_groups`` request grouped by ``route``: exact per-route top-k."""
+        q = check_query(vector, per_route, self._dim)
+        if (routes is not None and not routes) or n_routes < 1:
+            return []
+        client = self._sync()
+        result = self._call(
+            "query_points_groups",
+            partial(
+                client.query_points_groups,
+                self.index_name,
+                group_by="route",
+                query=q,
+                query_filter=_utterance_filter(routes),
+                limit=n_routes,
+                group_size=per_route,
+                with_payload=["route", "utterance"],
+            ),
+        )
+        return [hit for group in result.groups for hit in _to_scored(group.hits)]
+
     # ---- coordination --------------------------------------------------------------------
     def read_meta(self) -> RemoteMeta | None:
         client = self._sync()

@@ -114,6 +114,8 @@ def core(quick: bool, with_peers: bool) -> str:
                      ["router", "routes added", "p50 before ms", "p50 after ms", "change"], rows))
     rows = [["fingerpost", boot["utterances"], boot["boot_s"], boot["np_load_s"], f"{boot['ratio']:.1f}x",
              f"{boot['memory_ratio']:.2f}x"]]
+    rows.append(["fingerpost, fixed threshold (no calibration)", boot["utterances"], boot["boot_fixed_threshold_s"],
+                 boot["np_load_s"], f"{boot['ratio_fixed_threshold']:.1f}x", "-"])
     if with_peers:
         cb = peer("synaptoroute", "cold_boot", {"vectors": 10_000 if quick else 50_000})
         rows.append(["synaptoroute", cb.get("vectors", cb.get("error")), cb.get("boot_median_s"),

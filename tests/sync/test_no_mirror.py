@@ -86,3 +86,19 @@ def test_no_mirror_turn_is_one_round_trip_grouped_and_at_most_two_otherwise(
             assert [c.name for c in b] == [c.name for c in a], turn
             assert [c.similarity_score for c in b] == pytest.approx([c.similarity_score for c in a], abs=1e-4)
         assert most == 1 if kind == "qdrant-rest" else 1 <= most <= 2
+
+
+def test_grouping_is_off_for_embedded_qdrant_unless_asked_and_answers_stay_equal() -> None:
+    """Embedded Qdrant's local-mode grouping re-scans per group: off by default there."""
+    routes, turns = clinc_routes(8, 6)
+    kw = dict(encoder=HashEncoder(), score_threshold=0.25, aggregation="mean", top_k=3)
+    plain = QdrantIndex(index_name="routes", location=":memory:")
+    assert plain.query_groups(HashEncoder()(["x"])[0], 3, None, 8) is None
+    grouped = QdrantIndex(index_name="routes", location=":memory:", group_by_route=True)
+    mirrored = SemanticRouter(routes=routes, index=grouped, auto_sync="local", **kw)  # type: ignore[arg-type]
+    remote = SemanticRouter(index=grouped, mirror=False, **kw)  # type: ignore[arg-type]
+    for turn in turns[:20]:
+        a, b = mirrored(turn, limit=None), remote(turn, limit=None)
+        assert [c.name for c in b] == [c.name for c in a], turn
+        assert [c.similarity_score for c in b] == pytest.approx([c.similarity_score for c in a], abs=1e-4)
+    plain.close(), grouped.close()

@@ -147,3 +147,22 @@ def test_restart_round_trips_grow_with_the_changed_routes_only(kind: str) -> Non
         assert sum(four.values()) - total <= 3 * 4
         # 40 more routes: only the boot's vector scan grows (one page of each)
         assert sum(more_routes.values()) - total <= 2
+
+
+def test_manifest_round_trips_through_the_pinecone_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Manifest parts are tickets: the real client stores and lists them; the lease ignores them."""
+    pytest.importorskip("pinecone")
+    from tests.sync.test_sync_backends import backend
+
+    monkeypatch.setattr(_apply, "INLINE_BYTES", 100)
+    with backend("pinecone") as (make_index, srv):
+        base = routes(12)
+        make = lambda rs, **kw: SemanticRouter(routes=rs, encoder=HashEncoder(), index=make_index(),  # noqa: E731
+                                               score_threshold=0.3, **kw)
+        make(base, auto_sync="local")
+        b = make(changed(base, [5]), auto_sync="local")  # takes the lease past the manifest parts
+        meta = b._remote.read_meta()  # type: ignore[union-attr]
+        assert meta.digests is None and meta.manifest
+        assert b._remote.remote_digests(meta) == route_digests(b.routes)  # type: ignore[union-attr]
+        srv.faults.reset_counters()  # type: ignore[attr-defined]
+        assert make(None).is_synced() is True

@@ -1,11 +1,14 @@
 """Sync with remotes: initial upload of CLINC150 train, already-synced check, incremental sync,
-and per-turn cost with and without the mirror (issue: sync strategies)."""
+and per-turn cost with and without the mirror (issue: sync strategies), with remote request
+counts next to the times: client calls on embedded Qdrant (each is one request to a server),
+HTTP requests answered by the loopback servers otherwise."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,67 +21,111 @@ from fingerpost.encoders import OnnxEncoder
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+class _Remote:
+    """Makes indexes on one remote and counts the requests they send."""
+
+    def __init__(self, make: Callable[[], Any], requests: Callable[[], int], reset: Callable[[], None]) -> None:
+        self.make, self.requests, self.reset = make, requests, reset
+
+
 @contextmanager
-def remote(kind: str) -> Iterator[Any]:
+def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
     from fingerpost.index import PineconeIndex, QdrantIndex
 
     if kind == "qdrant-embedded":
         idx = QdrantIndex(index_name="bench", location=":memory:")
-        yield lambda: idx
+        calls: Counter[str] = Counter()
+        inner = idx._call
+
+        def counted(what: str, fn: Callable[[], Any]) -> Any:
+            calls[what] += 1  # one client call = one request against a Qdrant server
+            return inner(what, fn)
+
+        idx._call = counted  # type: ignore[method-assign]
+        yield _Remote(lambda: idx, lambda: sum(calls.values()), calls.clear)
         idx.close()
+        return
+    if kind == "qdrant-rest":
+        from tests.servers.qdrant_rest import QdrantTestServer as Server
+
+        server: Any = Server(latency=latency)
     else:
         from tests.servers.pinecone_server import PineconeTestServer
 
-        with PineconeTestServer(api_key="k") as srv:
-            made: list[Any] = []
-            yield lambda: made.append(PineconeIndex(index_name="bench", api_key="k", host=srv.url)) or made[-1]
-            for m in made:
-                m.close()
+        server = PineconeTestServer(api_key="k", latency=latency)
+    with server as srv:
+        made: list[Any] = []
+
+        def make() -> Any:
+            made.append(QdrantIndex(index_name="bench", url=srv.url) if kind == "qdrant-rest"
+                        else PineconeIndex(index_name="bench", api_key="k", host=srv.url))
+            return made[-1]
+
+        yield _Remote(make, lambda: srv.faults.requests_total, srv.faults.reset_counters)
+        for m in made:
+            m.close()
 
 
 def sync_costs(model: OnnxEncoder, table: dict, data: dict, kind: str, per_intent: int | None = None) -> dict[str, Any]:
     routes = clinc_routes(data["train"], per_intent)
     out: dict[str, Any] = {"remote": kind, "utterances": sum(len(r.utterances) for r in routes)}
-    with remote(kind) as make:
+    with remote(kind) as rem:
         enc = CachedEncoder(model, dict(table))
         t = time.perf_counter()
-        r = SemanticRouter(routes=routes, encoder=enc, index=make(), auto_sync="local")
+        r = SemanticRouter(routes=routes, encoder=enc, index=rem.make(), auto_sync="local")
         out["initial_sync_s"] = time.perf_counter() - t
         out["initial_encoded"] = enc.encoded  # 0: vectors cached; upload only
+        assert r.is_synced()
+        rem.reset()
         t = time.perf_counter()
         for _ in range(5):
             assert r.is_synced()
         out["is_synced_ms"] = (time.perf_counter() - t) / 5 * 1000
+        out["is_synced_requests"] = rem.requests() / 5
         # a new process starts with 10 changed utterances and syncs them ("local")
         changed = [r.model_copy(update={"utterances": [*r.utterances[1:], f"{r.utterances[0]} (v2)"]})
                    if i < 10 else r for i, r in enumerate(routes)]
         enc2 = CachedEncoder(model, {})  # empty cache: every embedding is counted
+        rem.reset()
         t = time.perf_counter()
-        r2 = SemanticRouter(routes=changed, encoder=enc2, index=make(), auto_sync="local")
+        r2 = SemanticRouter(routes=changed, encoder=enc2, index=rem.make(), auto_sync="local")
         out["incremental_sync_s"] = time.perf_counter() - t
+        out["incremental_requests"] = rem.requests()
         out["incremental_encoded"] = enc2.encoded
         assert r2.is_synced()
     return out
 
 
-def mirror_vs_remote(model: OnnxEncoder, table: dict, data: dict, n: int = 100) -> dict[str, Any]:
-    from fingerpost.index import QdrantIndex
-
-    idx = QdrantIndex(index_name="bench", location=":memory:")
+def mirror_vs_remote(model: OnnxEncoder, table: dict, data: dict, n: int = 100,
+                     latency: float = 0.001) -> dict[str, tuple[float, float]]:
+    """Per-turn p50 ms and remote requests per turn: the mirror, mirror=False on embedded
+    Qdrant, and mirror=False against the Qdrant-REST and Pinecone loopback servers with
+    ``latency`` seconds of simulated latency per request."""
     routes = clinc_routes(data["train"])
-    mirrored = SemanticRouter(routes=routes, encoder=CachedEncoder(model, dict(table)), index=idx, auto_sync="local")
-    remote_only = SemanticRouter(encoder=CachedEncoder(model, dict(table)), index=idx, mirror=False)
     turns = [t for t, _ in data["test"][:n]]
     vecs = {t: table[t] for t in turns}
-    res = {}
-    for name, r in (("mirror", mirrored), ("mirror=False (embedded Qdrant)", remote_only)):
+    res: dict[str, tuple[float, float]] = {}
+
+    def measure(name: str, r: SemanticRouter, rem: _Remote | None) -> None:
         lat = []
+        if rem is not None:
+            rem.reset()
         for t in turns:
             s = time.perf_counter()
             r(vector=vecs[t])
             lat.append(time.perf_counter() - s)
-        res[name] = median_ms(lat)
-    idx.close()
+        res[name] = (median_ms(lat), 0.0 if rem is None else rem.requests() / len(turns))
+
+    with remote("qdrant-embedded") as rem:
+        mirrored = SemanticRouter(routes=routes, encoder=CachedEncoder(model, dict(table)), index=rem.make(),
+                                  auto_sync="local")
+        measure("mirror", mirrored, None)
+        measure("mirror=False, embedded Qdrant", SemanticRouter(encoder=CachedEncoder(model, dict(table)),
+                                                                index=rem.make(), mirror=False), rem)
+    for kind in ("qdrant-rest", "pinecone"):
+        with remote(kind, latency) as rem:
+            SemanticRouter(routes=routes, encoder=CachedEncoder(model, dict(table)), index=rem.make(),
+                           auto_sync="local")
+            r = SemanticRouter(encoder=CachedEncoder(model, dict(table)), index=rem.make(), mirror=False)
+            measure(f"mirror=False, {kind} loopback (+{latency * 1000:g} ms per request)", r, rem)
     return res
-
-

@@ -114,6 +114,8 @@ def core(quick: bool, with_peers: bool) -> str:
                      ["router", "routes added", "p50 before ms", "p50 after ms", "change"], rows))
     rows = [["fingerpost", boot["utterances"], boot["boot_s"], boot["np_load_s"], f"{boot['ratio']:.1f}x",
              f"{boot['memory_ratio']:.2f}x"]]
+    rows.append(["fingerpost, fixed threshold (no calibration)", boot["utterances"], boot["boot_fixed_threshold_s"],
+                 boot["np_load_s"], f"{boot['ratio_fixed_threshold']:.1f}x", "-"])
     if with_peers:
         cb = peer("synaptoroute", "cold_boot", {"vectors": 10_000 if quick else 50_000})
         rows.append(["synaptoroute", cb.get("vectors", cb.get("error")), cb.get("boot_median_s"),
@@ -188,21 +190,25 @@ def sync(quick: bool, with_peers: bool) -> str:
     data, model, cached = _setup()
     per = 20 if quick else None
     rows = []
-    for kind in ("qdrant-embedded", "pinecone-test-server"):
+    kinds = ("qdrant-embedded", "pinecone-test-server")
+    for kind in kinds:
         r = fp_sync.sync_costs(model, cached.table, data, kind, per_intent=per)
         rows.append([f"fingerpost / {kind}", r["utterances"], r["initial_sync_s"], r["is_synced_ms"],
-                     r["incremental_sync_s"], r["incremental_encoded"]])
+                     r["is_synced_requests"], r["incremental_sync_s"], r["incremental_requests"],
+                     r["incremental_encoded"]])
     if with_peers:
         r = peer("semantic-router 0.1.16", "sync", {"per_intent": 20} if quick else {}, timeout=1800)
         rows.append(["semantic-router 0.1.16 / qdrant-embedded", _g(r, "full_sync", "utterances") or r.get("error"),
-                     _g(r, "full_sync", "sync_s"), _g(r, "is_synced", "p50_ms"),
-                     _g(r, "restart_sync", "construct_with_auto_sync_s"), _g(r, "restart_sync", "encoder_texts")])
-    text = table("Sync CLINC150 train to an empty remote; already-synced check; restart with 10 changed utterances",
+                     _g(r, "full_sync", "sync_s"), _g(r, "is_synced", "p50_ms"), "-",
+                     _g(r, "restart_sync", "construct_with_auto_sync_s"), "-",
+                     _g(r, "restart_sync", "encoder_texts")])
+    text = table("Sync CLINC150 train to an empty remote; already-synced check; restart with 10 changed utterances "
+                 "(requests: client calls on embedded Qdrant, HTTP requests on the Pinecone test server)",
                  ["router / remote", "utterances", "initial sync s (vectors cached)", "is_synced ms",
-                  "incremental sync s", "texts embedded"], rows)
+                  "is_synced requests", "restart sync s", "restart requests", "texts embedded"], rows)
     mv = fp_sync.mirror_vs_remote(model, cached.table, data, n=30 if quick else 100)
-    text += "\n" + table("Per-turn routing cost, 15,000 utterances (precomputed query vector)",
-                         ["mode", "p50 ms"], [[k, v] for k, v in mv.items()])
+    text += "\n" + table("Per-turn routing cost, CLINC150 train (precomputed query vector)",
+                         ["mode", "p50 ms", "remote requests per turn"], [[k, *v] for k, v in mv.items()])
     return text
 
 

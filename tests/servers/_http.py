@@ -163,6 +163,9 @@ class FaultInjector:
         self.write_counts: Counter[str] = Counter()
         self.failed_counts: Counter[str] = Counter()
         self.request_log: deque[tuple[str, str, int]] = deque(maxlen=2000)
+        # Every request answered, by "METHOD /path" (never truncated, unlike request_log):
+        # tests count a client's round trips with it.
+        self.request_counts: Counter[str] = Counter()
         self.latency: float = 0.0
         self.write_latency: float = 0.0
         self._plan: FaultPlan | None = None
@@ -230,12 +233,19 @@ class FaultInjector:
             self.write_counts.clear()
             self.failed_counts.clear()
             self.request_log.clear()
+            self.request_counts.clear()
 
     # -- inspection ---------------------------------------------------------------------------
     @property
     def writes_total(self) -> int:
         with self._lock:
             return sum(self.write_counts.values())
+
+    @property
+    def requests_total(self) -> int:
+        """Requests answered since the last :meth:`reset_counters` (admin ones excluded)."""
+        with self._lock:
+            return sum(self.request_counts.values())
 
     @property
     def plan(self) -> FaultPlan | None:
@@ -291,6 +301,8 @@ class FaultInjector:
     def _log(self, method: str, path: str, status: int) -> None:
         with self._lock:
             self.request_log.append((method, path, status))
+            if not path.startswith(ADMIN_PREFIX):
+                self.request_counts[f"{method} {path}"] += 1
 
 
 # ---------------------------------------------------------------------------------------------

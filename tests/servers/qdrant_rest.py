@@ -234,6 +234,7 @@ class QdrantTestServer(LoopbackServer):
         r("POST", "/collections/{c}/points", self._retrieve)
         r("POST", "/collections/{c}/points/query", self._query)
         r("POST", "/collections/{c}/points/query/batch", self._query_batch)
+        r("POST", "/collections/{c}/points/query/groups", self._query_groups)
         r("POST", "/collections/{c}/points/search", self._search)
         r("POST", "/collections/{c}/points/scroll", self._scroll)
         r("POST", "/collections/{c}/points/count", self._count)
@@ -415,6 +416,28 @@ class QdrantTestServer(LoopbackServer):
         body: models.QueryRequestBatch = _parse(req, models.QueryRequestBatch)
         name = req.params["c"]
         return self._ok([self.call(self._run_query(name, q)) for q in body.searches], t)
+
+    def _query_groups(self, req: Request) -> Response:
+        t = time.perf_counter()
+        q: models.QueryGroupsRequest = _parse(req, models.QueryGroupsRequest)
+
+        def go(c: QdrantClient) -> Any:
+            return c.query_points_groups(
+                req.params["c"],
+                group_by=q.group_by,
+                query=q.query,
+                using=q.using,
+                prefetch=q.prefetch,
+                query_filter=q.filter,
+                limit=q.limit if q.limit is not None else 10,
+                group_size=q.group_size if q.group_size is not None else 3,
+                with_payload=False if q.with_payload is None else q.with_payload,
+                with_vectors=False if q.with_vector is None else q.with_vector,
+                score_threshold=q.score_threshold,
+                lookup_from=q.lookup_from,
+            )
+
+        return self._ok(self.call(go), t)
 
     def _search(self, req: Request) -> Response:
         """Legacy ``points/search`` (older clients): translated to a query."""

@@ -59,3 +59,46 @@ def test_no_mirror_writes_and_refresh() -> None:
     with pytest.raises(InvalidInputError):
         SemanticRouter(routes=routes, index=LocalIndex(), encoder=HashEncoder(), mirror=False)
     index.close()
+
+
+@pytest.mark.parametrize("kind", ["qdrant-rest", "pinecone"])
+@pytest.mark.parametrize(("aggregation", "top_k"), [("max", 5), ("mean", 3)])
+def test_no_mirror_turn_is_one_round_trip_grouped_and_at_most_two_otherwise(
+    kind: str, aggregation: str, top_k: int
+) -> None:
+    """Counted by the loopback server: Qdrant groups by route (1 request), Pinecone bounds
+    then reads the routes that still need their top_k in one follow-up (<= 2); answers equal
+    the mirror's either way."""
+    pytest.importorskip("pinecone")
+    from tests.sync.test_sync_backends import backend
+
+    routes, turns = clinc_routes(12, 8)
+    kw = dict(encoder=HashEncoder(), score_threshold=0.25, aggregation=aggregation, top_k=top_k, centroid_weight=0.7)
+    with backend(kind) as (make_index, srv):
+        mirrored = SemanticRouter(routes=routes, index=make_index(), auto_sync="local", **kw)  # type: ignore[arg-type]
+        remote = SemanticRouter(index=make_index(), mirror=False, **kw)  # type: ignore[arg-type]
+        most = 0
+        for turn in turns[:25]:
+            a = mirrored(turn, limit=None)
+            srv.faults.reset_counters()  # type: ignore[attr-defined]
+            b = remote(turn, limit=None)
+            most = max(most, srv.faults.requests_total)  # type: ignore[attr-defined]
+            assert [c.name for c in b] == [c.name for c in a], turn
+            assert [c.similarity_score for c in b] == pytest.approx([c.similarity_score for c in a], abs=1e-4)
+        assert most == 1 if kind == "qdrant-rest" else 1 <= most <= 2
+
+
+def test_grouping_is_off_for_embedded_qdrant_unless_asked_and_answers_stay_equal() -> None:
+    """Embedded Qdrant's local-mode grouping re-scans per group: off by default there."""
+    routes, turns = clinc_routes(8, 6)
+    kw = dict(encoder=HashEncoder(), score_threshold=0.25, aggregation="mean", top_k=3)
+    plain = QdrantIndex(index_name="routes", location=":memory:")
+    assert plain.query_groups(HashEncoder()(["x"])[0], 3, None, 8) is None
+    grouped = QdrantIndex(index_name="routes", location=":memory:", group_by_route=True)
+    mirrored = SemanticRouter(routes=routes, index=grouped, auto_sync="local", **kw)  # type: ignore[arg-type]
+    remote = SemanticRouter(index=grouped, mirror=False, **kw)  # type: ignore[arg-type]
+    for turn in turns[:20]:
+        a, b = mirrored(turn, limit=None), remote(turn, limit=None)
+        assert [c.name for c in b] == [c.name for c in a], turn
+        assert [c.similarity_score for c in b] == pytest.approx([c.similarity_score for c in a], abs=1e-4)
+    plain.close(), grouped.close()

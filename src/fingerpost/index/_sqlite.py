@@ -8,6 +8,10 @@ Each row carries a checksum (blake2b of the JSON, the BLOB and its shape), verif
 load along with the vectors' finiteness: a flipped byte or a NaN in a stored vector would
 otherwise route silently wrong. Stores written before checksums existed (schema 1) gain the
 column on open and a checksum for each row on their first load.
+
+A cold boot reads the vectors from a memory-mapped sidecar (``_sidecar``) when it matches
+the store; every write that changes routes bumps the store's ``generation`` in its own
+transaction, which invalidates the sidecar until the next boot rebuilds it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -25,6 +30,7 @@ from numpy.typing import NDArray
 
 from .._exceptions import EncoderMismatchError, StoreError
 from ..schema import Route
+from ._sidecar import json_digest, open_sidecar, write_sidecar
 
 __all__ = ["SqliteStore"]
 
@@ -175,6 +181,43 @@ class SqliteStore:
                 self._put_meta("schema_version", SCHEMA_VERSION)
         return routes, matrix
 
+    def boot_load(self, dim: int) -> tuple[list[Route], NDArray[np.float32]]:
+        """:meth:`load` for a cold boot: from the vectors sidecar when it matches the store
+        (memory-mapped, no per-row copy or hash), else from SQLite, then rebuild the sidecar.
+
+        Routes always come from SQLite; their JSON, hashed in order, must equal the
+        sidecar's record of it, along with the store id, generation and row count.
+        """
+        try:
+            store_id, generation = self.get_meta("store_id"), self.get_meta("generation")
+            rows = self._db.execute("SELECT name, route_json FROM routes ORDER BY seq").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read store {self.path}: {exc}") from exc
+        if store_id is not None and generation is not None:
+            texts = [str(j) for _, j in rows]
+            try:
+                routes = [Route.model_construct(**json.loads(t)) for t in texts]  # validated when written
+                n = sum(len(r.utterances) for r in routes)
+            except (ValueError, TypeError):
+                routes, n = [], -1
+            matrix = None if n < 0 else open_sidecar(
+                self.path, store_id, int(generation), n, dim, json_digest(texts)
+            )
+            if matrix is not None and all(r.name == name for r, (name, _) in zip(routes, rows, strict=True)):
+                return routes, matrix
+        routes, matrix = self.load(dim)
+        if self._db.in_transaction:
+            return routes, matrix
+        if store_id is None or generation is None:
+            with self._tx():
+                store_id = store_id or uuid.uuid4().hex
+                self._put_meta("store_id", store_id)
+                generation = generation or "1"
+                self._put_meta("generation", generation)
+        texts = [str(j) for (j,) in self._db.execute("SELECT route_json FROM routes ORDER BY seq")]
+        write_sidecar(self.path, store_id, int(generation), matrix, json_digest(texts))
+        return routes, matrix
+
     def write(
         self,
         upserts: Iterable[tuple[Route, NDArray[np.float32]]],
@@ -194,6 +237,12 @@ class SqliteStore:
         """The body of :meth:`write`, for a caller that holds :meth:`transaction`."""
         for key, value in (meta or {}).items():
             self._put_meta(key, json.dumps(value))
+        upserts, deletes = list(upserts), list(deletes)
+        if upserts or deletes:  # the vectors sidecar no longer matches (``_sidecar``)
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('generation', '1') "
+                "ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+            )
         self._db.executemany("DELETE FROM routes WHERE name = ?", ((n,) for n in deletes))
         for route, vecs in upserts:
             route_json = route.model_dump_json()

@@ -75,10 +75,22 @@ class RemoteMeta:
     # distrust ``content_hash``) and the next writer repairs (``sync._apply``).
     pending: str = ""
     pending_routes: tuple[str, ...] = ()
+    # Per-route content digests (``sync._hash.route_digests``) of the committed content, so a
+    # restarting agent reads only the routes that differ. ``None``: not recorded (a remote
+    # written before digests existed). Too many to fit this record (Pinecone caps metadata at
+    # 40 KB): ``manifest`` names the records that hold them (``sync._manifest``).
+    digests: dict[str, str] | None = None
+    manifest: str = ""
 
     def to_json(self) -> str:
+        extra: dict[str, Any] = {}
+        if self.digests is not None:
+            extra["digests"] = self.digests
+        if self.manifest:
+            extra["manifest"] = self.manifest
         return json.dumps(
             {
+                **extra,
                 "encoder_name": self.encoder_name,
                 "encoder_dim": self.encoder_dim,
                 "version": self.version,
@@ -105,6 +117,8 @@ class RemoteMeta:
             updated_at=float(d.get("updated_at", 0.0)),
             pending=str(d.get("pending", "")),
             pending_routes=tuple(str(r) for r in d.get("pending_routes", [])),
+            digests=None if d.get("digests") is None else {str(k): str(v) for k, v in d["digests"].items()},
+            manifest=str(d.get("manifest", "")),
         )
 
 
@@ -170,6 +184,14 @@ class RemoteIndex(ABC):
         self, vector: Vector, limit: int, routes: Sequence[str] | None = None
     ) -> list[ScoredPoint]:
         """Nearest utterance points by cosine, best first, optionally within ``routes``."""
+
+    def query_groups(
+        self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int
+    ) -> list[ScoredPoint] | None:
+        """Each route's ``per_route`` nearest points in ONE round trip (at most ``n_routes``
+        routes, optionally within ``routes``), best first per route; ``None`` when the
+        backend cannot group by route (the caller then bounds and batches plain queries)."""
+        return None
 
     # ---- coordination ----------------------------------------------------------------------
     @abstractmethod

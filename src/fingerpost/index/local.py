@@ -169,7 +169,7 @@ class LocalIndex:
             return False
         with self.table.lock:
             version = self._store.data_version()
-            routes, matrix = self._store.load(self.table.dim)
+            routes, matrix = self._store.boot_load(self.table.dim)
             if not routes:
                 return False
             calibrated: dict[str, Any] = {}

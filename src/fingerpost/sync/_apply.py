@@ -13,6 +13,13 @@ Every write follows the same steps, all under the lease:
    the version record (version + 1, the touched routes as a change), drop the intent;
 5. apply the change to the mirror.
 
+The version record also carries a content digest per route (``_hash.route_digests``; a
+manifest of records when too many, ``_manifest``). Every commit rewrites the digests of the
+routes it touched, so a restarting or lagging agent compares digests and reads only the
+routes that differ, and a sync verifies the routes it wrote by their digests instead of
+re-reading the whole remote. A remote without digests (written before them) takes the full
+path once; its commit records them.
+
 Readers never see half a write: ``refresh`` keeps its copy of pending routes (a fresh mirror
 lacks them) until the commit lists them, and ``is_synced``'s fast path distrusts a pending
 record's hash. A failure at any step leaves a state from which running any write (or a
@@ -41,12 +48,20 @@ from .._exceptions import (
     SyncError,
 )
 from .._table import Snapshot
-from ..index.base import ChangeEntry, RemoteIndex, RemoteMeta, RemotePoint
+from ..index.base import ChangeEntry, LeaseTicket, RemoteIndex, RemoteMeta, RemotePoint
 from ..index.local import LocalIndex
 from ..schema import Route, RouterConfig, Utterance, UtteranceDiff
-from ._hash import content_hash, content_key, routes_hash, update_hash
+from ._hash import (
+    content_hash,
+    content_key,
+    route_digests,
+    routes_hash,
+    update_hash,
+    utterance_digests,
+)
 from ._intent import Intent, intent_tickets, read_intent
 from ._lease import Lease
+from ._manifest import INLINE_BYTES, manifest_tickets, read_manifest
 from ._plan import SyncPlan, check_mode, group_routes, plan_sync, same_route
 
 __all__ = ["RemoteSync"]
@@ -147,16 +162,56 @@ class RemoteSync:
             snap.cache["content_hash"] = cached
         return str(cached)
 
+    def local_digests(self) -> dict[str, str]:
+        """Per-route content digests of the mirror, computed once per snapshot."""
+        snap = self.local.snapshot()
+        cached = snap.cache.get("route_digests")
+        if not isinstance(cached, dict):
+            cached = route_digests(snap.live_routes())
+            snap.cache["route_digests"] = cached
+        return {str(k): str(v) for k, v in cached.items()}
+
+    def remote_digests(self, meta: RemoteMeta, tickets: Sequence[LeaseTicket] | None = None) -> dict[str, str] | None:
+        """The committed per-route digests of ``meta`` (``None``: unknown, read everything).
+
+        A manifest is read from ``tickets`` when given (the lease's listing), else with one
+        listing of the tickets.
+        """
+        if meta.digests is not None:
+            return dict(meta.digests)
+        if meta.manifest:
+            listed = self.remote.list_tickets() if tickets is None else tickets
+            return read_manifest(listed, meta.manifest)
+        if meta.version == 0 and meta.count == 0 and not meta.content_hash:
+            return {}  # a fresh remote: nothing in it
+        return None
+
+    def changed_routes(self, meta: RemoteMeta, tickets: Sequence[LeaseTicket] | None = None) -> list[str] | None:
+        """Routes whose remote digest differs from the mirror's (``None``: unknown)."""
+        remote = self.remote_digests(meta, tickets)
+        if remote is None:
+            return None
+        mine = self.local_digests()
+        return sorted(n for n in set(mine) | set(remote) if mine.get(n) != remote.get(n))
+
     def read_meta(self) -> RemoteMeta:
         self.bind()
         meta = self.remote.read_meta()
         return meta or RemoteMeta(self.encoder_name, self.encoder_dim)
 
     def diff(self) -> UtteranceDiff:
-        self.bind()
-        return UtteranceDiff.from_utterances(
-            local_utterances=self.local_utterances(), remote_utterances=self.remote.get_utterances()
-        )
+        """Local vs remote; only the routes whose digests differ are read when they are known."""
+        meta = self.read_meta()
+        scope = None if meta.pending else self.changed_routes(meta)
+        if scope is None:
+            remote = self.remote.get_utterances()
+            local = self.local_utterances()
+        else:
+            remote = [p.utterance for p in self.remote.fetch(scope, with_vectors=False)] if scope else []
+            wanted = set(scope)
+            routes = [r for r in self.local.snapshot().live_routes() if r.name in wanted]
+            local = RouterConfig(routes=routes).to_utterances()
+        return UtteranceDiff.from_utterances(local_utterances=local, remote_utterances=remote)
 
     def is_synced_fast(self) -> bool:
         """The version record's content hash equals the mirror's (one small read).
@@ -185,10 +240,20 @@ class RemoteSync:
         with self._writer, self.lease.held(), self._mirror_lock:
             meta = self._recover(self.read_meta(), encode)
             local_routes = self.local.snapshot().live_routes()
-            # Plan from a scan without vectors; fetch vectors only for the routes whose
-            # utterances this side lacks.
-            points = self.remote.fetch(None, with_vectors=False)
-            plan = plan_sync(mode, local_routes, [p.utterance for p in points])
+            # Plan from the routes whose digests differ (all of them when digests are
+            # unknown), read without vectors; fetch vectors only for the routes whose
+            # utterances this side lacks. Routes with equal digests are equal on both sides.
+            remote_d = self.remote_digests(meta, self.lease.manifests)
+            scope = self.changed_routes(meta, self.lease.manifests) if remote_d is not None else None
+            if scope is None:
+                points = self.remote.fetch(None, with_vectors=False)
+                plan = plan_sync(mode, local_routes, [p.utterance for p in points])
+            else:
+                points = self.remote.fetch(scope, with_vectors=False) if scope else []
+                wanted = set(scope)
+                plan = plan_sync(mode, [r for r in local_routes if r.name in wanted], [p.utterance for p in points])
+                same = tuple(r for r in local_routes if r.name not in wanted)
+                plan = replace(plan, result=same + plan.result)
             txn = ""
             if not plan.is_noop:
                 vectors = self._local_vectors()
@@ -203,23 +268,57 @@ class RemoteSync:
                 if intent.names:
                     txn = self._begin(meta, intent)
                 self._apply(plan, ups, vectors)
+            got, count, digests = self._verify(meta, plan, scope, remote_d, points)
+            version = meta.version + (0 if plan.is_noop else 1)
+            if plan.is_noop and meta.content_hash == got and meta.count == count and remote_d == digests:
+                self.local_version = meta.version
+                return plan
+            self._commit(
+                meta, version, got, count, plan.touched, txn, full=len(plan.touched) > 64, digests=digests
+            )
+            self.local_version = version
+            return plan
+
+    def _verify(
+        self,
+        meta: RemoteMeta,
+        plan: SyncPlan,
+        scope: Sequence[str] | None,
+        before_digests: dict[str, str] | None,
+        before: Sequence[RemotePoint],
+    ) -> tuple[str, int, dict[str, str]]:
+        """Check the remote holds the planned result; its hash, count and digests.
+
+        With digests, only the routes the sync planned over are re-read (the others were
+        equal on both sides and nobody else writes under the lease); without, everything.
+        """
+        if scope is None or before_digests is None:
             remote_utts = self.remote.get_utterances()
             got = content_hash(remote_utts, self.encoder_name, self.encoder_dim)
             want = content_hash(
                 RouterConfig(routes=list(plan.result)).to_utterances(), self.encoder_name, self.encoder_dim
             )
-            if got != want:
-                raise SyncError(
-                    "remote content after the sync differs from the planned result (a concurrent "
-                    "writer outside fingerpost?); run the sync again"
-                )
-            version = meta.version + (0 if plan.is_noop else 1)
-            if plan.is_noop and meta.content_hash == got and meta.count == len(remote_utts):
-                self.local_version = meta.version
-                return plan
-            self._commit(meta, version, got, len(remote_utts), plan.touched, txn, full=len(plan.touched) > 64)
-            self.local_version = version
-            return plan
+            ok = got == want
+            count, digests = len(remote_utts), utterance_digests(remote_utts)
+        else:
+            wanted = set(scope)
+            after = (
+                [p.utterance for p in before]
+                if plan.is_noop or not scope
+                else [p.utterance for p in self.remote.fetch(list(scope), with_vectors=False)]
+            )
+            new = utterance_digests(after)
+            ok = new == route_digests(r for r in plan.result if r.name in wanted)
+            base = meta.content_hash or content_hash([], self.encoder_name, self.encoder_dim)
+            got = update_hash(base, [p.utterance for p in before], after)
+            count = meta.count - len(before) + len(after)
+            digests = {n: d for n, d in before_digests.items() if n not in wanted} | new
+        if not ok:
+            raise SyncError(
+                "remote content after the sync differs from the planned result (a concurrent "
+                "writer outside fingerpost?); run the sync again"
+            )
+        return got, count, digests
 
     def _local_vectors(self) -> _Vectors:
         """The mirror's vectors by (route, text) and by text (none for a centroid-only mirror)."""
@@ -273,6 +372,7 @@ class RemoteSync:
         txn: str,
         *,
         full: bool = False,
+        digests: dict[str, str] | None = None,
     ) -> None:
         """Write the version record (clearing ``pending``), then drop the intent."""
         if txn:
@@ -282,7 +382,7 @@ class RemoteSync:
                     "this write outlived its lease and another agent has finished it since; "
                     "refresh to see the result"
                 )
-        self._write_meta(meta, version, content, count, routes, full)
+        self._write_meta(meta, version, content, count, routes, full, digests)
         if txn:
             with suppress(FingerpostError):  # a leftover intent is swept by the next writer
                 for token in self._intent_tokens.pop(txn, []):
@@ -323,15 +423,26 @@ class RemoteSync:
         everything = self.remote.get_utterances()
         version = meta.version + 1
         content = content_hash(everything, self.encoder_name, self.encoder_dim)
-        new = self._write_meta(meta, version, content, len(everything), names, full=False)
+        new = self._write_meta(
+            meta, version, content, len(everything), names, False, utterance_digests(everything)
+        )
         for t in intents:
             with suppress(FingerpostError):
                 self.remote.delete_ticket(t.token)
         return new
 
     def _write_meta(
-        self, meta: RemoteMeta, version: int, content: str, count: int, routes: Sequence[str], full: bool
+        self,
+        meta: RemoteMeta,
+        version: int,
+        content: str,
+        count: int,
+        routes: Sequence[str],
+        full: bool,
+        digests: dict[str, str] | None,
     ) -> RemoteMeta:
+        """Write the version record; digests too large for it go to a fresh manifest first,
+        and the manifest it replaces is removed after (a leftover is swept next time)."""
         entry = ChangeEntry(version, () if full or len(routes) > MAX_ENTRY_ROUTES else tuple(routes),
                             full or len(routes) > MAX_ENTRY_ROUTES)
         changes = _bounded((*meta.changes, entry)) if version != meta.version else meta.changes
@@ -344,8 +455,24 @@ class RemoteSync:
             changes=changes,
             updated_at=time.time(),
         )
+        if digests is not None and len(json.dumps(digests)) > INLINE_BYTES:
+            mid = uuid.uuid4().hex
+            for ticket in manifest_tickets(mid, digests, time.time()):
+                self.remote.put_ticket(ticket)
+            new = replace(new, manifest=mid)
+        else:
+            new = replace(new, digests=digests)
         self.remote.write_meta(new)
+        self._sweep_manifests(keep=new.manifest)
         return new
+
+    def _sweep_manifests(self, keep: str) -> None:
+        """Remove manifest parts other than ``keep`` (lease held; best effort)."""
+        stale = [t for t in self.lease.manifests if t.extra.get("manifest") != keep]
+        with suppress(FingerpostError):
+            for t in stale:
+                self.remote.delete_ticket(t.token)
+        self.lease.manifests = [t for t in self.lease.manifests if t not in stale]
 
     # ---- route writes ----------------------------------------------------------------------
     def write_routes(
@@ -439,7 +566,11 @@ class RemoteSync:
                     new_utts,
                 )
                 count = meta.count - len(removed) + len(new_utts)
-                self._commit(meta, meta.version + 1, content, count, touched, txn)
+                digests = self.remote_digests(meta, self.lease.manifests)
+                if digests is not None:  # the touched routes are now exactly the upserts
+                    digests = {n: d for n, d in digests.items() if n not in set(touched)}
+                    digests |= route_digests(r for r, _ in upserts)
+                self._commit(meta, meta.version + 1, content, count, touched, txn, digests=digests)
                 version = meta.version + 1
             else:
                 version = meta.version
@@ -492,8 +623,12 @@ class RemoteSync:
             and [c.version for c in newer] == list(range(since + 1, meta.version + 1))
             and not any(c.full for c in newer)
         )
+        changed = None if complete else self.changed_routes(meta)
         if complete:
             names: list[str] | None = sorted({n for c in newer for n in c.routes} - hidden)
+            points = self.remote.fetch(names, with_vectors=True) if names else []
+        elif changed is not None:  # a gap in the log: the digests say which routes differ
+            names = sorted(set(changed) - hidden)
             points = self.remote.fetch(names, with_vectors=True) if names else []
         else:
             names = None

@@ -8,6 +8,10 @@ The hash is a multiset hash: the sum of the items' sha256 values modulo 2**256, 
 encoder's. Order never matters, and a write that removes some items and adds others updates
 it in O(changed items) (:func:`update_hash`), so the remote's version record can carry the
 hash of its content without re-reading everything after each write.
+
+Per-route digests (:func:`route_digests`, :func:`utterance_digests`) are the same sum taken
+over one route's items, shortened to 64 bits: the version record keeps one per route, so a
+restarting agent compares digests and reads only the routes whose digest differs.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from collections.abc import Iterable
 
 from ..schema import Route, Utterance
 
-__all__ = ["content_hash", "content_key", "routes_hash", "update_hash"]
+__all__ = ["content_hash", "content_key", "route_digests", "routes_hash", "update_hash", "utterance_digests"]
 
 _MOD = 1 << 256
+DIGEST_HEX = 16  # 64 bits per route: enough to tell a changed route, small enough to ship
 
 
 def content_key(u: Utterance) -> str:
@@ -66,3 +71,27 @@ def update_hash(
     """The hash after removing and adding items (each must be present/absent as stated)."""
     value = (int(old, 16) - _sum(removed) + _sum(added)) % _MOD
     return f"{value:064x}"
+
+
+def _digest(total: int) -> str:
+    return f"{total % _MOD:064x}"[:DIGEST_HEX]
+
+
+def route_digests(routes: Iterable[Route]) -> dict[str, str]:
+    """Each route's content digest (the same items as :func:`routes_hash`, one route at a time)."""
+    out: dict[str, str] = {}
+    for r in routes:
+        total = sum(
+            _h(_key(r.name, text, r.description, r.function_schemas, r.metadata, r.score_threshold))
+            for text in set(r.utterances)
+        )
+        out[r.name] = _digest(total)
+    return out
+
+
+def utterance_digests(utterances: Iterable[Utterance]) -> dict[str, str]:
+    """:func:`route_digests` of the routes these points make up (equal for equal contents)."""
+    keys: dict[str, set[str]] = {}
+    for u in utterances:
+        keys.setdefault(u.route, set()).add(content_key(u))
+    return {name: _digest(sum(_h(k) for k in ks)) for name, ks in keys.items()}

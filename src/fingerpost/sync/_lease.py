@@ -10,7 +10,8 @@ read-your-writes on single records (Qdrant with ``wait=true``; Pinecone's freshn
 eventual, so there the lease narrows races rather than excluding them).
 
 A crashed holder's ticket expires after ``ttl`` seconds and is then ignored and cleaned up.
-Write intents (``_intent``) are stored as tickets too; they never count as a holder.
+Write intents (``_intent``) and digest manifests (``_manifest``) are stored as tickets too;
+they never count as a holder.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from contextlib import contextmanager, suppress
 from .._exceptions import LeaseHeldError
 from ..index.base import LeaseTicket, RemoteIndex
 from ._intent import is_intent
+from ._manifest import is_manifest
 
 __all__ = ["Lease", "default_owner"]
 
@@ -62,6 +64,8 @@ class Lease:
         self._orphans: set[str] = set()
         # Write intents seen by the last attempt (``_intent``): not claims on the lease.
         self.intents: list[LeaseTicket] = []
+        # Digest manifest parts seen by the last attempt (``_manifest``): read without a request.
+        self.manifests: list[LeaseTicket] = []
 
     def try_acquire(self) -> tuple[str | None, list[LeaseTicket]]:
         """One attempt: my token if I hold the lease now, else None and the live others."""
@@ -76,7 +80,8 @@ class Lease:
         try:
             listed = self.remote.list_tickets()
             self.intents = [t for t in listed if is_intent(t)]  # the writer's recovery reads them
-            tickets = [t for t in listed if not is_intent(t)]
+            self.manifests = [t for t in listed if is_manifest(t)]
+            tickets = [t for t in listed if not is_intent(t) and not is_manifest(t)]
             now = self._clock()
             others = [t for t in tickets if t.token != token and t.expires_at > now]
             for t in tickets:

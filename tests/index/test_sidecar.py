@@ -74,7 +74,9 @@ def test_a_write_invalidates_the_sidecar_until_the_next_boot_rebuilds_it(tmp_pat
     writer.close(), after.close(), again.close()
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "other-store", "stale-generation"])
+@pytest.mark.parametrize(
+    "damage", ["garbage", "truncated", "other-store", "stale-generation", "flipped-vector-bytes", "nan-vector"]
+)
 def test_a_sidecar_that_does_not_match_is_ignored(tmp_path: Path, sqlite_loads: list[int], damage: str) -> None:
     db = tmp_path / "routes.db"
     SemanticRouter(routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3).close()
@@ -85,6 +87,10 @@ def test_a_sidecar_that_does_not_match_is_ignored(tmp_path: Path, sqlite_loads: 
         side.write_bytes(b"x" * len(data))
     elif damage == "truncated":
         side.write_bytes(data[:-4])
+    elif damage in ("flipped-vector-bytes", "nan-vector"):  # header intact, vectors not
+        cut = len(data) - 4 * 37
+        bad = b"\xff\xff\xff\x7f" if damage == "nan-vector" else bytes(b ^ 0x5A for b in data[cut : cut + 8])
+        side.write_bytes(data[:cut] + bad + data[cut + len(bad) :])
     elif damage == "other-store":  # a sidecar left by a deleted store at the same path
         other = tmp_path / "other.db"
         SemanticRouter(routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=other), score_threshold=0.3).close()

@@ -1,5 +1,5 @@
 """The vectors sidecar: one contiguous float32 file next to a SQLite store, memory-mapped on
-boot, so a cold boot neither copies each BLOB twice nor hashes every vector.
+boot, so a cold boot neither copies each BLOB twice nor hashes every row separately.
 
 It is only a cache. SQLite stays the source of truth:
 
@@ -12,6 +12,10 @@ It is only a cache. SQLite stays the source of truth:
   is read from SQLite and hashed, a few milliseconds); otherwise it loads from SQLite
   (checksums verified) and rewrites the sidecar (temporary file, then an atomic rename).
 
+* the header also records a CRC-32 of the vector bytes, checked on every boot (about 35 ms per
+  50,000 x 384 vectors on one core), with a finiteness check: a corrupted sidecar is ignored and
+  rebuilt from SQLite, whose per-route checksums then decide, so a flipped byte never routes.
+
 A write never touches the sidecar, so a crash at any point leaves SQLite as it was and at
 worst a stale sidecar, which the next boot ignores and rebuilds.
 """
@@ -22,6 +26,7 @@ import hashlib
 import json
 import mmap
 import os
+import zlib
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -61,9 +66,11 @@ def open_sidecar(
     try:
         with open(path, "rb") as f:
             head = f.read(HEADER_BYTES)
-        if len(head) != HEADER_BYTES or json.loads(head.decode("ascii").rstrip()) != _header(
-            store_id, generation, rows, dim, digest
-        ):
+        if len(head) != HEADER_BYTES:
+            return None
+        found = json.loads(head.decode("ascii").rstrip())
+        crc = found.pop("crc32", None) if isinstance(found, dict) else None
+        if found != _header(store_id, generation, rows, dim, digest) or not isinstance(crc, int):
             return None
         if path.stat().st_size != HEADER_BYTES + 4 * rows * dim:
             return None
@@ -73,7 +80,11 @@ def open_sidecar(
         # ndarray over the map (not np.memmap, whose slicing costs ~30 us a route).
         with open(path, "rb") as f:
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        if zlib.crc32(memoryview(mapped)[HEADER_BYTES:]) != crc:
+            return None
         flat = np.frombuffer(mapped, dtype=np.float32, count=rows * dim, offset=HEADER_BYTES)
+        if not np.isfinite(flat).all():
+            return None
         return flat.reshape(rows, dim)
     except (OSError, ValueError, UnicodeDecodeError):
         return None
@@ -86,13 +97,15 @@ def write_sidecar(
     path = sidecar_path(db)
     tmp = path.with_name(path.name + ".tmp")
     rows, dim = matrix.shape
-    head = json.dumps(_header(store_id, generation, int(rows), int(dim), digest)).encode("ascii")
+    data = np.ascontiguousarray(matrix, dtype=np.float32).tobytes()
+    header = {**_header(store_id, generation, int(rows), int(dim), digest), "crc32": zlib.crc32(data)}
+    head = json.dumps(header).encode("ascii")
     if len(head) > HEADER_BYTES:  # pragma: no cover - the header is ~200 bytes
         return
     try:
         with open(tmp, "wb") as f:
             f.write(head.ljust(HEADER_BYTES, b" "))
-            f.write(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -30,10 +30,11 @@ def test_public_exports_are_pinned() -> None:
     assert fingerpost.__all__ == sorted(fingerpost.__all__)
     assert fingerpost.__all__ == [
         "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError",
-        "FingerpostError", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
+        "FingerpostError", "FitReport", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
         "MigrationReport", "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
         "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "SemanticRouterConfigWarning", "StoreError",
-        "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__", "migrate",
+        "SyncConflictError", "SyncError", "SyncMode", "Utterance", "UtteranceDiff", "__version__",
+        "limit_blas_threads", "migrate",
     ]
     for name in fingerpost.__all__:
         assert hasattr(fingerpost, name)

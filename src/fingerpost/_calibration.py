@@ -33,16 +33,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.typing import NDArray
 
+from ._defaults import DEFAULT_TARGET_FPR
 from ._scoring import all_route_scores
 from ._table import ScoringSettings
+from ._types import F32
 
 __all__ = ["DEFAULT_TARGET_FPR", "calibrated_threshold", "check_target_fpr", "leave_one_out", "route_score"]
-
-F32 = NDArray[np.float32]
-
-DEFAULT_TARGET_FPR = 0.01
 
 
 def check_target_fpr(value: object) -> float:

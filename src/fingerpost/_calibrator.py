@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ._background import Background, background_vectors, make_background
 from ._calibration import DEFAULT_TARGET_FPR, calibrated_threshold, check_target_fpr
 from ._exceptions import InvalidInputError
 from ._table import ScoringSettings, Snapshot
+from ._types import F32
 from .encoders.base import DenseEncoder
 from .schema import CalibrationState, Route, RouterConfig
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Calibrator", "calibration_choice", "calibration_state", "make_calibrator", "seed_from_config"]
 
-F32 = NDArray[np.float32]
 
 # Thresholds by key, process-wide: the key names everything a threshold depends on, so two
 # routers (or a router and a config it saved) share them safely.

@@ -30,13 +30,13 @@ from ._fit_state import on_routes_changed, publish, publish_remote, session_of
 from ._scoring import all_route_scores
 from ._table import LiveRows, Snapshot
 from ._thresholds import BlendChoice
+from ._types import F32
 
 if TYPE_CHECKING:
     from .router import SemanticRouter
 
 __all__ = ["FitReport", "fit_router"]
 
-F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 Objective = Literal["balanced", "accuracy"]

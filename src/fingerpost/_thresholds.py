@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._fit import head_terms
+from ._types import F32
 
 __all__ = [
     "BlendChoice",
@@ -40,7 +41,6 @@ __all__ = [
     "stratified_folds",
 ]
 
-F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 

@@ -8,18 +8,15 @@ readers never lock and never see half a write.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, overload
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ._batcher import MicroBatcher
 from ._calibrator import calibration_choice, calibration_state, make_calibrator, seed_from_config
 from ._decide import (
-    DEFAULT_AGGREGATION,
-    DEFAULT_CENTROID_WEIGHT,
-    DEFAULT_TOP_K,
     as_routes,
     candidates,
     check_fit_data,
@@ -35,6 +32,12 @@ from ._decide import (
     query_vector,
     scoring_settings,
 )
+from ._defaults import (
+    DEFAULT_AGGREGATION,
+    DEFAULT_CENTROID_WEIGHT,
+    DEFAULT_TARGET_FPR,
+    DEFAULT_TOP_K,
+)
 from ._exceptions import (
     EncoderMismatchError,
     FingerpostError,
@@ -44,7 +47,8 @@ from ._exceptions import (
 from ._remote_scoring import remote_passing_routes
 from ._router_remote import Refresher, RemoteMixin
 from ._table import Snapshot
-from ._threads import limit_blas_threads
+from ._threads import scoped_blas_limit
+from ._types import Vectors
 from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.base import RemoteIndex
 from .index.local import LocalIndex
@@ -58,15 +62,21 @@ from .schema import (
     copy_route,
 )
 from .sync._apply import RemoteSync
-from .sync._plan import check_mode
+from .sync._plan import SyncMode, check_mode
 
 if TYPE_CHECKING:
     from ._quality import FitReport
 
 __all__ = ["SemanticRouter"]
 
-_UNSET: Any = object()
-Vectors = NDArray[np.float32]
+
+class _Unset(Enum):
+    """Tells "not given" from ``None`` (which clears a field) in ``update``."""
+
+    UNSET = "UNSET"
+
+
+_UNSET: Final = _Unset.UNSET
 _Change = tuple[Sequence[tuple[Route, Vectors]], Sequence[str]]
 
 
@@ -96,8 +106,11 @@ class SemanticRouter(RemoteMixin):
             and only when a route needs calibrating.
         centroid_weight: w in ``score = (1 - w) * aggregate + w * cos(turn, route centroid)``.
             The centroid adds evidence from all of a route's utterances; 0 disables it.
-        blas_threads: Cap numpy's BLAS threads (``None`` leaves them alone). On small machines
-            BLAS and ONNX Runtime threads otherwise fight over the cores.
+        blas_threads: Cap numpy's BLAS threads while this router scores a batch of turns
+            (``None`` leaves them alone). On small machines BLAS and ONNX Runtime threads
+            otherwise fight over the cores. The cap is lifted when scoring ends: the rest of
+            the process keeps its own setting (``fingerpost.limit_blas_threads`` caps it for
+            the whole process, if you want that).
         auto_sync: With a remote index, sync at construction with this mode (``error``,
             ``remote``, ``local``, ``merge-force-local``, ``merge-force-remote``, ``merge``).
             Without it, a router given no ``routes`` pulls the remote's routes, and one given
@@ -129,7 +142,7 @@ class SemanticRouter(RemoteMixin):
         background: Sequence[str] | None = None,
         centroid_weight: float = DEFAULT_CENTROID_WEIGHT,
         blas_threads: int | None = 1,
-        auto_sync: str | None = None,
+        auto_sync: SyncMode | None = None,
         refresh_interval: float | None = None,
         lease_ttl: float = 30.0,
         lease_wait: float = 10.0,
@@ -145,8 +158,11 @@ class SemanticRouter(RemoteMixin):
             encoder = OnnxEncoder()
         if not isinstance(encoder, DenseEncoder):
             raise InvalidInputError("encoder must be a fingerpost.encoders.DenseEncoder")
-        if blas_threads is not None:
-            limit_blas_threads(blas_threads)
+        if blas_threads is not None and (
+            isinstance(blas_threads, bool) or not isinstance(blas_threads, int) or blas_threads < 1
+        ):
+            raise InvalidInputError(f"blas_threads must be a positive int or None, got {blas_threads!r}")
+        self._blas_threads = blas_threads
         if auto_sync is not None:
             check_mode(auto_sync)
         if refresh_interval is not None and refresh_interval <= 0:
@@ -233,13 +249,18 @@ class SemanticRouter(RemoteMixin):
     # ---- routing ---------------------------------------------------------------------------
     @overload
     def __call__(
-        self, text: str | None = None, *, limit: None, route_filter: Sequence[str] | None = ...,
-        vector: Sequence[float] | Vectors | None = ...,
+        self, text: str | None = None, *, limit: Literal[1] = 1,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+    ) -> RouteChoice: ...
+    @overload
+    def __call__(
+        self, text: str | None = None, *, limit: None,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
     ) -> list[RouteChoice]: ...
     @overload
     def __call__(
-        self, text: str | None = None, *, limit: int = 1, route_filter: Sequence[str] | None = ...,
-        vector: Sequence[float] | Vectors | None = ...,
+        self, text: str | None = None, *, limit: int | None,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
     ) -> RouteChoice | list[RouteChoice]: ...
     def __call__(
         self,
@@ -269,13 +290,25 @@ class SemanticRouter(RemoteMixin):
         )[0]
         return result
 
+    @overload
+    def batch(
+        self, texts: Sequence[str], *, limit: Literal[1] = 1, route_filter: Sequence[str] | None = ...
+    ) -> list[RouteChoice]: ...
+    @overload
+    def batch(
+        self, texts: Sequence[str], *, limit: None, route_filter: Sequence[str] | None = ...
+    ) -> list[list[RouteChoice]]: ...
+    @overload
+    def batch(
+        self, texts: Sequence[str], *, limit: int | None, route_filter: Sequence[str] | None = ...
+    ) -> list[RouteChoice | list[RouteChoice]]: ...
     def batch(
         self,
         texts: Sequence[str],
         *,
         limit: int | None = 1,
         route_filter: Sequence[str] | None = None,
-    ) -> list[Any]:
+    ) -> Any:
         """Route many turns with ONE encoder call; equal to ``[router(t) for t in texts]``."""
         check_limit(limit)
         items = check_texts(texts)
@@ -284,6 +317,13 @@ class SemanticRouter(RemoteMixin):
         return self._decide(self._local.snapshot(), self._encode(items), limit, route_filter)
 
     def _decide(
+        self, snap: Snapshot, queries: Vectors, limit: int | None, route_filter: Sequence[str] | None
+    ) -> list[Any]:
+        # One query is a matrix-vector product (one BLAS thread anyway): no cap to pay for.
+        with scoped_blas_limit(self._blas_threads if len(queries) > 1 else None):
+            return self._decide_unlimited(snap, queries, limit, route_filter)
+
+    def _decide_unlimited(
         self, snap: Snapshot, queries: Vectors, limit: int | None, route_filter: Sequence[str] | None
     ) -> list[Any]:
         if self._mirror:
@@ -296,6 +336,21 @@ class SemanticRouter(RemoteMixin):
         ]
 
     # ---- async twins: concurrent turns share encoder calls (MicroBatcher) -------------------
+    @overload
+    async def acall(
+        self, text: str | None = None, *, limit: Literal[1] = 1,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+    ) -> RouteChoice: ...
+    @overload
+    async def acall(
+        self, text: str | None = None, *, limit: None,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+    ) -> list[RouteChoice]: ...
+    @overload
+    async def acall(
+        self, text: str | None = None, *, limit: int | None,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+    ) -> RouteChoice | list[RouteChoice]: ...
     async def acall(
         self,
         text: str | None = None,
@@ -313,13 +368,25 @@ class SemanticRouter(RemoteMixin):
         turn = _Turn(check_text(text), limit, _filter_key(route_filter))
         return _unwrap(await self._batcher.submit(turn))
 
+    @overload
+    async def abatch(
+        self, texts: Sequence[str], *, limit: Literal[1] = 1, route_filter: Sequence[str] | None = ...
+    ) -> list[RouteChoice]: ...
+    @overload
+    async def abatch(
+        self, texts: Sequence[str], *, limit: None, route_filter: Sequence[str] | None = ...
+    ) -> list[list[RouteChoice]]: ...
+    @overload
+    async def abatch(
+        self, texts: Sequence[str], *, limit: int | None, route_filter: Sequence[str] | None = ...
+    ) -> list[RouteChoice | list[RouteChoice]]: ...
     async def abatch(
         self,
         texts: Sequence[str],
         *,
         limit: int | None = 1,
         route_filter: Sequence[str] | None = None,
-    ) -> list[Any]:
+    ) -> Any:
         """Async twin of ``batch``: the caller's turns stay together and in order."""
         check_limit(limit)
         key = _filter_key(route_filter)
@@ -391,10 +458,10 @@ class SemanticRouter(RemoteMixin):
         route_name: str,
         *,
         utterances: Sequence[str] | None = None,
-        description: str | None = _UNSET,
-        function_schemas: list[dict[str, Any]] | None = _UNSET,
-        score_threshold: float | None = _UNSET,
-        metadata: dict[str, Any] = _UNSET,
+        description: str | _Unset | None = _UNSET,
+        function_schemas: list[dict[str, Any]] | _Unset | None = _UNSET,
+        score_threshold: float | _Unset | None = _UNSET,
+        metadata: dict[str, Any] | _Unset = _UNSET,
     ) -> Route:
         """Change a route's fields; only new utterances are encoded. Returns the new route."""
         check_update_args(route_name, utterances)
@@ -577,7 +644,7 @@ class SemanticRouter(RemoteMixin):
             top_k=st.top_k,
             aggregation=st.aggregation,
             score_threshold=None if st.calibrate else st.score_threshold,
-            target_fpr=cal.target_fpr if cal is not None else 0.01,
+            target_fpr=cal.target_fpr if cal is not None else DEFAULT_TARGET_FPR,
             centroid_weight=st.centroid_weight,
             fit_state=self._fit_state(snap),
             calibration=None if cal is None or not st.calibrate else calibration_state(cal, snap),

@@ -29,7 +29,7 @@ def make(routes, encoder, **kw):  # type: ignore[no-untyped-def]
 def test_public_exports_are_pinned() -> None:
     assert fingerpost.__all__ == sorted(fingerpost.__all__)
     assert fingerpost.__all__ == [
-        "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError",
+        "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError", "EventLoopError",
         "FingerpostError", "FitReport", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
         "MigrationReport", "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
         "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "SemanticRouterConfigWarning", "StoreError",
@@ -273,3 +273,16 @@ class _OverridingEncoder(DenseEncoder):
 def test_an_encoder_that_overrides_call_is_still_validated() -> None:
     with pytest.raises(InvalidVectorError):
         SemanticRouter(routes=[Route(name="a", utterances=["x"])], encoder=_OverridingEncoder())
+
+
+def test_update_tells_not_given_from_none(seed_routes, encoder) -> None:  # type: ignore[no-untyped-def]
+    """The typed sentinel: an omitted field is kept, ``None`` clears it."""
+    from fingerpost.router import _UNSET, _Unset
+
+    assert isinstance(_UNSET, _Unset) and repr(_UNSET) == "<_Unset.UNSET: 'UNSET'>"
+    router = make(seed_routes, encoder)
+    router.update("politics", description="talk about votes", score_threshold=0.5, metadata={"k": 1})
+    kept = router.update("politics", utterances=["the president", "vote for me"])
+    assert (kept.description, kept.score_threshold, kept.metadata) == ("talk about votes", 0.5, {"k": 1})
+    cleared = router.update("politics", description=None, score_threshold=None)
+    assert (cleared.description, cleared.score_threshold, cleared.metadata) == (None, None, {"k": 1})

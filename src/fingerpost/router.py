@@ -7,6 +7,7 @@ readers never lock and never see half a write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from pathlib import Path
@@ -416,7 +417,10 @@ class SemanticRouter(RemoteMixin):
         await self._batcher.start()
 
     async def aclose(self) -> None:
-        """Finish pending turns, then stop the micro-batcher. ``start`` may follow."""
+        """Finish pending turns, then stop the micro-batcher. ``start`` may follow.
+
+        The refresher and the store stay open: ``async with router`` (or ``close``) ends those.
+        """
         await self._batcher.aclose(drain=True)
 
     async def __aenter__(self) -> SemanticRouter:
@@ -424,7 +428,11 @@ class SemanticRouter(RemoteMixin):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Close everything the router opened, like ``with``: the micro-batcher (after its
+        pending turns), then the refresher thread and the store, off the event loop (stopping
+        the refresher joins its thread)."""
         await self.aclose()
+        await asyncio.to_thread(self.close)
 
     # ---- route management --------------------------------------------------------------------
     def add(self, routes: Route | Iterable[Route]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing_extensions import Self
 from yaml.composer import ComposerError
 
 from ._content import content_key
@@ -115,6 +116,29 @@ class _Model(BaseModel):
             super().__setattr__(name, value)
         except ValidationError as exc:
             raise InvalidInputError(f"invalid {type(self).__name__}.{name}: {exc}") from exc
+
+    # pydantic's other constructors bypass __init__: each maps its errors the same way, so
+    # ``Route.model_validate(...)`` fails with InvalidInputError like ``Route(...)``.
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid {cls.__name__}: {exc}") from exc
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid {cls.__name__} JSON: {exc}") from exc
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_strings(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid {cls.__name__}: {exc}") from exc
 
 
 class Aggregation(str, Enum):

@@ -124,7 +124,8 @@ def all_route_scores(
     if centroid_sims is None or centroid_weight == 0:
         return out
     w = np.float32(centroid_weight)
-    return ((1 - w) * out + w * centroid_sims).astype(np.float32)
+    blended: F32 = ((1 - w) * out + w * centroid_sims).astype(np.float32)
+    return blended
 
 
 def pruned_passing_routes(

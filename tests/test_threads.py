@@ -1,4 +1,4 @@
-"""BLAS threads: a router caps them only around its own batch scoring (issue 12)."""
+"""BLAS threads: a router changes them only when asked, never as a side effect (issue 12)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fingerpost
-import fingerpost.router as router_module
 from fingerpost import InvalidInputError, Route, SemanticRouter
 from fingerpost.encoders.testing import HashEncoder
 
@@ -31,36 +30,21 @@ def two_blas_threads() -> Any:
         yield
 
 
-@pytest.mark.parametrize("blas_threads", [None, 1, 3])
-def test_building_a_router_leaves_the_process_blas_threads_alone(
-    two_blas_threads: None, blas_threads: int | None
-) -> None:
+def test_building_and_using_a_router_leaves_the_process_blas_threads_alone(two_blas_threads: None) -> None:
+    """It used to set BLAS to 1 thread process-wide in ``__init__`` (a side effect)."""
     before = threadpool_info()
-    router = SemanticRouter(ROUTES, encoder=HashEncoder(), score_threshold=0.3, blas_threads=blas_threads)
+    router = SemanticRouter(ROUTES, encoder=HashEncoder(), score_threshold=0.3)
     assert threadpool_info() == before
-    router.batch(["the president", "lovely weather"])
-    router("the president")
+    assert [c.name for c in router.batch(["the president", "lovely weather"])] == ["politics", "chitchat"]
+    router.fit(["the president", "lovely weather", "what is 2+2?"], ["politics", "chitchat", None], head=False)
     assert threadpool_info() == before
     router.close()
 
 
-def test_batch_scoring_runs_under_the_cap_and_restores_it(
-    two_blas_threads: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[list[int]] = []
-    real = router_module.decide
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        seen.append(_blas_threads())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(router_module, "decide", recording)
-    capped = SemanticRouter(ROUTES, encoder=HashEncoder(), score_threshold=0.3, blas_threads=1)
-    free = SemanticRouter(ROUTES, encoder=HashEncoder(), score_threshold=0.3, blas_threads=None)
-    assert [c.name for c in capped.batch(["the president", "lovely weather"])] == ["politics", "chitchat"]
-    assert [c.name for c in free.batch(["the president", "lovely weather"])] == ["politics", "chitchat"]
-    assert seen[0] and set(seen[0]) == {1}
-    assert set(seen[1]) == {2}
+def test_blas_threads_is_an_explicit_process_wide_opt_in(two_blas_threads: None) -> None:
+    with threadpool_limits(limits=2, user_api="blas"):  # restores what the router sets
+        SemanticRouter(ROUTES, encoder=HashEncoder(), score_threshold=0.3, blas_threads=1).close()
+        assert set(_blas_threads()) == {1}
     assert set(_blas_threads()) == {2}
 
 

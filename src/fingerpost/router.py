@@ -48,7 +48,7 @@ from ._exceptions import (
 from ._remote_scoring import remote_passing_routes
 from ._router_remote import Refresher, RemoteMixin
 from ._table import Snapshot
-from ._threads import scoped_blas_limit
+from ._threads import limit_blas_threads
 from ._types import Vectors
 from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.base import RemoteIndex
@@ -107,11 +107,11 @@ class SemanticRouter(RemoteMixin):
             and only when a route needs calibrating.
         centroid_weight: w in ``score = (1 - w) * aggregate + w * cos(turn, route centroid)``.
             The centroid adds evidence from all of a route's utterances; 0 disables it.
-        blas_threads: Cap numpy's BLAS threads while this router scores a batch of turns
-            (``None`` leaves them alone). On small machines BLAS and ONNX Runtime threads
-            otherwise fight over the cores. The cap is lifted when scoring ends: the rest of
-            the process keeps its own setting (``fingerpost.limit_blas_threads`` caps it for
-            the whole process, if you want that).
+        blas_threads: An explicit opt-in: cap numpy's BLAS threads for the whole process at
+            construction, as ``fingerpost.limit_blas_threads(n)`` does (default ``None``:
+            leave them alone). On small machines BLAS and ONNX Runtime threads otherwise
+            fight over the cores in batch scoring and ``fit``. Set it before other threads
+            use numpy.
         auto_sync: With a remote index, sync at construction with this mode (``error``,
             ``remote``, ``local``, ``merge-force-local``, ``merge-force-remote``, ``merge``).
             Without it, a router given no ``routes`` pulls the remote's routes, and one given
@@ -142,7 +142,7 @@ class SemanticRouter(RemoteMixin):
         target_fpr: float | None = None,
         background: Sequence[str] | None = None,
         centroid_weight: float = DEFAULT_CENTROID_WEIGHT,
-        blas_threads: int | None = 1,
+        blas_threads: int | None = None,
         auto_sync: SyncMode | None = None,
         refresh_interval: float | None = None,
         lease_ttl: float = 30.0,
@@ -163,7 +163,8 @@ class SemanticRouter(RemoteMixin):
             isinstance(blas_threads, bool) or not isinstance(blas_threads, int) or blas_threads < 1
         ):
             raise InvalidInputError(f"blas_threads must be a positive int or None, got {blas_threads!r}")
-        self._blas_threads = blas_threads
+        if blas_threads is not None:
+            limit_blas_threads(blas_threads)
         if auto_sync is not None:
             check_mode(auto_sync)
         if refresh_interval is not None and refresh_interval <= 0:
@@ -318,13 +319,6 @@ class SemanticRouter(RemoteMixin):
         return self._decide(self._local.snapshot(), self._encode(items), limit, route_filter)
 
     def _decide(
-        self, snap: Snapshot, queries: Vectors, limit: int | None, route_filter: Sequence[str] | None
-    ) -> list[Any]:
-        # One query is a matrix-vector product (one BLAS thread anyway): no cap to pay for.
-        with scoped_blas_limit(self._blas_threads if len(queries) > 1 else None):
-            return self._decide_unlimited(snap, queries, limit, route_filter)
-
-    def _decide_unlimited(
         self, snap: Snapshot, queries: Vectors, limit: int | None, route_filter: Sequence[str] | None
     ) -> list[Any]:
         if self._mirror:

@@ -59,3 +59,52 @@ def test_project_urls_point_at_the_docs_changelog_and_source() -> None:
     assert {"Documentation", "Changelog", "Source"} <= set(urls)
     assert urls["Changelog"].endswith("/CHANGELOG.md") and (ROOT / "CHANGELOG.md").is_file()
     assert urls["Documentation"].endswith("/README.md")
+
+
+def _imports(module_file: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(module_file.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            out.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def test_schema_does_not_import_sync() -> None:
+    """``schema`` and ``sync._hash`` imported each other (content_key); now both take it
+    from ``fingerpost._content`` and only ``sync`` builds on ``schema``."""
+    src = ROOT / "src" / "fingerpost"
+    assert not any("sync" in m for m in _imports(src / "schema.py"))
+    assert not any("schema" in m or "sync" in m for m in _imports(src / "_content.py") - {".schema"})
+    from fingerpost._content import content_key
+    from fingerpost.sync._hash import content_key as hashed
+
+    assert hashed is content_key
+
+
+def test_scoring_defaults_agree_everywhere() -> None:
+    """The defaults are written once (fingerpost._defaults); every reader agrees."""
+    import inspect
+
+    from fingerpost import RouterConfig, SemanticRouter
+    from fingerpost import _defaults as d
+    from fingerpost._table import ScoringSettings
+
+    config, settings = RouterConfig(), ScoringSettings()
+    params = inspect.signature(SemanticRouter).parameters
+    assert config.top_k == settings.top_k == params["top_k"].default == d.DEFAULT_TOP_K
+    assert config.aggregation == settings.aggregation == params["aggregation"].default == d.DEFAULT_AGGREGATION
+    assert config.centroid_weight == settings.centroid_weight == params["centroid_weight"].default
+    assert settings.score_threshold == d.DEFAULT_SCORE_THRESHOLD
+    assert config.target_fpr == d.DEFAULT_TARGET_FPR
+
+
+def test_array_aliases_are_defined_once() -> None:
+    pattern = re.compile(r"^\w+\s*(?::\s*TypeAlias)?\s*=\s*NDArray\[np\.float32\]\s*$", re.M)
+    src = ROOT / "src" / "fingerpost"
+    defining = [p.relative_to(src).as_posix() for p in src.rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
+    assert defining == ["_types.py"]

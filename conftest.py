@@ -28,6 +28,7 @@ SLOW_FILES = frozenset({
     "tests/reliability/test_local_soak.py",
     "tests/reliability/test_remote_kill9.py",
     "tests/server/test_app.py",
+    "tests/server/test_schema.py",  # schemathesis over the whole API
     "tests/servers/test_servers.py",
     "tests/sync/test_no_mirror.py",
     "tests/sync/test_sync_backends.py",
@@ -52,10 +53,10 @@ SLOW_TESTS = frozenset({
     "tests/reliability/test_remote_converge.py::test_the_issue_repro_converges",
     "tests/reliability/test_remote_partial_writes.py::test_pinecone_metadata_over_40kb_uploads_nothing",
     "tests/server/test_concurrency.py::test_64_concurrent_clients_get_batched_encoder_calls",
-    "tests/server/test_schema.py::test_every_operation_is_covered",
     "tests/server/test_sync.py::test_diff_then_sync_then_synced",
     "tests/sync/test_agents.py::test_four_agents_see_a_new_route_without_restart",
     "tests/test_async_router.py::test_hot_updates_under_10000_concurrent_turns",
+    "tests/test_cli.py::test_plot_is_written",  # matplotlib
     "tests/test_cli.py::test_python_dash_m_runs_the_cli",
     "tests/test_quality.py::test_fit_with_the_real_encoder",
 })

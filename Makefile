@@ -33,7 +33,7 @@ test-fast: $(STAMP)
 soak: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m soak
 
-LINTED := src tests benchmarks examples integrations
+LINTED := src tests benchmarks examples integrations conftest.py
 
 # mypy --strict covers src, both integrations and tests/typing (the README's calls).
 lint: $(STAMP)

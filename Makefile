@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
 
-.PHONY: demo test lint bench bench-peers clean
+.PHONY: demo test test-fast soak lint bench bench-peers clean
 
 $(STAMP): pyproject.toml $(INTEGRATIONS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# No model, no subprocess agents, no loopback servers: under a minute on 2 cores.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not soak"
+
+# The long runs kept out of `make test` (hypothesis at scale, kill -9 loops, LiteLLM).
+soak: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m soak
+
+LINTED := src tests benchmarks examples integrations conftest.py
+
+# mypy --strict covers src, both integrations and tests/typing (the README's calls).
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m mypy
 
 bench: $(STAMP)

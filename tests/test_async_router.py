@@ -12,6 +12,7 @@ import pytest
 
 from fingerpost import (
     EncoderError,
+    FingerpostError,
     QueueFullError,
     Route,
     RouteChoice,
@@ -224,3 +225,70 @@ def test_sync_and_async_twins_match() -> None:
         ap = [p for p in inspect.signature(a).parameters if p != "self"]
         if sync_name not in ("close", "__enter__"):
             assert sp == ap, (sync_name, sp, ap)
+
+
+async def test_async_with_closes_batcher_and_store(seed_routes, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12: ``async with router`` used to stop only the batcher, leaving the store open."""
+    from fingerpost.index import LocalIndex
+
+    router = make(seed_routes, HashEncoder(), index=LocalIndex(path=tmp_path / "r.db"))
+    assert router.index.is_durable  # type: ignore[union-attr]
+    async with router:
+        assert (await router.acall("the president")).name == "politics"
+    assert router._batcher.state == "closed"
+    assert not router.index.is_durable  # type: ignore[union-attr]
+
+
+async def test_async_with_stops_the_refresher(seed_routes) -> None:  # type: ignore[no-untyped-def]
+    from tests.sync.memory_remote import MemoryRemote
+
+    router = make(seed_routes, HashEncoder(), index=MemoryRemote(), auto_sync="local", refresh_interval=60.0)
+    refresher = router._refresher
+    assert refresher is not None and refresher._thread.is_alive()
+    async with router:
+        assert (await router.acall("the president")).name == "politics"
+    assert router._refresher is None
+    assert not refresher._thread.is_alive()
+
+
+def test_acall_from_a_second_live_loop_is_a_typed_error(seed_routes) -> None:  # type: ignore[no-untyped-def]
+    """While the loop the batcher runs on still runs, another loop gets EventLoopError (a
+    FingerpostError and a RuntimeError) whose message says what to do; once it is released
+    there, the second loop routes normally."""
+    from fingerpost import EventLoopError
+
+    router = make(seed_routes, HashEncoder())
+    first = asyncio.new_event_loop()
+    thread = threading.Thread(target=first.run_forever)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(router.start(), first).result(timeout=30)
+        with pytest.raises(EventLoopError, match="run_coroutine_threadsafe") as info:
+            asyncio.run(router.acall("the president"))
+        assert isinstance(info.value, FingerpostError) and isinstance(info.value, RuntimeError)
+        with pytest.raises(EventLoopError):
+            asyncio.run(router.abatch(["the president"]))
+        choice = asyncio.run_coroutine_threadsafe(router.acall("the president"), first).result(timeout=30)
+        assert choice.name == "politics"
+        asyncio.run_coroutine_threadsafe(router.aclose(), first).result(timeout=30)
+
+        async def reopen_and_route() -> RouteChoice:
+            async with router:
+                return await router.acall("lovely weather")
+
+        assert asyncio.run(reopen_and_route()).name == "chitchat"
+    finally:
+        first.call_soon_threadsafe(first.stop)
+        thread.join(timeout=30)
+        first.close()
+
+
+def test_acall_rebinds_after_the_first_loop_ended(seed_routes) -> None:  # type: ignore[no-untyped-def]
+    router = make(seed_routes, HashEncoder())
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(router.acall("the president")).name == "politics"
+    finally:
+        loop.close()  # closed without aclose: the batcher's worker died with it
+    assert asyncio.run(router.acall("lovely weather")).name == "chitchat"
+    assert asyncio.run(router.abatch(["the president"]))[0].name == "politics"

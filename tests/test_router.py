@@ -29,11 +29,12 @@ def make(routes, encoder, **kw):  # type: ignore[no-untyped-def]
 def test_public_exports_are_pinned() -> None:
     assert fingerpost.__all__ == sorted(fingerpost.__all__)
     assert fingerpost.__all__ == [
-        "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError",
-        "FingerpostError", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
+        "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError", "EventLoopError",
+        "FingerpostError", "FitReport", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
         "MigrationReport", "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
         "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "SemanticRouterConfigWarning", "StoreError",
-        "SyncConflictError", "SyncError", "Utterance", "UtteranceDiff", "__version__", "migrate",
+        "SyncConflictError", "SyncError", "SyncMode", "Utterance", "UtteranceDiff", "__version__",
+        "limit_blas_threads", "migrate",
     ]
     for name in fingerpost.__all__:
         assert hasattr(fingerpost, name)
@@ -272,3 +273,53 @@ class _OverridingEncoder(DenseEncoder):
 def test_an_encoder_that_overrides_call_is_still_validated() -> None:
     with pytest.raises(InvalidVectorError):
         SemanticRouter(routes=[Route(name="a", utterances=["x"])], encoder=_OverridingEncoder())
+
+
+def test_update_tells_not_given_from_none(seed_routes, encoder) -> None:  # type: ignore[no-untyped-def]
+    """The typed sentinel: an omitted field is kept, ``None`` clears it."""
+    from fingerpost.router import _UNSET, _Unset
+
+    assert isinstance(_UNSET, _Unset) and repr(_UNSET) == "<_Unset.UNSET: 'UNSET'>"
+    router = make(seed_routes, encoder)
+    router.update("politics", description="talk about votes", score_threshold=0.5, metadata={"k": 1})
+    kept = router.update("politics", utterances=["the president", "vote for me"])
+    assert (kept.description, kept.score_threshold, kept.metadata) == ("talk about votes", 0.5, {"k": 1})
+    cleared = router.update("politics", description=None, score_threshold=None)
+    assert (cleared.description, cleared.score_threshold, cleared.metadata) == (None, None, {"k": 1})
+
+
+def test_closing_a_stored_router_while_threads_route_is_safe(seed_routes, encoder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Closing the store under readers crashed the process (sqlite3 freed the connection
+    inside another thread's ``PRAGMA data_version``). Now readers keep routing from memory, or
+    get a typed StoreError in the instant the store goes away."""
+    from fingerpost import StoreError
+    from fingerpost.index import LocalIndex
+
+    router = make(seed_routes, encoder, index=LocalIndex(path=tmp_path / "r.db"))
+    started = threading.Barrier(3)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    routed = [0, 0]
+
+    def reader(i: int) -> None:
+        started.wait(timeout=30)
+        while not stop.is_set() or routed[i] < 200:
+            try:
+                assert router("the president").name == "politics"
+            except StoreError:
+                pass
+            except BaseException as exc:
+                errors.append(exc)
+                return
+            routed[i] += 1
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    started.wait(timeout=30)
+    router.close()
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and all(n >= 200 for n in routed)
+    assert router("the president").name == "politics"  # memory still serves after close

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
+import pydantic
 import pytest
 
 from fingerpost import FingerpostError, InvalidInputError, Route, RouteChoice, RouterConfig
@@ -102,3 +105,40 @@ def test_utterance_diff_tags_and_strings() -> None:
     assert diff.to_utterance_str() == ["- a: x", "+ b: z"]
     with pytest.raises(InvalidInputError):
         diff.get_tag("?")
+
+
+@pytest.mark.parametrize(
+    ("model", "bad"),
+    [
+        (Route, {"name": 3, "utterances": ["hi"]}),
+        (Route, {"name": "a", "utterances": []}),
+        (RouteChoice, {"name": "a", "similarity_score": "not a number"}),
+        (Utterance, {"route": "a"}),
+        (RouterConfig, {"top_k": 0}),
+        (RouterConfig, {"routes": [{"name": "a", "utterances": ["x"]}] * 2}),
+    ],
+)
+def test_pydantic_constructors_raise_fingerpost_errors(model: type[Any], bad: dict[str, Any]) -> None:
+    """``model_validate`` and friends bypass ``__init__``: they too map pydantic's
+    ValidationError to InvalidInputError (issue 12), so ``except FingerpostError`` is enough."""
+    for build in (
+        lambda: model.model_validate(bad),
+        lambda: model.model_validate_json(json.dumps(bad)),
+        lambda: model.model_validate_strings({k: str(v) for k, v in bad.items()}),
+    ):
+        with pytest.raises(InvalidInputError) as info:
+            build()
+        assert not isinstance(info.value, pydantic.ValidationError)
+        assert isinstance(info.value.__cause__, pydantic.ValidationError)
+
+
+def test_model_validate_json_rejects_malformed_json_with_a_typed_error() -> None:
+    with pytest.raises(InvalidInputError):
+        Route.model_validate_json("{not json")
+
+
+def test_pydantic_constructors_still_build_valid_models() -> None:
+    route = Route.model_validate({"name": "a", "utterances": ["hi"]})
+    assert Route.model_validate_json(route.model_dump_json()) == route
+    config = RouterConfig.model_validate({"routes": [route.model_dump()]})
+    assert config.routes == [route]

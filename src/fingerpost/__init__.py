@@ -6,6 +6,7 @@ from ._exceptions import (
     DuplicateRouteError,
     EncoderError,
     EncoderMismatchError,
+    EventLoopError,
     FingerpostError,
     ForeignLayoutError,
     InvalidInputError,
@@ -22,9 +23,13 @@ from ._exceptions import (
     SyncError,
 )
 from ._migrate import MigrationReport, migrate
+from ._quality import FitReport
+from ._threads import limit_blas_threads
 from .router import SemanticRouter
 from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, UtteranceDiff
+from .sync._plan import SyncMode
 
+# The one place the version is written: pyproject.toml reads it from here (hatch).
 __version__ = "0.1.0"
 
 __all__ = [
@@ -32,7 +37,9 @@ __all__ = [
     "DuplicateRouteError",
     "EncoderError",
     "EncoderMismatchError",
+    "EventLoopError",
     "FingerpostError",
+    "FitReport",
     "ForeignLayoutError",
     "InvalidInputError",
     "InvalidVectorError",
@@ -51,8 +58,10 @@ __all__ = [
     "StoreError",
     "SyncConflictError",
     "SyncError",
+    "SyncMode",
     "Utterance",
     "UtteranceDiff",
     "__version__",
+    "limit_blas_threads",
     "migrate",
 ]

@@ -29,16 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ._exceptions import InvalidInputError
+from ._types import F32
 from .encoders.base import DenseEncoder, check_texts
 
 __all__ = ["Background", "background_vectors", "cache_dir", "default_background", "make_background"]
 
 log = logging.getLogger("fingerpost")
 
-F32 = NDArray[np.float32]
 _DATA = "fingerpost.data"
 _SHIPPED = {  # encoder name -> file of precomputed vectors of the default corpus
     "sentence-transformers/all-MiniLM-L6-v2:onnx-int8": "background-minilm-l6-v2-int8.npz",

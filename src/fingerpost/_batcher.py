@@ -36,6 +36,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from fingerpost._exceptions import (
     EncoderError,
+    EventLoopError,
     InvalidInputError,
     QueueFullError,
     RouterClosedError,
@@ -111,7 +112,7 @@ class MicroBatcher(Generic[T, R]):
 
     The worker binds to the loop that starts it. If that loop ends without `aclose` (two
     successive ``asyncio.run`` calls), the next ``submit`` on a new loop starts afresh; using
-    one batcher from two running loops at once raises `RuntimeError`.
+    one batcher from two running loops at once raises `EventLoopError` (a ``RuntimeError``).
     """
 
     def __init__(
@@ -275,7 +276,7 @@ class MicroBatcher(Generic[T, R]):
             return
         if self._loop is not asyncio.get_running_loop():
             if not self._bound_loop_is_gone():
-                raise RuntimeError("MicroBatcher is running on another event loop")
+                raise _other_loop_error()
             self._abandon()
             self._state = "closed"
             return
@@ -301,7 +302,7 @@ class MicroBatcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         if self._state in ("running", "closing") and self._loop is not loop:
             if not self._bound_loop_is_gone():
-                raise RuntimeError("MicroBatcher is running on another event loop")
+                raise _other_loop_error()
             self._abandon()
         if self._state == "running":
             return loop
@@ -557,6 +558,16 @@ def _call_isolating(
         )
         return [_ItemFailed(error)] * len(items)
     return list(results)
+
+
+def _other_loop_error() -> EventLoopError:
+    return EventLoopError(
+        "this router's micro-batcher runs on another event loop that is still running. "
+        "Await acall/abatch on that loop (from another thread: "
+        "asyncio.run_coroutine_threadsafe(router.acall(text), loop)), or `await router.aclose()` "
+        "on it first, or give each event loop its own SemanticRouter. A loop that has ended "
+        "(asyncio.run returned) is no obstacle: the next call rebinds to the new loop."
+    )
 
 
 def _entry_key(entry: _Entry[Any, Any]) -> int:

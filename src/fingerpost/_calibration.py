@@ -45,8 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ._defaults import DEFAULT_TARGET_FPR
 from ._scoring import all_route_scores
 from ._table import ScoringSettings
+from ._types import F32, F64
 
 __all__ = [
     "DEFAULT_TARGET_FPR",
@@ -59,10 +61,6 @@ __all__ = [
     "route_score",
 ]
 
-F32 = NDArray[np.float32]
-F64 = NDArray[np.float64]
-
-DEFAULT_TARGET_FPR = 0.01
 # L2 penalty on the gate's weights, relative to classes of total weight 1 each: keeps the
 # solve well posed with a handful of utterances in 384 dimensions. Recall and false
 # positives on CLINC150 validation turns were flat over a 100x range around it.

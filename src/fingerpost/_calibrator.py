@@ -24,12 +24,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ._background import Background, background_vectors, make_background
 from ._calibration import DEFAULT_TARGET_FPR, Gate, background_grams, check_target_fpr, fit_gate
 from ._exceptions import InvalidInputError
 from ._table import ScoringSettings, Snapshot
+from ._types import F32
 from .encoders.base import DenseEncoder
 from .schema import CalibrationState, Route
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Calibrator", "calibration_choice", "calibration_state", "make_calibrator"]
 
-F32 = NDArray[np.float32]
 
 # Gates by key, process-wide: the key names everything a gate depends on, so two routers
 # share them safely. The background's Gram matrices likewise, by encoder and background.

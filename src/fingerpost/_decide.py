@@ -11,18 +11,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._calibration import Gate
+from ._defaults import DEFAULT_SCORE_THRESHOLD
 from ._exceptions import InvalidInputError, InvalidVectorError, RouteNotFoundError
 from ._head import head_inputs
 from ._scoring import pruned_passing_routes
 from ._table import ScoringSettings, Snapshot
+from ._types import Vectors
 from .encoders.base import unit_rows
 from .schema import Aggregation, Route, RouteChoice, check_unicode, copy_route
 
 __all__ = [
-    "DEFAULT_AGGREGATION",
-    "DEFAULT_CENTROID_WEIGHT",
-    "DEFAULT_SCORE_THRESHOLD",
-    "DEFAULT_TOP_K",
     "as_routes",
     "candidates",
     "check_fit_data",
@@ -42,14 +40,6 @@ __all__ = [
     "query_vector",
     "scoring_settings",
 ]
-
-Vectors = NDArray[np.float32]
-
-# Chosen by measurement on CLINC150 train/val (never test); see README "How a turn is scored".
-DEFAULT_TOP_K = 5
-DEFAULT_AGGREGATION = Aggregation.MAX
-DEFAULT_SCORE_THRESHOLD = 0.45
-DEFAULT_CENTROID_WEIGHT = 0.7
 
 
 def check_text(text: object) -> str:
@@ -270,7 +260,7 @@ def query_thresholds(
     """Query ``i``'s thresholds: a route whose gate passes it needs no similarity level."""
     if gated is None or not gated[1][i].any():
         return thresholds
-    out = thresholds.copy()
+    out: NDArray[np.float32] = thresholds.copy()
     out[gated[0][gated[1][i]]] = -np.inf
     return out
 

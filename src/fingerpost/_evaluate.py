@@ -13,21 +13,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ._decide import effective_thresholds
 from ._exceptions import InvalidInputError, RouteNotFoundError
 from ._head import head_inputs
 from ._scoring import all_route_scores
 from ._table import Snapshot
+from ._types import F32
 from .encoders.base import check_texts
 
 if TYPE_CHECKING:
     from .router import SemanticRouter
 
 __all__ = ["EvalReport", "check_labelled", "evaluate_router", "evaluation_report", "route_scores"]
-
-F32 = NDArray[np.float32]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ FingerpostError
 │   └── EncoderMismatchError              vectors/store/config from another encoder
 ├── StoreError                            the durable store failed; memory was left unchanged
 ├── RouterClosedError                     a call on a closed router or batcher
+├── EventLoopError (also RuntimeError)    async use from a second, still running event loop
 ├── QueueFullError                        the micro-batcher's bounded queue is full
 └── SyncError                             anything on the sync path
     ├── SyncConflictError                 sync_mode="error" and the sides differ, or the
@@ -32,6 +33,7 @@ __all__ = [
     "DuplicateRouteError",
     "EncoderError",
     "EncoderMismatchError",
+    "EventLoopError",
     "FingerpostError",
     "ForeignLayoutError",
     "InvalidInputError",
@@ -90,6 +92,16 @@ class StoreError(FingerpostError):
 
 class RouterClosedError(FingerpostError):
     """The router or its batcher is closed."""
+
+
+class EventLoopError(FingerpostError, RuntimeError):
+    """An async call came from an event loop other than the one the router's micro-batcher
+    runs on, while that loop still runs.
+
+    The batcher's queue and futures belong to one loop; answering another loop's caller from
+    it would hang or corrupt both. Once the first loop has ended (``asyncio.run`` returned),
+    the next call rebinds the batcher to the new loop on its own.
+    """
 
 
 class QueueFullError(FingerpostError):

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._types import F32
+
 __all__ = [
     "BLENDS",
     "HEAD_FORMAT",
@@ -45,7 +47,6 @@ __all__ = [
     "whitening",
 ]
 
-F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 

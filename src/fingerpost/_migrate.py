@@ -122,7 +122,7 @@ def migrate(
 
     Neither index is closed: the caller owns both.
     """
-    from ._decide import DEFAULT_SCORE_THRESHOLD
+    from ._defaults import DEFAULT_SCORE_THRESHOLD
     from .router import SemanticRouter
 
     if encoder is None:

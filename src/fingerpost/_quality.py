@@ -13,7 +13,6 @@ removed from the similarity table too. Either way no score used for a choice saw
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,13 +29,13 @@ from ._fit_state import on_routes_changed, publish, publish_remote, session_of
 from ._scoring import all_route_scores
 from ._table import LiveRows, Snapshot
 from ._thresholds import BlendChoice
+from ._types import F32
 
 if TYPE_CHECKING:
     from .router import SemanticRouter
 
 __all__ = ["FitReport", "fit_router"]
 
-F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 Objective = Literal["balanced", "accuracy"]
@@ -299,13 +298,12 @@ def fit_router(
     labels = np.array([-1 if g is None else index[g] for g in y], dtype=np.int64)
     queries = router._encode(texts) if texts else np.empty((0, router.encoder.dim), np.float32)
     prior = snap.settings.score_threshold
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=max(1, min(os.cpu_count() or 1, 8)), user_api="blas"):
-        fitted = _fit_arrays(
-            snap, table, queries, labels, objective=objective, use_head=head,
-            head_weight=None if head_weight is None else float(head_weight), prior=prior,
-        )
+    # BLAS threads are left as the application set them: changing them here, while other
+    # threads may be inside a BLAS call (routing turns), can crash OpenBLAS (fingerpost._threads).
+    fitted = _fit_arrays(
+        snap, table, queries, labels, objective=objective, use_head=head,
+        head_weight=None if head_weight is None else float(head_weight), prior=prior,
+    )
     thresholds = {name: float(t) for name, t in zip(table.names, fitted.thresholds, strict=True)}
     if remote is not None:
         publish_remote(router, remote, thresholds, read_version)

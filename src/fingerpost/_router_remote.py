@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ._exceptions import FingerpostError, InvalidInputError
+from ._types import Vectors
 from .index.base import RemoteIndex
 from .index.local import LocalIndex
 from .schema import Route, RouterConfig
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from .router import SemanticRouter
 
 __all__ = ["Refresher", "RemoteMixin"]
-
-Vectors = NDArray[np.float32]
 
 
 class RemoteMixin:

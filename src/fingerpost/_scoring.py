@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from ._types import F32
 from .schema import Aggregation
 
 __all__ = [
@@ -19,8 +20,6 @@ __all__ = [
     "pruned_passing_routes",
     "segment_max",
 ]
-
-F32 = NDArray[np.float32]
 
 
 def segment_max(sims: F32, starts: NDArray[np.int64]) -> F32:
@@ -125,7 +124,8 @@ def all_route_scores(
     if centroid_sims is None or centroid_weight == 0:
         return out
     w = np.float32(centroid_weight)
-    return ((1 - w) * out + w * centroid_sims).astype(np.float32)
+    blended: F32 = ((1 - w) * out + w * centroid_sims).astype(np.float32)
+    return blended
 
 
 def pruned_passing_routes(

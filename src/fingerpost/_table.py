@@ -26,6 +26,12 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from ._defaults import (
+    DEFAULT_AGGREGATION,
+    DEFAULT_CENTROID_WEIGHT,
+    DEFAULT_SCORE_THRESHOLD,
+    DEFAULT_TOP_K,
+)
 from ._exceptions import DuplicateRouteError, EncoderMismatchError, RouteNotFoundError
 from .schema import Aggregation, Route
 
@@ -33,16 +39,17 @@ __all__ = ["LiveRows", "RouteTable", "ScoringSettings", "Snapshot"]
 
 _ALIVE = np.iinfo(np.int64).max
 _MIN_COMPACT_ROWS = 1024
+_DEFAULT_AGGREGATION = Aggregation(DEFAULT_AGGREGATION)
 
 
 @dataclass(frozen=True, slots=True)
 class ScoringSettings:
     """Router-wide scoring knobs, published with each snapshot so a turn sees one set."""
 
-    top_k: int = 5
-    aggregation: Aggregation = Aggregation.MAX
-    score_threshold: float = 0.45
-    centroid_weight: float = 0.7
+    top_k: int = DEFAULT_TOP_K
+    aggregation: Aggregation = _DEFAULT_AGGREGATION
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    centroid_weight: float = DEFAULT_CENTROID_WEIGHT
     calibrate: bool = False  # routes without a threshold of their own pass through their gate too
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._fit import head_terms
+from ._types import F32
 
 __all__ = [
     "BlendChoice",
@@ -40,7 +41,6 @@ __all__ = [
     "stratified_folds",
 ]
 
-F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
@@ -53,7 +53,8 @@ def blend_scores(similarity: F32, terms: F32 | None, weight: float, blend: str =
         return similarity
     a = np.float32(weight)
     keep = (1 - a) if blend == "prob" else np.float32(1)
-    return (keep * similarity + a * terms).astype(np.float32)
+    blended: F32 = (keep * similarity + a * terms).astype(np.float32)
+    return blended
 
 
 def decide(scores: F32, thresholds: F32 | np.float32 | float) -> I64:

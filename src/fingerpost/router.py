@@ -7,19 +7,17 @@ readers never lock and never see half a write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, overload
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ._batcher import MicroBatcher
 from ._calibrator import calibration_choice, calibration_state, make_calibrator
 from ._decide import (
-    DEFAULT_AGGREGATION,
-    DEFAULT_CENTROID_WEIGHT,
-    DEFAULT_TOP_K,
     as_routes,
     candidates,
     check_fit_data,
@@ -35,6 +33,12 @@ from ._decide import (
     query_vector,
     scoring_settings,
 )
+from ._defaults import (
+    DEFAULT_AGGREGATION,
+    DEFAULT_CENTROID_WEIGHT,
+    DEFAULT_TARGET_FPR,
+    DEFAULT_TOP_K,
+)
 from ._exceptions import (
     EncoderMismatchError,
     FingerpostError,
@@ -45,6 +49,7 @@ from ._remote_scoring import remote_passing_routes
 from ._router_remote import Refresher, RemoteMixin
 from ._table import Snapshot
 from ._threads import limit_blas_threads
+from ._types import Vectors
 from .encoders.base import DenseEncoder, check_texts, unit_rows
 from .index.base import RemoteIndex
 from .index.local import LocalIndex
@@ -58,15 +63,21 @@ from .schema import (
     copy_route,
 )
 from .sync._apply import RemoteSync
-from .sync._plan import check_mode
+from .sync._plan import SyncMode, check_mode
 
 if TYPE_CHECKING:
     from ._quality import FitReport
 
 __all__ = ["SemanticRouter"]
 
-_UNSET: Any = object()
-Vectors = NDArray[np.float32]
+
+class _Unset(Enum):
+    """Tells "not given" from ``None`` (which clears a field) in ``update``."""
+
+    UNSET = "UNSET"
+
+
+_UNSET: Final = _Unset.UNSET
 _Change = tuple[Sequence[tuple[Route, Vectors]], Sequence[str]]
 
 
@@ -98,8 +109,11 @@ class SemanticRouter(RemoteMixin):
             and only when a route needs calibrating.
         centroid_weight: w in ``score = (1 - w) * aggregate + w * cos(turn, route centroid)``.
             The centroid adds evidence from all of a route's utterances; 0 disables it.
-        blas_threads: Cap numpy's BLAS threads (``None`` leaves them alone). On small machines
-            BLAS and ONNX Runtime threads otherwise fight over the cores.
+        blas_threads: An explicit opt-in: cap numpy's BLAS threads for the whole process at
+            construction, as ``fingerpost.limit_blas_threads(n)`` does (default ``None``:
+            leave them alone). On small machines BLAS and ONNX Runtime threads otherwise
+            fight over the cores in batch scoring and ``fit``. Set it before other threads
+            use numpy.
         auto_sync: With a remote index, sync at construction with this mode (``error``,
             ``remote``, ``local``, ``merge-force-local``, ``merge-force-remote``, ``merge``).
             Without it, a router given no ``routes`` pulls the remote's routes, and one given
@@ -130,8 +144,8 @@ class SemanticRouter(RemoteMixin):
         target_fpr: float | None = None,
         background: Sequence[str] | None = None,
         centroid_weight: float = DEFAULT_CENTROID_WEIGHT,
-        blas_threads: int | None = 1,
-        auto_sync: str | None = None,
+        blas_threads: int | None = None,
+        auto_sync: SyncMode | None = None,
         refresh_interval: float | None = None,
         lease_ttl: float = 30.0,
         lease_wait: float = 10.0,
@@ -147,6 +161,10 @@ class SemanticRouter(RemoteMixin):
             encoder = OnnxEncoder()
         if not isinstance(encoder, DenseEncoder):
             raise InvalidInputError("encoder must be a fingerpost.encoders.DenseEncoder")
+        if blas_threads is not None and (
+            isinstance(blas_threads, bool) or not isinstance(blas_threads, int) or blas_threads < 1
+        ):
+            raise InvalidInputError(f"blas_threads must be a positive int or None, got {blas_threads!r}")
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
         if auto_sync is not None:
@@ -235,13 +253,18 @@ class SemanticRouter(RemoteMixin):
     # ---- routing ---------------------------------------------------------------------------
     @overload
     def __call__(
-        self, text: str | None = None, *, limit: None, route_filter: Sequence[str] | None = ...,
-        vector: Sequence[float] | Vectors | None = ...,
+        self, text: str | None = None, *, limit: Literal[1] = 1,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+    ) -> RouteChoice: ...
+    @overload
+    def __call__(
+        self, text: str | None = None, *, limit: None,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
     ) -> list[RouteChoice]: ...
     @overload
     def __call__(
-        self, text: str | None = None, *, limit: int = 1, route_filter: Sequence[str] | None = ...,
-        vector: Sequence[float] | Vectors | None = ...,
+        self, text: str | None = None, *, limit: int | None,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
     ) -> RouteChoice | list[RouteChoice]: ...
     def __call__(
         self,
@@ -271,13 +294,25 @@ class SemanticRouter(RemoteMixin):
         )[0]
         return result
 
+    @overload
+    def batch(
+        self, texts: Sequence[str], *, limit: Literal[1] = 1, route_filter: Sequence[str] | None = ...
+    ) -> list[RouteChoice]: ...
+    @overload
+    def batch(
+        self, texts: Sequence[str], *, limit: None, route_filter: Sequence[str] | None = ...
+    ) -> list[list[RouteChoice]]: ...
+    @overload
+    def batch(
+        self, texts: Sequence[str], *, limit: int | None, route_filter: Sequence[str] | None = ...
+    ) -> list[RouteChoice | list[RouteChoice]]: ...
     def batch(
         self,
         texts: Sequence[str],
         *,
         limit: int | None = 1,
         route_filter: Sequence[str] | None = None,
-    ) -> list[Any]:
+    ) -> Any:
         """Route many turns with ONE encoder call; equal to ``[router(t) for t in texts]``."""
         check_limit(limit)
         items = check_texts(texts)
@@ -298,6 +333,21 @@ class SemanticRouter(RemoteMixin):
         ]
 
     # ---- async twins: concurrent turns share encoder calls (MicroBatcher) -------------------
+    @overload
+    async def acall(
+        self, text: str | None = None, *, limit: Literal[1] = 1,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+    ) -> RouteChoice: ...
+    @overload
+    async def acall(
+        self, text: str | None = None, *, limit: None,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+    ) -> list[RouteChoice]: ...
+    @overload
+    async def acall(
+        self, text: str | None = None, *, limit: int | None,
+        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+    ) -> RouteChoice | list[RouteChoice]: ...
     async def acall(
         self,
         text: str | None = None,
@@ -315,13 +365,25 @@ class SemanticRouter(RemoteMixin):
         turn = _Turn(check_text(text), limit, _filter_key(route_filter))
         return _unwrap(await self._batcher.submit(turn))
 
+    @overload
+    async def abatch(
+        self, texts: Sequence[str], *, limit: Literal[1] = 1, route_filter: Sequence[str] | None = ...
+    ) -> list[RouteChoice]: ...
+    @overload
+    async def abatch(
+        self, texts: Sequence[str], *, limit: None, route_filter: Sequence[str] | None = ...
+    ) -> list[list[RouteChoice]]: ...
+    @overload
+    async def abatch(
+        self, texts: Sequence[str], *, limit: int | None, route_filter: Sequence[str] | None = ...
+    ) -> list[RouteChoice | list[RouteChoice]]: ...
     async def abatch(
         self,
         texts: Sequence[str],
         *,
         limit: int | None = 1,
         route_filter: Sequence[str] | None = None,
-    ) -> list[Any]:
+    ) -> Any:
         """Async twin of ``batch``: the caller's turns stay together and in order."""
         check_limit(limit)
         key = _filter_key(route_filter)
@@ -351,7 +413,10 @@ class SemanticRouter(RemoteMixin):
         await self._batcher.start()
 
     async def aclose(self) -> None:
-        """Finish pending turns, then stop the micro-batcher. ``start`` may follow."""
+        """Finish pending turns, then stop the micro-batcher. ``start`` may follow.
+
+        The refresher and the store stay open: ``async with router`` (or ``close``) ends those.
+        """
         await self._batcher.aclose(drain=True)
 
     async def __aenter__(self) -> SemanticRouter:
@@ -359,7 +424,11 @@ class SemanticRouter(RemoteMixin):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Close everything the router opened, like ``with``: the micro-batcher (after its
+        pending turns), then the refresher thread and the store, off the event loop (stopping
+        the refresher joins its thread)."""
         await self.aclose()
+        await asyncio.to_thread(self.close)
 
     # ---- route management --------------------------------------------------------------------
     def add(self, routes: Route | Iterable[Route]) -> None:
@@ -393,10 +462,10 @@ class SemanticRouter(RemoteMixin):
         route_name: str,
         *,
         utterances: Sequence[str] | None = None,
-        description: str | None = _UNSET,
-        function_schemas: list[dict[str, Any]] | None = _UNSET,
-        score_threshold: float | None = _UNSET,
-        metadata: dict[str, Any] = _UNSET,
+        description: str | _Unset | None = _UNSET,
+        function_schemas: list[dict[str, Any]] | _Unset | None = _UNSET,
+        score_threshold: float | _Unset | None = _UNSET,
+        metadata: dict[str, Any] | _Unset = _UNSET,
     ) -> Route:
         """Change a route's fields; only new utterances are encoded. Returns the new route."""
         check_update_args(route_name, utterances)
@@ -575,7 +644,7 @@ class SemanticRouter(RemoteMixin):
             top_k=st.top_k,
             aggregation=st.aggregation,
             score_threshold=None if st.calibrate else st.score_threshold,
-            target_fpr=cal.target_fpr if cal is not None else 0.01,
+            target_fpr=cal.target_fpr if cal is not None else DEFAULT_TARGET_FPR,
             centroid_weight=st.centroid_weight,
             fit_state=self._fit_state(snap),
             calibration=None if cal is None or not st.calibrate else calibration_state(cal, snap),

@@ -16,8 +16,16 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing_extensions import Self
 from yaml.composer import ComposerError
 
+from ._content import content_key
+from ._defaults import (
+    DEFAULT_AGGREGATION,
+    DEFAULT_CENTROID_WEIGHT,
+    DEFAULT_TARGET_FPR,
+    DEFAULT_TOP_K,
+)
 from ._exceptions import InvalidInputError
 from ._sr_config import is_semantic_router_config, map_semantic_router_config, warn_ignored
 
@@ -108,6 +116,29 @@ class _Model(BaseModel):
             super().__setattr__(name, value)
         except ValidationError as exc:
             raise InvalidInputError(f"invalid {type(self).__name__}.{name}: {exc}") from exc
+
+    # pydantic's other constructors bypass __init__: each maps its errors the same way, so
+    # ``Route.model_validate(...)`` fails with InvalidInputError like ``Route(...)``.
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid {cls.__name__}: {exc}") from exc
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid {cls.__name__} JSON: {exc}") from exc
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_strings(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid {cls.__name__}: {exc}") from exc
 
 
 class Aggregation(str, Enum):
@@ -279,8 +310,6 @@ class UtteranceDiff(_Model):
         fields and ``"+"`` with the remote ones. So the diff is empty of changes exactly when
         the content hashes are equal.
         """
-        from .sync._hash import content_key
-
         local = {content_key(u): u for u in local_utterances}
         remote = {content_key(u): u for u in remote_utterances}
         out = [u.model_copy(update={"diff_tag": "-" if k not in remote else " "}) for k, u in local.items()]
@@ -326,12 +355,12 @@ class RouterConfig(_Model):
     routes: list[Route] = Field(default_factory=list)
     encoder_name: str | None = None
     encoder_dim: int | None = None
-    top_k: int = Field(default=5, ge=1)
-    aggregation: Aggregation = Aggregation.MAX
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1)
+    aggregation: Aggregation = Aggregation(DEFAULT_AGGREGATION)
     score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     """A fixed router-wide threshold; ``None`` calibrates routes (``target_fpr``)."""
-    target_fpr: float = Field(default=0.01, gt=0.0, le=0.5)
-    centroid_weight: float = Field(default=0.7, ge=0.0, le=1.0)
+    target_fpr: float = Field(default=DEFAULT_TARGET_FPR, gt=0.0, le=0.5)
+    centroid_weight: float = Field(default=DEFAULT_CENTROID_WEIGHT, ge=0.0, le=1.0)
     fit_state: FitState | None = None
     calibration: CalibrationState | None = None
 

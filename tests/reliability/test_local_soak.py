@@ -136,10 +136,15 @@ def run_soak(tmp_path: Path, n_ops: int, n_threads: int = 3, n_tasks: int = 3) -
             routed[0] += 1
 
     async def main() -> None:
-        async with r:
+        # start/aclose, not `async with`: that would also close the store (issue 12) while
+        # the thread workers and readers still use the router.
+        await r.start()
+        try:
             results = await asyncio.gather(
                 *(task_worker(wk) for wk in workers[n_threads:]), return_exceptions=True
             )
+        finally:
+            await r.aclose()
         errors.extend(x for x in results if isinstance(x, BaseException))
 
     threads = [threading.Thread(target=guard(lambda wk=wk: thread_worker(wk))) for wk in workers[:n_threads]]

@@ -94,6 +94,10 @@ class Sources:
         from ..index.local import LocalIndex
         from ..router import SemanticRouter
 
+        # The shell is the application here, so it opts in to one BLAS thread (the setting
+        # docs/service.md and the README's latencies were measured with); the library never
+        # sets it on its own.
+        kwargs.setdefault("blas_threads", 1)
         if config is None:
             return SemanticRouter(encoder=enc, index=index, **kwargs)
         if isinstance(index, LocalIndex) or index is None:

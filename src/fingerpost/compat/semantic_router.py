@@ -63,6 +63,7 @@ from ..index.base import RemoteIndex
 from ..index.local import LocalIndex
 from ..router import SemanticRouter as _FPRouter
 from ..schema import RouteChoice
+from ..sync._plan import check_mode
 from ._sr_scoring import sr_decide
 
 __all__ = [
@@ -242,7 +243,7 @@ class SemanticRouter:
                 aggregation=aggregation,
                 score_threshold=_threshold(encoder) if score_threshold is None else score_threshold,
                 centroid_weight=0.0,
-                auto_sync=auto_sync if remote else None,
+                auto_sync=check_mode(auto_sync) if remote and auto_sync is not None else None,
                 **kwargs,
             )
         self.index = self.router.index

@@ -7,13 +7,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import NDArray
 
 from .._exceptions import InvalidInputError, InvalidVectorError
+from .._types import Vectors as Vectors  # re-exported: encoders and callers import it here
 
 __all__ = ["DenseEncoder", "check_texts", "unit_rows"]
-
-Vectors = NDArray[np.float32]
 
 
 def check_texts(texts: Sequence[str]) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -63,6 +64,10 @@ class SqliteStore:
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
         self.path = Path(path)
+        # Readers call data_version() without the owner's write lock; closing the connection
+        # while one is inside it crashes the process (sqlite3 frees the handle under it).
+        self._close_lock = threading.Lock()
+        self._closed = False
         try:
             self._db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
@@ -83,10 +88,13 @@ class SqliteStore:
     def data_version(self) -> int:
         """Changes whenever ANOTHER connection (process) commits to the file; our own
         commits leave it alone. One cheap pragma, no file read."""
-        try:
-            (version,) = self._db.execute("PRAGMA data_version").fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read store {self.path}: {exc}") from exc
+        with self._close_lock:
+            if self._closed:
+                raise StoreError(f"store {self.path} is closed")
+            try:
+                (version,) = self._db.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read store {self.path}: {exc}") from exc
         return int(version)
 
     # ---- meta ------------------------------------------------------------------------------
@@ -296,7 +304,9 @@ class SqliteStore:
                 db.close()
 
     def close(self) -> None:
-        self._db.close()
+        with self._close_lock:
+            self._closed = True
+            self._db.close()
 
 
 def _parse_route(path: Path, name: object, route_json: object) -> Route:

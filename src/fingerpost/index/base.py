@@ -20,16 +20,15 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
-import numpy as np
-from numpy.typing import NDArray
-
+from .._types import Vectors
 from ..schema import Utterance
 
 __all__ = ["ChangeEntry", "LeaseTicket", "RemoteIndex", "RemoteMeta", "RemotePoint", "ScoredPoint"]
 
-Vector = NDArray[np.float32]
+# The index modules' name for embedding rows (fingerpost._types.Vectors).
+Vector: TypeAlias = Vectors
 
 
 @dataclass(frozen=True, slots=True)

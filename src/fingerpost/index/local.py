@@ -107,9 +107,16 @@ class LocalIndex:
         return self._store is not None
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Release the store; memory keeps serving. Safe while other threads route: readers
+        stop consulting the store first, and a write in progress finishes before it closes."""
+        store, self._store = self._store, None
+        if store is None:
+            return
+        if self._table is None:
+            store.close()
+            return
+        with self._table.lock:
+            store.close()
 
     # ---- reading ---------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:

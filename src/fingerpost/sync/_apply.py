@@ -48,6 +48,7 @@ from .._exceptions import (
     SyncError,
 )
 from .._table import Snapshot
+from .._types import Vectors as Vector
 from ..index.base import ChangeEntry, LeaseTicket, RemoteIndex, RemoteMeta, RemotePoint
 from ..index.local import LocalIndex
 from ..schema import Route, RouterConfig, Utterance, UtteranceDiff
@@ -68,7 +69,6 @@ __all__ = ["RemoteSync"]
 
 log = logging.getLogger("fingerpost.sync")
 
-Vector = NDArray[np.float32]
 Encode = Callable[[Sequence[str]], NDArray[np.float32]]
 # A read-modify-write: from the mirror's snapshot (the routes re-read under the lease), the
 # routes to upsert with their vectors and the names to delete.

@@ -20,21 +20,14 @@ import hashlib
 import json
 from collections.abc import Iterable
 
+from .._content import content_key
+from .._content import fields_key as _key
 from ..schema import Route, Utterance
 
 __all__ = ["content_hash", "content_key", "route_digests", "routes_hash", "update_hash", "utterance_digests"]
 
 _MOD = 1 << 256
 DIGEST_HEX = 16  # 64 bits per route: enough to tell a changed route, small enough to ship
-
-
-def content_key(u: Utterance) -> str:
-    """Canonical JSON of everything that makes an utterance what it is (diff tag excluded)."""
-    return _key(u.route, u.utterance, u.description, u.function_schemas, u.metadata, u.score_threshold)
-
-
-def _key(*fields: object) -> str:
-    return json.dumps(list(fields), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def routes_hash(routes: Iterable[Route], encoder_name: str, encoder_dim: int) -> str:

@@ -10,6 +10,8 @@ from ._embedding import FingerpostEmbedding
 from ._selection import ChoiceNameWarning, FingerpostSelection, NoSelectionError
 from ._selector import SemanticRouterSelector
 
+__version__ = "0.1.0"
+
 __all__ = [
     "ChoiceNameWarning",
     "FingerpostEmbedding",

@@ -16,50 +16,54 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 
 # Every test in these files loads the ONNX model, spawns processes or serves on loopback.
-SLOW_FILES = frozenset({
-    "integrations/langchain/tests/test_langchain_embeddings.py",
-    "tests/compat/test_litellm_auto_router.py",
-    "tests/compat/test_sr_real.py",
-    "tests/encoders/test_onnx.py",
-    "tests/index/test_pinecone.py",
-    "tests/index/test_qdrant.py",
-    "tests/reliability/test_local_crash.py",
-    "tests/reliability/test_local_fuzz.py",
-    "tests/reliability/test_local_soak.py",
-    "tests/reliability/test_remote_kill9.py",
-    "tests/server/test_app.py",
-    "tests/server/test_schema.py",  # schemathesis over the whole API
-    "tests/servers/test_servers.py",
-    "tests/sync/test_no_mirror.py",
-    "tests/sync/test_sync_backends.py",
-    "tests/test_calibration_onnx.py",
-    "tests/test_examples_core.py",
-    "tests/test_examples_langchain.py",
-    "tests/test_examples_llamaindex.py",
-    "tests/test_routing_onnx.py",
-})
+SLOW_FILES = frozenset(
+    {
+        "integrations/langchain/tests/test_langchain_embeddings.py",
+        "tests/compat/test_litellm_auto_router.py",
+        "tests/compat/test_sr_real.py",
+        "tests/encoders/test_onnx.py",
+        "tests/index/test_pinecone.py",
+        "tests/index/test_qdrant.py",
+        "tests/reliability/test_local_crash.py",
+        "tests/reliability/test_local_fuzz.py",
+        "tests/reliability/test_local_soak.py",
+        "tests/reliability/test_remote_kill9.py",
+        "tests/server/test_app.py",
+        "tests/server/test_schema.py",  # schemathesis over the whole API
+        "tests/servers/test_servers.py",
+        "tests/sync/test_no_mirror.py",
+        "tests/sync/test_sync_backends.py",
+        "tests/test_calibration_onnx.py",
+        "tests/test_examples_core.py",
+        "tests/test_examples_langchain.py",
+        "tests/test_examples_llamaindex.py",
+        "tests/test_routing_onnx.py",
+    }
+)
 
 # Single tests (any parametrisation) that do, in files that are otherwise fast.
-SLOW_TESTS = frozenset({
-    "tests/cli/test_commands.py::test_route_reads_stdin_and_stays_quiet",
-    "tests/cli/test_commands.py::test_sync_diff_is_synced",
-    "tests/cli/test_serve.py::test_serve_answers_and_stops",
-    "tests/index/test_foreign_layout.py::test_pinecone_layout_semantic_router_reads_it",
-    "tests/index/test_foreign_layout.py::test_pinecone_semantic_router_index_is_refused_not_empty",
-    "tests/index/test_local.py::test_acknowledged_writes_survive_normal_exit",
-    "tests/index/test_local.py::test_kill_mid_write_leaves_no_half_route",
-    "tests/reliability/test_local_store.py::test_each_process_sees_the_others_writes",
-    "tests/reliability/test_local_store.py::test_same_name_added_by_two_processes_is_not_overwritten",
-    "tests/reliability/test_remote_converge.py::test_the_issue_repro_converges",
-    "tests/reliability/test_remote_partial_writes.py::test_pinecone_metadata_over_40kb_uploads_nothing",
-    "tests/server/test_concurrency.py::test_64_concurrent_clients_get_batched_encoder_calls",
-    "tests/server/test_sync.py::test_diff_then_sync_then_synced",
-    "tests/sync/test_agents.py::test_four_agents_see_a_new_route_without_restart",
-    "tests/test_async_router.py::test_hot_updates_under_10000_concurrent_turns",
-    "tests/test_cli.py::test_plot_is_written",  # matplotlib
-    "tests/test_cli.py::test_python_dash_m_runs_the_cli",
-    "tests/test_quality.py::test_fit_with_the_real_encoder",
-})
+SLOW_TESTS = frozenset(
+    {
+        "tests/cli/test_commands.py::test_route_reads_stdin_and_stays_quiet",
+        "tests/cli/test_commands.py::test_sync_diff_is_synced",
+        "tests/cli/test_serve.py::test_serve_answers_and_stops",
+        "tests/index/test_foreign_layout.py::test_pinecone_layout_semantic_router_reads_it",
+        "tests/index/test_foreign_layout.py::test_pinecone_semantic_router_index_is_refused_not_empty",
+        "tests/index/test_local.py::test_acknowledged_writes_survive_normal_exit",
+        "tests/index/test_local.py::test_kill_mid_write_leaves_no_half_route",
+        "tests/reliability/test_local_store.py::test_each_process_sees_the_others_writes",
+        "tests/reliability/test_local_store.py::test_same_name_added_by_two_processes_is_not_overwritten",
+        "tests/reliability/test_remote_converge.py::test_the_issue_repro_converges",
+        "tests/reliability/test_remote_partial_writes.py::test_pinecone_metadata_over_40kb_uploads_nothing",
+        "tests/server/test_concurrency.py::test_64_concurrent_clients_get_batched_encoder_calls",
+        "tests/server/test_sync.py::test_diff_then_sync_then_synced",
+        "tests/sync/test_agents.py::test_four_agents_see_a_new_route_without_restart",
+        "tests/test_async_router.py::test_hot_updates_under_10000_concurrent_turns",
+        "tests/test_cli.py::test_plot_is_written",  # matplotlib
+        "tests/test_cli.py::test_python_dash_m_runs_the_cli",
+        "tests/test_quality.py::test_fit_with_the_real_encoder",
+    }
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects

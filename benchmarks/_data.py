@@ -21,8 +21,11 @@ limit_blas_threads(1)
 HERE = Path(__file__).resolve().parent
 # ../shared beside the checkout (a git worktree may sit one level deeper: look upwards)
 CLINC = next(
-    (p / "shared" / "data" / "clinc150" / "data_full.json" for p in HERE.parents[1:]
-     if (p / "shared" / "data" / "clinc150" / "data_full.json").exists()),
+    (
+        p / "shared" / "data" / "clinc150" / "data_full.json"
+        for p in HERE.parents[1:]
+        if (p / "shared" / "data" / "clinc150" / "data_full.json").exists()
+    ),
     HERE.parent.parent / "shared" / "data" / "clinc150" / "data_full.json",
 )
 CACHE = HERE / "results" / "clinc_vectors.npz"

@@ -43,8 +43,9 @@ def turn_latency(model: OnnxEncoder, cached: CachedEncoder, data: dict, n: int) 
     }
 
 
-def add_cost(cached: CachedEncoder, data: dict, checkpoints: list[int], per_route: int = 5,
-             window: int = 21) -> dict[str, Any]:
+def add_cost(
+    cached: CachedEncoder, data: dict, checkpoints: list[int], per_route: int = 5, window: int = 21
+) -> dict[str, Any]:
     """Per-add wall time at the k-th route (vectors cached: the router's own work)."""
     texts = [t for t, _ in data["train"]]
     router = SemanticRouter(encoder=cached)
@@ -62,8 +63,9 @@ def add_cost(cached: CachedEncoder, data: dict, checkpoints: list[int], per_rout
     return {"per_add_ms": out, "flat_ratio": out[max(checkpoints)] / out[min(checkpoints)]}
 
 
-def hot_reload(model: OnnxEncoder, cached: CachedEncoder, data: dict, n_routes: int = 500,
-               n: int = 300) -> dict[str, Any]:
+def hot_reload(
+    model: OnnxEncoder, cached: CachedEncoder, data: dict, n_routes: int = 500, n: int = 300
+) -> dict[str, Any]:
     """Single-turn p50 before and after adding routes one by one.
 
     Two routers start from the same CLINC150 routes; one then gets ``n_routes`` routes added
@@ -74,7 +76,9 @@ def hot_reload(model: OnnxEncoder, cached: CachedEncoder, data: dict, n_routes: 
     after = SemanticRouter(routes=clinc_routes(data["train"]), encoder=cached)
     texts = [t for t, _ in data["train"]]
     for i in range(n_routes):
-        after.add(Route(name=f"hot-{i}", utterances=[texts[(i * 5 + j) % len(texts)] for j in range(5)]))
+        after.add(
+            Route(name=f"hot-{i}", utterances=[texts[(i * 5 + j) % len(texts)] for j in range(5)])
+        )
     before.encoder = after.encoder = model
     turns = [t for t, _ in data["test"][:n]]
     for t in turns[:20]:
@@ -88,10 +92,17 @@ def hot_reload(model: OnnxEncoder, cached: CachedEncoder, data: dict, n_routes: 
             r(t)
             out.append(time.perf_counter() - s)
     b, a = median_ms(lb), median_ms(la)
-    return {"p50_before_ms": b, "p50_after_ms": a, "delta_ms": a - b, "delta_pct": 100 * (a - b) / b}
+    return {
+        "p50_before_ms": b,
+        "p50_after_ms": a,
+        "delta_ms": a - b,
+        "delta_pct": 100 * (a - b) / b,
+    }
 
 
-def cold_boot(cached: CachedEncoder, data: dict, n_utts: int = 50_000, per_route: int = 100) -> dict[str, Any]:
+def cold_boot(
+    cached: CachedEncoder, data: dict, n_utts: int = 50_000, per_route: int = 100
+) -> dict[str, Any]:
     """Boot a router from a SQLite store of n_utts utterances vs np.load of the raw array."""
     texts = [t for t, _ in data["train"]]
     vecs = np.stack([cached.table[t] for t in texts])
@@ -99,14 +110,23 @@ def cold_boot(cached: CachedEncoder, data: dict, n_utts: int = 50_000, per_route
         db, raw = Path(tmp) / "routes.db", Path(tmp) / "raw.npy"
         n_routes = n_utts // per_route
         routes = [
-            Route(name=f"route-{r}", utterances=[f"{texts[(r * per_route + j) % len(texts)]} #{r}"
-                                                  for j in range(per_route)])
+            Route(
+                name=f"route-{r}",
+                utterances=[
+                    f"{texts[(r * per_route + j) % len(texts)]} #{r}" for j in range(per_route)
+                ],
+            )
             for r in range(n_routes)
         ]
-        table = {u: vecs[(r * per_route + j) % len(texts)] for r, rt in enumerate(routes)
-                 for j, u in enumerate(rt.utterances)}
+        table = {
+            u: vecs[(r * per_route + j) % len(texts)]
+            for r, rt in enumerate(routes)
+            for j, u in enumerate(rt.utterances)
+        }
         enc = CachedEncoder(cached.model, table)
-        with SemanticRouter(routes=routes, encoder=enc, index=LocalIndex(path=db, synchronous="NORMAL")):
+        with SemanticRouter(
+            routes=routes, encoder=enc, index=LocalIndex(path=db, synchronous="NORMAL")
+        ):
             pass
         all_vecs = np.stack([table[u] for rt in routes for u in rt.utterances])
         np.save(raw, all_vecs)
@@ -114,7 +134,9 @@ def cold_boot(cached: CachedEncoder, data: dict, n_utts: int = 50_000, per_route
         del all_vecs, table
         gc.collect()
         boots, loads, fixed = [], [], []
-        SemanticRouter(encoder=CachedEncoder(cached.model, {}), index=LocalIndex(path=db)).close()  # sidecar
+        SemanticRouter(
+            encoder=CachedEncoder(cached.model, {}), index=LocalIndex(path=db)
+        ).close()  # sidecar
         for _ in range(5):
             s = time.perf_counter()
             arr = np.load(raw)

@@ -31,7 +31,9 @@ from fingerpost._evaluate import evaluation_report
 from fingerpost.encoders import OnnxEncoder
 
 DOMAINS = CLINC.parent / "domains.json"
-POLITICAL = [HERE.parent / "tests" / "data" / f for f in ("political_turns.txt", "political_turns_2.txt")]
+POLITICAL = [
+    HERE.parent / "tests" / "data" / f for f in ("political_turns.txt", "political_turns_2.txt")
+]
 FIXED = 0.45  # the router's default fixed threshold (score_threshold=0.45 turns calibration off)
 
 
@@ -44,7 +46,9 @@ def _router(routes: list[Route], enc: CachedEncoder, calibrated: bool) -> Semant
 def guardrails(data: dict[str, Any], enc: CachedEncoder, repeats: int = 3) -> list[list[Any]]:
     domains: dict[str, list[str]] = json.loads(DOMAINS.read_text(encoding="utf-8"))
     background = set(default_background().texts)
-    assert not background & {t for k in ("test", "oos_test") for t, _ in data[k]}, "test turn in background"
+    assert not background & {t for k in ("test", "oos_test") for t, _ in data[k]}, (
+        "test turn in background"
+    )
     by: dict[str, list[str]] = {}
     for text, intent in data["train"]:
         if text not in background:
@@ -69,8 +73,24 @@ def guardrails(data: dict[str, Any], enc: CachedEncoder, repeats: int = 3) -> li
                 fp = float(np.mean([c.name == dom for c in r.batch(neg)]))
                 res[mode].append((rec, fp))
                 totals[mode].append((rec, fp))
-        rows.append([dom, *(f"{np.mean([x[0] for x in res[m]]):.3f} / {np.mean([x[1] for x in res[m]]):.4f}" for m in res)])
-    rows.append(["mean", *(f"{np.mean([x[0] for x in totals[m]]):.3f} / {np.mean([x[1] for x in totals[m]]):.4f}" for m in totals)])
+        rows.append(
+            [
+                dom,
+                *(
+                    f"{np.mean([x[0] for x in res[m]]):.3f} / {np.mean([x[1] for x in res[m]]):.4f}"
+                    for m in res
+                ),
+            ]
+        )
+    rows.append(
+        [
+            "mean",
+            *(
+                f"{np.mean([x[0] for x in totals[m]]):.3f} / {np.mean([x[1] for x in totals[m]]):.4f}"
+                for m in totals
+            ),
+        ]
+    )
     return rows
 
 
@@ -84,21 +104,41 @@ def few_shot(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
             r = _router(routes, enc, calibrated)
             ev = evaluation_report(r, X, y)
             gates = sum(g is not None for g in r._local.snapshot().gates)
-            out.append([per, "calibrated (target_fpr 0.01)" if calibrated else f"fixed {FIXED}",
-                        ev.in_scope_accuracy, ev.oos_recall, ev.accuracy, gates])
+            out.append(
+                [
+                    per,
+                    "calibrated (target_fpr 0.01)" if calibrated else f"fixed {FIXED}",
+                    ev.in_scope_accuracy,
+                    ev.oos_recall,
+                    ev.accuracy,
+                    gates,
+                ]
+            )
     return out
 
 
 SEED_ROUTES = [  # the routes of the sync-strategies seed (politics: six utterances; chitchat: five)
-    Route(name="politics", utterances=[
-        "isn't politics the best thing ever", "why don't you tell me about your political opinions",
-        "don't you just love the president", "don't you just hate the president",
-        "they're going to destroy this country!", "they will save the country!",
-    ]),
-    Route(name="chitchat", utterances=[
-        "how's the weather today?", "how are things going?", "lovely weather today",
-        "the weather is horrendous", "let's go to the chippy",
-    ]),
+    Route(
+        name="politics",
+        utterances=[
+            "isn't politics the best thing ever",
+            "why don't you tell me about your political opinions",
+            "don't you just love the president",
+            "don't you just hate the president",
+            "they're going to destroy this country!",
+            "they will save the country!",
+        ],
+    ),
+    Route(
+        name="chitchat",
+        utterances=[
+            "how's the weather today?",
+            "how are things going?",
+            "lovely weather today",
+            "the weather is horrendous",
+            "let's go to the chippy",
+        ],
+    ),
 ]
 
 
@@ -108,8 +148,15 @@ def politics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
 
     route = next(r for r in ROUTES if r.name == "politics")
     ordinary = [t for k in ("test", "oos_test") for t, _ in data[k]]
-    sets = [[t for t in p.read_text(encoding="utf-8").splitlines() if t.strip() and not t.startswith("#")]
-            for p in POLITICAL if p.exists()]
+    sets = [
+        [
+            t
+            for t in p.read_text(encoding="utf-8").splitlines()
+            if t.strip() and not t.startswith("#")
+        ]
+        for p in POLITICAL
+        if p.exists()
+    ]
     routers = [
         ("quickstart's politics alone", [route]),
         (f"all {len(ROUTES)} quickstart routes", list(ROUTES)),
@@ -120,30 +167,60 @@ def politics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
         for name, routes in routers:
             r = _router(routes, enc, calibrated)
             fp = float(np.mean([c.name == "politics" for c in r.batch(ordinary)]))
-            recs = [f"{np.mean([c.name == 'politics' for c in r.batch(ts)]):.2f} of {len(ts)}" for ts in sets]
-            out.append(["calibrated (target_fpr 0.01)" if calibrated else f"fixed {FIXED}", name,
-                        *recs, fp, len(ordinary)])
+            recs = [
+                f"{np.mean([c.name == 'politics' for c in r.batch(ts)]):.2f} of {len(ts)}"
+                for ts in sets
+            ]
+            out.append(
+                [
+                    "calibrated (target_fpr 0.01)" if calibrated else f"fixed {FIXED}",
+                    name,
+                    *recs,
+                    fp,
+                    len(ordinary),
+                ]
+            )
     return out
 
 
 def main() -> str:
     data = clinc()
     enc = cached_encoder(OnnxEncoder(), data)
-    out = [table(
-        "Topic guardrail: one route of 5 utterances per CLINC150 domain (3 draws each); recall on the domain's test turns / false positives on other domains' test turns + oos_test",
-        ["domain", "calibrated: recall / FP rate", f"fixed {FIXED}: recall / FP rate"],
-        guardrails(data, enc),
-    )]
-    out.append(table(
-        "Few-shot CLINC150, no fit: 150 routes of the first n train utterances; test + oos_test",
-        ["utterances per route", "thresholds", "in-scope acc", "OOS recall", "accuracy", "routes with a gate"],
-        few_shot(data, enc),
-    ))
-    out.append(table(
-        "Politics guardrails, no fit (the quickstart's route and the seed's): recall on varied political turns (two lists), ordinary turns flagged as politics",
-        ["thresholds", "router", "political_turns.txt caught", "political_turns_2.txt caught", "ordinary turns flagged", "ordinary turns"],
-        politics(data, enc),
-    ))
+    out = [
+        table(
+            "Topic guardrail: one route of 5 utterances per CLINC150 domain (3 draws each); recall on the domain's test turns / false positives on other domains' test turns + oos_test",
+            ["domain", "calibrated: recall / FP rate", f"fixed {FIXED}: recall / FP rate"],
+            guardrails(data, enc),
+        )
+    ]
+    out.append(
+        table(
+            "Few-shot CLINC150, no fit: 150 routes of the first n train utterances; test + oos_test",
+            [
+                "utterances per route",
+                "thresholds",
+                "in-scope acc",
+                "OOS recall",
+                "accuracy",
+                "routes with a gate",
+            ],
+            few_shot(data, enc),
+        )
+    )
+    out.append(
+        table(
+            "Politics guardrails, no fit (the quickstart's route and the seed's): recall on varied political turns (two lists), ordinary turns flagged as politics",
+            [
+                "thresholds",
+                "router",
+                "political_turns.txt caught",
+                "political_turns_2.txt caught",
+                "ordinary turns flagged",
+                "ordinary turns",
+            ],
+            politics(data, enc),
+        )
+    )
     out.append("Peers (semantic-router 0.1.16, synaptoroute) are not run in this section yet.\n")
     return "\n".join(out)
 

@@ -36,7 +36,9 @@ def _with_fit_vectors(model: OnnxEncoder, cached: CachedEncoder, data: dict[str,
     vecs = model(texts)
     seconds = time.perf_counter() - t0
     FIT_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(FIT_CACHE, texts=np.array(texts), vectors=vecs, name=np.array(model.name), seconds=seconds)
+    np.savez(
+        FIT_CACHE, texts=np.array(texts), vectors=vecs, name=np.array(model.name), seconds=seconds
+    )
     cached.table.update(zip(texts, vecs, strict=True))
     return seconds
 
@@ -62,18 +64,26 @@ def measure() -> dict[str, Any]:
     Xf, yf = _split(data["val"] + data["oos_val"])
     rows: list[dict[str, Any]] = []
 
-    def row(name: str, router: SemanticRouter, fit_s: float | None, report: Any = None) -> EvalReport:
+    def row(
+        name: str, router: SemanticRouter, fit_s: float | None, report: Any = None
+    ) -> EvalReport:
         ev = evaluation_report(router, X, y)
         thr = list(router.get_thresholds().values())
-        rows.append({
-            "router": name, "in_scope_accuracy": ev.in_scope_accuracy,
-            "argmax_accuracy": _argmax_accuracy(router, X, y), "oos_recall": ev.oos_recall,
-            "oos_precision": ev.oos_precision, "accuracy": ev.accuracy, "fit_s": fit_s,
-            "thresholds": (min(thr), float(np.median(thr)), max(thr)),
-            "head_weight": None if report is None else report.head_weight,
-            "l2": None if report is None else report.l2,
-            "temperature": None if report is None else report.temperature,
-        })
+        rows.append(
+            {
+                "router": name,
+                "in_scope_accuracy": ev.in_scope_accuracy,
+                "argmax_accuracy": _argmax_accuracy(router, X, y),
+                "oos_recall": ev.oos_recall,
+                "oos_precision": ev.oos_precision,
+                "accuracy": ev.accuracy,
+                "fit_s": fit_s,
+                "thresholds": (min(thr), float(np.median(thr)), max(thr)),
+                "head_weight": None if report is None else report.head_weight,
+                "l2": None if report is None else report.l2,
+                "temperature": None if report is None else report.temperature,
+            }
+        )
         return ev
 
     routes = clinc_routes(data["train"])
@@ -90,12 +100,19 @@ def measure() -> dict[str, Any]:
         ev = row(f"fingerpost, fitted (objective={objective})", router, fit_s, reports[objective])
         if objective == "balanced":
             worst = ev.worst_routes(10)
-    return {"rows": rows, "worst": worst, "encode_fit_s": encode_fit_s,
-            "validation": reports["balanced"].validation, "n_eval": len(X),
-            "smaller": smaller_routers(data, cached, X, y)}
+    return {
+        "rows": rows,
+        "worst": worst,
+        "encode_fit_s": encode_fit_s,
+        "validation": reports["balanced"].validation,
+        "n_eval": len(X),
+        "smaller": smaller_routers(data, cached, X, y),
+    }
 
 
-def smaller_routers(data: dict[str, Any], cached: CachedEncoder, X: list[str], y: list[str | None]) -> list[list[Any]]:
+def smaller_routers(
+    data: dict[str, Any], cached: CachedEncoder, X: list[str], y: list[str | None]
+) -> list[list[Any]]:
     """The same test on smaller routers and fit sets (the first n utterances of each intent,
     the first m fit turns of each intent plus the first k out-of-scope ones): does the fit help
     where data are scarce, as it must to generalise?"""
@@ -105,47 +122,100 @@ def smaller_routers(data: dict[str, Any], cached: CachedEncoder, X: list[str], y
     out = []
     for per_route, per_fit, n_oos in ((10, 5, 50), (30, 10, 100)):
         routes = clinc_routes(data["train"], per_route)
-        fit = [(t, g) for g, ts in by.items() for t in ts[:per_fit]] + [(t, None) for t, _ in data["oos_val"][:n_oos]]
+        fit = [(t, g) for g, ts in by.items() for t in ts[:per_fit]] + [
+            (t, None) for t, _ in data["oos_val"][:n_oos]
+        ]
         for fitted, fixed in ((False, True), (False, False), (True, False)):
-            router = SemanticRouter(routes=routes, encoder=cached, score_threshold=0.45 if fixed else None)
+            router = SemanticRouter(
+                routes=routes, encoder=cached, score_threshold=0.45 if fixed else None
+            )
             report = router.fit([t for t, _ in fit], [g for _, g in fit]) if fitted else None
             ev = evaluation_report(router, X, y)
-            name = "fitted" if fitted else "not fitted, fixed 0.45" if fixed else "not fitted, calibrated"
-            out.append([per_route, len(fit) if fitted else "-", name,
-                        ev.in_scope_accuracy, _argmax_accuracy(router, X, y), ev.oos_recall,
-                        "-" if report is None else report.validation])
+            name = (
+                "fitted"
+                if fitted
+                else "not fitted, fixed 0.45"
+                if fixed
+                else "not fitted, calibrated"
+            )
+            out.append(
+                [
+                    per_route,
+                    len(fit) if fitted else "-",
+                    name,
+                    ev.in_scope_accuracy,
+                    _argmax_accuracy(router, X, y),
+                    ev.oos_recall,
+                    "-" if report is None else report.validation,
+                ]
+            )
     return out
 
 
 def main() -> str:
     res = measure()
     rows = [
-        [r["router"], r["in_scope_accuracy"], r["argmax_accuracy"], r["oos_recall"], r["oos_precision"],
-         r["accuracy"], "-" if r["fit_s"] is None else f"{r['fit_s']:.1f}",
-         "{:.3f} / {:.3f} / {:.3f}".format(*r["thresholds"]),
-         "-" if r["head_weight"] is None else f"{r['head_weight']:g} (T {r['temperature']:g}, L2 {r['l2'] or 0:.1g})"]
+        [
+            r["router"],
+            r["in_scope_accuracy"],
+            r["argmax_accuracy"],
+            r["oos_recall"],
+            r["oos_precision"],
+            r["accuracy"],
+            "-" if r["fit_s"] is None else f"{r['fit_s']:.1f}",
+            "{:.3f} / {:.3f} / {:.3f}".format(*r["thresholds"]),
+            "-"
+            if r["head_weight"] is None
+            else f"{r['head_weight']:g} (T {r['temperature']:g}, L2 {r['l2'] or 0:.1g})",
+        ]
         for r in res["rows"]
     ]
-    out = [table(
-        f"Routing quality, CLINC150 test + oos_test ({res['n_eval']:,} turns); routes = train, fit on val + oos_val",
-        ["router", "in-scope acc", "in-scope acc (argmax)", "OOS recall", "OOS precision", "accuracy", "fit s",
-         "thresholds min / median / max", "head weight"],
-        rows,
-    )]
+    out = [
+        table(
+            f"Routing quality, CLINC150 test + oos_test ({res['n_eval']:,} turns); routes = train, fit on val + oos_val",
+            [
+                "router",
+                "in-scope acc",
+                "in-scope acc (argmax)",
+                "OOS recall",
+                "OOS precision",
+                "accuracy",
+                "fit s",
+                "thresholds min / median / max",
+                "head weight",
+            ],
+            rows,
+        )
+    ]
     out.append(
         f"Fit s: the fitting itself ({res['validation']}), vectors cached; encoding the 3,100 fit turns "
         f"took {res['encode_fit_s']:.1f} s more. 'argmax' ignores thresholds (every turn routed).\n"
     )
-    out.append(table(
-        "Smaller routers, same test; fit turns: 5 or 10 per intent + 50 or 100 out of scope (objective=balanced)",
-        ["utterances per route", "fit turns", "router", "in-scope acc", "in-scope acc (argmax)", "OOS recall", "validation"],
-        res["smaller"],
-    ))
-    out.append(table(
-        "Worst 10 routes, fitted (objective=balanced)",
-        ["route", "turns", "correct", "accuracy", "most frequent wrong answer"],
-        [[name, n, ok, ok / n, "(no route)" if wrong is None and ok < n else (wrong or "")] for name, n, ok, wrong in res["worst"]],
-    ))
+    out.append(
+        table(
+            "Smaller routers, same test; fit turns: 5 or 10 per intent + 50 or 100 out of scope (objective=balanced)",
+            [
+                "utterances per route",
+                "fit turns",
+                "router",
+                "in-scope acc",
+                "in-scope acc (argmax)",
+                "OOS recall",
+                "validation",
+            ],
+            res["smaller"],
+        )
+    )
+    out.append(
+        table(
+            "Worst 10 routes, fitted (objective=balanced)",
+            ["route", "turns", "correct", "accuracy", "most frequent wrong answer"],
+            [
+                [name, n, ok, ok / n, "(no route)" if wrong is None and ok < n else (wrong or "")]
+                for name, n, ok, wrong in res["worst"]
+            ],
+        )
+    )
     return "\n".join(out)
 
 

@@ -64,7 +64,9 @@ def turns() -> list[str]:
 
 
 # ---- library -------------------------------------------------------------------------------
-async def _library_level(router: SemanticRouter, texts: list[str], conc: int, n: int) -> dict[str, float]:
+async def _library_level(
+    router: SemanticRouter, texts: list[str], conc: int, n: int
+) -> dict[str, float]:
     lat: list[float] = []
     it = iter(range(n))
     stop = time.perf_counter() + TIME_CAP_S
@@ -92,8 +94,10 @@ class _Conn:
         self.reader, self.writer = reader, writer
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        head = (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         self.writer.write(head + body)
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])
@@ -168,15 +172,22 @@ def serve(hash_encoder: bool) -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     print(sock.getsockname()[1], flush=True)
-    config = uvicorn.Config(create_app(router), log_level="warning", access_log=False, ws="none", lifespan="on")
+    config = uvicorn.Config(
+        create_app(router), log_level="warning", access_log=False, ws="none", lifespan="on"
+    )
     uvicorn.Server(config).run(sockets=[sock])
     router.close()
 
 
 # ---- both ----------------------------------------------------------------------------------
 def _stats(conc: int, lat: list[float], wall: float) -> dict[str, float]:
-    return {"concurrency": conc, "turns": len(lat), "turns_per_s": len(lat) / wall,
-            "p50_ms": median_ms(lat), "p99_ms": pct(lat, 99) * 1000}
+    return {
+        "concurrency": conc,
+        "turns": len(lat),
+        "turns_per_s": len(lat) / wall,
+        "p50_ms": median_ms(lat),
+        "p99_ms": pct(lat, 99) * 1000,
+    }
 
 
 def compare(quick: bool = False, hash_encoder: bool = False, rounds: int = 2) -> dict[str, Any]:
@@ -195,8 +206,13 @@ def compare(quick: bool = False, hash_encoder: bool = False, rounds: int = 2) ->
         lib, svc = [], []
         async with router:
             for c in LEVELS:
-                tries = [(await _library_level(router, texts, c, n_for[c]),
-                          await _service_level(port, texts, c, n_for[c])) for _ in range(rounds)]
+                tries = [
+                    (
+                        await _library_level(router, texts, c, n_for[c]),
+                        await _service_level(port, texts, c, n_for[c]),
+                    )
+                    for _ in range(rounds)
+                ]
                 lib.append(max((t[0] for t in tries), key=lambda r: r["turns_per_s"]))
                 svc.append(max((t[1] for t in tries), key=lambda r: r["turns_per_s"]))
         return lib, svc
@@ -206,8 +222,14 @@ def compare(quick: bool = False, hash_encoder: bool = False, rounds: int = 2) ->
             lib, svc = asyncio.run(run(port))
     finally:
         router.close()
-    return {"levels": LEVELS, "library": lib, "service": svc, "encoder": "hash" if hash_encoder else "onnx",
-            "rounds": rounds, "ratio_at_64": svc[-1]["turns_per_s"] / lib[-1]["turns_per_s"]}
+    return {
+        "levels": LEVELS,
+        "library": lib,
+        "service": svc,
+        "encoder": "hash" if hash_encoder else "onnx",
+        "rounds": rounds,
+        "ratio_at_64": svc[-1]["turns_per_s"] / lib[-1]["turns_per_s"],
+    }
 
 
 def report(result: dict[str, Any]) -> str:
@@ -215,23 +237,53 @@ def report(result: dict[str, Any]) -> str:
 
     rows = []
     for lib, svc in zip(result["library"], result["service"], strict=True):
-        rows.append([lib["concurrency"], lib["turns_per_s"], lib["p50_ms"], lib["p99_ms"], svc["turns_per_s"],
-                     svc["p50_ms"], svc["p99_ms"], f"{100 * svc['turns_per_s'] / lib['turns_per_s']:.0f} %",
-                     int(svc.get("errors", 0))])
-    model = "default ONNX model" if result["encoder"] == "onnx" else "hash test encoder (service overhead)"
+        rows.append(
+            [
+                lib["concurrency"],
+                lib["turns_per_s"],
+                lib["p50_ms"],
+                lib["p99_ms"],
+                svc["turns_per_s"],
+                svc["p50_ms"],
+                svc["p99_ms"],
+                f"{100 * svc['turns_per_s'] / lib['turns_per_s']:.0f} %",
+                int(svc.get("errors", 0)),
+            ]
+        )
+    model = (
+        "default ONNX model"
+        if result["encoder"] == "onnx"
+        else "hash test encoder (service overhead)"
+    )
     text = table(
         f"HTTP service vs library, CLINC150 train loaded, {model}, closed-loop clients on loopback "
         f"(best of {result['rounds']} alternating rounds)",
-        ["clients", "library turns/s", "lib p50 ms", "lib p99 ms", "service turns/s", "svc p50 ms",
-         "svc p99 ms", "service / library", "HTTP errors"], rows)
+        [
+            "clients",
+            "library turns/s",
+            "lib p50 ms",
+            "lib p99 ms",
+            "service turns/s",
+            "svc p50 ms",
+            "svc p99 ms",
+            "service / library",
+            "HTTP errors",
+        ],
+        rows,
+    )
     goal = "met" if result["ratio_at_64"] >= 0.8 else "NOT met"
-    return text + f"\nService keeps {100 * result['ratio_at_64']:.0f} % of the library's throughput at 64 clients (goal >= 80 %: {goal}).\n"
+    return (
+        text
+        + f"\nService keeps {100 * result['ratio_at_64']:.0f} % of the library's throughput at 64 clients (goal >= 80 %: {goal}).\n"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--hash", action="store_true", help="the test encoder: measures the service's own overhead")
+    ap.add_argument(
+        "--hash", action="store_true", help="the test encoder: measures the service's own overhead"
+    )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:

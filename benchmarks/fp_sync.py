@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 class _Remote:
     """Makes indexes on one remote and counts the requests they send."""
 
-    def __init__(self, make: Callable[[], Any], requests: Callable[[], int], reset: Callable[[], None]) -> None:
+    def __init__(
+        self, make: Callable[[], Any], requests: Callable[[], int], reset: Callable[[], None]
+    ) -> None:
         self.make, self.requests, self.reset = make, requests, reset
 
 
@@ -57,8 +59,11 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
         made: list[Any] = []
 
         def make() -> Any:
-            made.append(QdrantIndex(index_name="bench", url=srv.url) if kind == "qdrant-rest"
-                        else PineconeIndex(index_name="bench", api_key="k", host=srv.url))
+            made.append(
+                QdrantIndex(index_name="bench", url=srv.url)
+                if kind == "qdrant-rest"
+                else PineconeIndex(index_name="bench", api_key="k", host=srv.url)
+            )
             return made[-1]
 
         yield _Remote(make, lambda: srv.faults.requests_total, srv.faults.reset_counters)
@@ -66,7 +71,9 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
             m.close()
 
 
-def sync_costs(model: OnnxEncoder, table: dict, data: dict, kind: str, per_intent: int | None = None) -> dict[str, Any]:
+def sync_costs(
+    model: OnnxEncoder, table: dict, data: dict, kind: str, per_intent: int | None = None
+) -> dict[str, Any]:
     routes = clinc_routes(data["train"], per_intent)
     out: dict[str, Any] = {"remote": kind, "utterances": sum(len(r.utterances) for r in routes)}
     with remote(kind) as rem:
@@ -83,8 +90,12 @@ def sync_costs(model: OnnxEncoder, table: dict, data: dict, kind: str, per_inten
         out["is_synced_ms"] = (time.perf_counter() - t) / 5 * 1000
         out["is_synced_requests"] = rem.requests() / 5
         # a new process starts with 10 changed utterances and syncs them ("local")
-        changed = [r.model_copy(update={"utterances": [*r.utterances[1:], f"{r.utterances[0]} (v2)"]})
-                   if i < 10 else r for i, r in enumerate(routes)]
+        changed = [
+            r.model_copy(update={"utterances": [*r.utterances[1:], f"{r.utterances[0]} (v2)"]})
+            if i < 10
+            else r
+            for i, r in enumerate(routes)
+        ]
         enc2 = CachedEncoder(model, {})  # empty cache: every embedding is counted
         rem.reset()
         t = time.perf_counter()
@@ -96,8 +107,9 @@ def sync_costs(model: OnnxEncoder, table: dict, data: dict, kind: str, per_inten
     return out
 
 
-def mirror_vs_remote(model: OnnxEncoder, table: dict, data: dict, n: int = 100,
-                     latency: float = 0.001) -> dict[str, tuple[float, float]]:
+def mirror_vs_remote(
+    model: OnnxEncoder, table: dict, data: dict, n: int = 100, latency: float = 0.001
+) -> dict[str, tuple[float, float]]:
     """Per-turn p50 ms and remote requests per turn: the mirror, mirror=False on embedded
     Qdrant, and mirror=False against the Qdrant-REST and Pinecone loopback servers with
     ``latency`` seconds of simulated latency per request."""
@@ -117,15 +129,30 @@ def mirror_vs_remote(model: OnnxEncoder, table: dict, data: dict, n: int = 100,
         res[name] = (median_ms(lat), 0.0 if rem is None else rem.requests() / len(turns))
 
     with remote("qdrant-embedded") as rem:
-        mirrored = SemanticRouter(routes=routes, encoder=CachedEncoder(model, dict(table)), index=rem.make(),
-                                  auto_sync="local")
+        mirrored = SemanticRouter(
+            routes=routes,
+            encoder=CachedEncoder(model, dict(table)),
+            index=rem.make(),
+            auto_sync="local",
+        )
         measure("mirror", mirrored, None)
-        measure("mirror=False, embedded Qdrant", SemanticRouter(encoder=CachedEncoder(model, dict(table)),
-                                                                index=rem.make(), mirror=False), rem)
+        measure(
+            "mirror=False, embedded Qdrant",
+            SemanticRouter(
+                encoder=CachedEncoder(model, dict(table)), index=rem.make(), mirror=False
+            ),
+            rem,
+        )
     for kind in ("qdrant-rest", "pinecone"):
         with remote(kind, latency) as rem:
-            SemanticRouter(routes=routes, encoder=CachedEncoder(model, dict(table)), index=rem.make(),
-                           auto_sync="local")
-            r = SemanticRouter(encoder=CachedEncoder(model, dict(table)), index=rem.make(), mirror=False)
+            SemanticRouter(
+                routes=routes,
+                encoder=CachedEncoder(model, dict(table)),
+                index=rem.make(),
+                auto_sync="local",
+            )
+            r = SemanticRouter(
+                encoder=CachedEncoder(model, dict(table)), index=rem.make(), mirror=False
+            )
             measure(f"mirror=False, {kind} loopback (+{latency * 1000:g} ms per request)", r, rem)
     return res

@@ -90,9 +90,7 @@ def main() -> tuple[list[tuple[str, str]], int]:
     rows: list[tuple[str, str]] = []
     print(f"{'turn':<42} {'handled by':<22} answer")
     for turn in TURNS:
-        state = agent.invoke(
-            {"messages": [HumanMessage(content=turn)]}, {"callbacks": [counter]}
-        )
+        state = agent.invoke({"messages": [HumanMessage(content=turn)]}, {"callbacks": [counter]})
         answer = state["messages"][-1]
         if answer.name == GUARDRAIL_NAME:
             score = answer.response_metadata["fingerpost"]["route_score"]
@@ -103,7 +101,9 @@ def main() -> tuple[list[tuple[str, str]], int]:
             rows.append((turn, "model"))
         print(f"{turn:<42} {who:<22} {answer.content}")
     blocked = sum(handler == "guardrail" for _, handler in rows)
-    print(f"model calls: {counter.calls} of {len(TURNS)} turns; blocked before the model: {blocked}")
+    print(
+        f"model calls: {counter.calls} of {len(TURNS)} turns; blocked before the model: {blocked}"
+    )
     return rows, counter.calls
 
 

@@ -90,8 +90,10 @@ def main() -> list[str]:
     batched = branch.batch([{"input": t} for t in TURNS])
     assert batched == singles
     cheap = sum(not a.startswith("[main model]") for a in batched)
-    print(f"batch of {len(TURNS)} turns: same answers, one encoder call; "
-          f"{cheap} turns on cheap chains, {len(TURNS) - cheap} on the main chain")
+    print(
+        f"batch of {len(TURNS)} turns: same answers, one encoder call; "
+        f"{cheap} turns on cheap chains, {len(TURNS) - cheap} on the main chain"
+    )
     return batched
 
 

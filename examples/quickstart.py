@@ -95,7 +95,9 @@ TURNS = [
 def main() -> None:
     t0 = time.perf_counter()
     router = SemanticRouter(routes=ROUTES)
-    print(f"router ready: {len(router.list_route_names())} routes in {time.perf_counter() - t0:.2f} s")
+    print(
+        f"router ready: {len(router.list_route_names())} routes in {time.perf_counter() - t0:.2f} s"
+    )
     cal = router.to_config().calibration
     gated = ", ".join(sorted(cal.thresholds)) if cal is not None else "none"
     print(f"routes with a calibration gate: {gated}")

@@ -50,8 +50,19 @@ def main() -> list[dict[str, object]]:
     url = os.environ.get("QDRANT_URL")
     if not url:
         server = subprocess.Popen(
-            [sys.executable, "-m", "tests.servers.qdrant_rest", "--port", "0", "--exit-on-stdin-eof"],
-            cwd=str(ROOT), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.servers.qdrant_rest",
+                "--port",
+                "0",
+                "--exit-on-stdin-eof",
+            ],
+            cwd=str(ROOT),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert server.stdout is not None
         url = server.stdout.readline().strip()
@@ -68,7 +79,11 @@ def main() -> list[dict[str, object]]:
         agents = {
             role: subprocess.Popen(
                 [sys.executable, "-c", AGENT, url, role, str(REFRESH_S)],
-                cwd=str(ROOT), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                cwd=str(ROOT),
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             for role in ("writer", "reader")
         }
@@ -87,8 +102,10 @@ def main() -> list[dict[str, object]]:
         for e in events:
             print(e)
         added, after = events[3], events[4]
-        print(f"reader routed to {after['route']!r} {float(after['at']) - float(added['at']):.2f} s "
-              f"after the writer added it (refresh interval {REFRESH_S} s), without a restart")
+        print(
+            f"reader routed to {after['route']!r} {float(after['at']) - float(added['at']):.2f} s "
+            f"after the writer added it (refresh interval {REFRESH_S} s), without a restart"
+        )
         return events
     finally:
         if server is not None:

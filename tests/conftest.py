@@ -44,4 +44,7 @@ def encoder() -> HashEncoder:
 
 @pytest.fixture
 def seed_routes() -> list[Route]:
-    return [Route(name="politics", utterances=POLITICS), Route(name="chitchat", utterances=CHITCHAT)]
+    return [
+        Route(name="politics", utterances=POLITICS),
+        Route(name="chitchat", utterances=CHITCHAT),
+    ]

@@ -22,7 +22,9 @@ from fingerpost import (
 from fingerpost.encoders import DenseEncoder
 from fingerpost.encoders.testing import HashEncoder
 
-TURNS = [f"{w} {i}" for i in range(25) for w in ("the president", "lovely weather", "zzz", "vote now")]
+TURNS = [
+    f"{w} {i}" for i in range(25) for w in ("the president", "lovely weather", "zzz", "vote now")
+]
 
 
 class SlowEncoder(DenseEncoder):
@@ -118,7 +120,8 @@ async def test_encoder_error_fails_only_its_batch(seed_routes) -> None:  # type:
 async def test_bad_route_filter_fails_only_its_caller(seed_routes) -> None:  # type: ignore[no-untyped-def]
     router = make(seed_routes, HashEncoder())
     ok, bad = await asyncio.gather(
-        router.acall("the president"), router.acall("the president", route_filter=["nope"]),
+        router.acall("the president"),
+        router.acall("the president", route_filter=["nope"]),
         return_exceptions=True,
     )
     assert isinstance(ok, RouteChoice) and ok.name == "politics"
@@ -179,8 +182,12 @@ def test_router_works_across_event_loops(seed_routes) -> None:  # type: ignore[n
 async def test_hot_updates_under_10000_concurrent_turns(encoder) -> None:  # type: ignore[no-untyped-def]
     a = Route(name="x", utterances=["alpha beta gamma"], metadata={"v": "a"})
     b = Route(name="x", utterances=["alpha beta gamma", "delta"], metadata={"v": "b"})
-    router = SemanticRouter(routes=[a, Route(name="other", utterances=["zeta eta"])], encoder=encoder,
-                            score_threshold=0.3, max_queue=20_000)
+    router = SemanticRouter(
+        routes=[a, Route(name="other", utterances=["zeta eta"])],
+        encoder=encoder,
+        score_threshold=0.3,
+        max_queue=20_000,
+    )
     allowed = {_key(router("alpha beta gamma"))}
     router.update("x", utterances=b.utterances, metadata=b.metadata)
     allowed.add(_key(router("alpha beta gamma")))
@@ -215,9 +222,16 @@ def _key(c: RouteChoice) -> tuple[object, ...]:
 
 
 def test_sync_and_async_twins_match() -> None:
-    pairs = [("__call__", "acall"), ("batch", "abatch"), ("sync", "async_sync"),
-             ("is_synced", "async_is_synced"), ("get_utterance_diff", "aget_utterance_diff"),
-             ("refresh", "arefresh"), ("close", "aclose"), ("__enter__", "__aenter__")]
+    pairs = [
+        ("__call__", "acall"),
+        ("batch", "abatch"),
+        ("sync", "async_sync"),
+        ("is_synced", "async_is_synced"),
+        ("get_utterance_diff", "aget_utterance_diff"),
+        ("refresh", "arefresh"),
+        ("close", "aclose"),
+        ("__enter__", "__aenter__"),
+    ]
     for sync_name, async_name in pairs:
         s, a = getattr(SemanticRouter, sync_name), getattr(SemanticRouter, async_name)
         assert inspect.iscoroutinefunction(a) and not inspect.iscoroutinefunction(s)
@@ -242,7 +256,9 @@ async def test_async_with_closes_batcher_and_store(seed_routes, tmp_path) -> Non
 async def test_async_with_stops_the_refresher(seed_routes) -> None:  # type: ignore[no-untyped-def]
     from tests.sync.memory_remote import MemoryRemote
 
-    router = make(seed_routes, HashEncoder(), index=MemoryRemote(), auto_sync="local", refresh_interval=60.0)
+    router = make(
+        seed_routes, HashEncoder(), index=MemoryRemote(), auto_sync="local", refresh_interval=60.0
+    )
     refresher = router._refresher
     assert refresher is not None and refresher._thread.is_alive()
     async with router:
@@ -268,7 +284,9 @@ def test_acall_from_a_second_live_loop_is_a_typed_error(seed_routes) -> None:  #
         assert isinstance(info.value, FingerpostError) and isinstance(info.value, RuntimeError)
         with pytest.raises(EventLoopError):
             asyncio.run(router.abatch(["the president"]))
-        choice = asyncio.run_coroutine_threadsafe(router.acall("the president"), first).result(timeout=30)
+        choice = asyncio.run_coroutine_threadsafe(router.acall("the president"), first).result(
+            timeout=30
+        )
         assert choice.name == "politics"
         asyncio.run_coroutine_threadsafe(router.aclose(), first).result(timeout=30)
 

@@ -23,14 +23,63 @@ from fingerpost._table import ScoringSettings
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
 
-SUBJECTS = ["my alarm", "the weather", "a pasta recipe", "my flight", "the music", "my calendar",
-            "the thermostat", "a taxi", "my shopping list", "the news", "a restaurant", "my car"]
-VERBS = ["check", "change", "tell me about", "cancel", "find", "set up", "show me", "remind me about"]
+SUBJECTS = [
+    "my alarm",
+    "the weather",
+    "a pasta recipe",
+    "my flight",
+    "the music",
+    "my calendar",
+    "the thermostat",
+    "a taxi",
+    "my shopping list",
+    "the news",
+    "a restaurant",
+    "my car",
+]
+VERBS = [
+    "check",
+    "change",
+    "tell me about",
+    "cancel",
+    "find",
+    "set up",
+    "show me",
+    "remind me about",
+]
 ORDINARY = [f"{v} {s}" for v, s in itertools.product(VERBS, SUBJECTS)]  # 96 ordinary turns
-TAILS = ["", " please", " now", " today", " for me", " tonight", " again", " quickly", " later", " tomorrow",
-         " this week", " right away", " if you can", " thanks", " for tomorrow", " soon", " at home", " at work",
-         " on my phone", " for my mom", " for the weekend", " before noon", " after lunch", " by friday",
-         " real quick", " when you can", " for next week", " for my trip", " for the kids", " one more time"]
+TAILS = [
+    "",
+    " please",
+    " now",
+    " today",
+    " for me",
+    " tonight",
+    " again",
+    " quickly",
+    " later",
+    " tomorrow",
+    " this week",
+    " right away",
+    " if you can",
+    " thanks",
+    " for tomorrow",
+    " soon",
+    " at home",
+    " at work",
+    " on my phone",
+    " for my mom",
+    " for the weekend",
+    " before noon",
+    " after lunch",
+    " by friday",
+    " real quick",
+    " when you can",
+    " for next week",
+    " for my trip",
+    " for the kids",
+    " one more time",
+]
 ORDINARY_MANY = [f"{t}{x}" for t in ORDINARY for x in TAILS]  # 2,880 distinct ordinary turns
 
 CARD = [
@@ -43,7 +92,8 @@ CARD = [
 CARD_IN_BACKGROUND = [
     f"{a} my {b} card {c}"
     for a, b, c in itertools.product(
-        ["when will", "why has", "how long until"], ["new", "replacement", "debit"],
+        ["when will", "why has", "how long until"],
+        ["new", "replacement", "debit"],
         ["arrive", "not arrived yet", "arrive in the mail", "be shipped"],
     )
 ]  # 36 turns: more than 1 % of the background
@@ -65,14 +115,21 @@ def gate_scores(gate: Gate, vecs: np.ndarray) -> np.ndarray:
 
 def gates_of(router: SemanticRouter) -> dict[str, Gate]:
     snap = router._local.snapshot()
-    return {snap.routes[s].name: snap.gates[s] for s in np.flatnonzero(snap.alive()).tolist()
-            if snap.gates[s] is not None}  # type: ignore[misc]
+    return {
+        snap.routes[s].name: snap.gates[s]
+        for s in np.flatnonzero(snap.alive()).tolist()
+        if snap.gates[s] is not None
+    }  # type: ignore[misc]
 
 
-def test_a_gate_lets_through_at_most_its_share_of_held_out_background_turns(encoder: HashEncoder) -> None:
+def test_a_gate_lets_through_at_most_its_share_of_held_out_background_turns(
+    encoder: HashEncoder,
+) -> None:
     """The pass level is set on background turns the gate's fold model never saw: with n
     routes sharing the budget, at most ``n_held * target / n`` of them pass."""
-    route = encoder(["book a table for two", "reserve a restaurant table", "a table for two please"])
+    route = encoder(
+        ["book a table for two", "reserve a restaurant table", "a table for two please"]
+    )
     bg = encoder(ORDINARY * 20)
     for fpr in (0.01, 0.05, 0.2):
         gate = fit_gate(route, bg, settings(), fpr)
@@ -93,8 +150,12 @@ def test_the_neighbourhood_leaves_out_at_most_the_target_share(encoder: HashEnco
     assert out.size <= bg.shape[0] * 0.05
     # examples unrelated to each other: the neighbourhood is capped at the target
     loose = encoder(["order a pizza", "the stock market crashed", "my knee hurts"])
-    assert neighbourhood(loose, route_score(loose, bg, settings()).astype(np.float64), settings(), 0.01).size \
+    assert (
+        neighbourhood(
+            loose, route_score(loose, bg, settings()).astype(np.float64), settings(), 0.01
+        ).size
         <= bg.shape[0] * 0.01
+    )
 
 
 def test_card_arrival_stays_reachable_when_its_topic_is_in_the_background(
@@ -104,10 +165,15 @@ def test_card_arrival_stays_reachable_when_its_topic_is_in_the_background(
     gate would learn to reject the route's own turns. They sit inside the route's
     neighbourhood, so they are left out, and new card-arrival turns pass the gate."""
     background = fresh(ORDINARY_MANY + CARD_IN_BACKGROUND, "card")  # 2,917 distinct turns
-    held_out = ["when will my card arrive", "my new card has not arrived", "has the card been shipped",
-                "my replacement card has not arrived"]
-    router = SemanticRouter(routes=[Route(name="card_arrival", utterances=CARD)], encoder=encoder,
-                            background=background)
+    held_out = [
+        "when will my card arrive",
+        "my new card has not arrived",
+        "has the card been shipped",
+        "my replacement card has not arrived",
+    ]
+    router = SemanticRouter(
+        routes=[Route(name="card_arrival", utterances=CARD)], encoder=encoder, background=background
+    )
     assert [c.name for c in router.batch(held_out)] == ["card_arrival"] * len(held_out)
     gate = gates_of(router)["card_arrival"]
     assert (gate_scores(gate, encoder(held_out)) > gate.cutoff(1)).all()
@@ -119,8 +185,14 @@ def test_card_arrival_stays_reachable_when_its_topic_is_in_the_background(
 
 
 # ---- the router ------------------------------------------------------------------------------
-def test_precedence_explicit_then_fit_then_calibrated_then_fixed(seed_routes: list[Route], encoder: HashEncoder) -> None:
-    explicit = Route(name="billing", utterances=["I need a refund", "why was I charged twice"], score_threshold=0.8)
+def test_precedence_explicit_then_fit_then_calibrated_then_fixed(
+    seed_routes: list[Route], encoder: HashEncoder
+) -> None:
+    explicit = Route(
+        name="billing",
+        utterances=["I need a refund", "why was I charged twice"],
+        score_threshold=0.8,
+    )
     router = SemanticRouter(routes=[*seed_routes, explicit], encoder=encoder)
     thr = router.get_thresholds()
     assert thr["billing"] == 0.8 and thr["politics"] == router.score_threshold
@@ -137,17 +209,34 @@ def test_a_gate_passes_turns_below_the_similarity_threshold_alike_in_batch_and_s
 ) -> None:
     """A calibrated route passes a turn its gate passes even below the router's threshold;
     one turn at a time and a batch answer the same."""
-    router = SemanticRouter(routes=seed_routes, encoder=encoder, background=fresh(ORDINARY, "batch"))
+    router = SemanticRouter(
+        routes=seed_routes, encoder=encoder, background=fresh(ORDINARY, "batch")
+    )
     fixed = SemanticRouter(routes=seed_routes, encoder=encoder, score_threshold=0.45)
-    turns = ["what about politics", "the election is near", "hello there friend", "check my alarm",
-             "who will win the vote", "tell me about the weather", "isn't politics great"]
+    turns = [
+        "what about politics",
+        "the election is near",
+        "hello there friend",
+        "check my alarm",
+        "who will win the vote",
+        "tell me about the weather",
+        "isn't politics great",
+    ]
     batch = [c.name for c in router.batch(turns)]
     assert batch == [router(t).name for t in turns]
-    assert [c.name for c in router.batch(turns, limit=None)[0]] == [c.name for c in router(turns[0], limit=None)]
-    gained = [t for t, b, f in zip(turns, batch, (c.name for c in fixed.batch(turns)), strict=True) if b != f]
+    assert [c.name for c in router.batch(turns, limit=None)[0]] == [
+        c.name for c in router(turns[0], limit=None)
+    ]
+    gained = [
+        t
+        for t, b, f in zip(turns, batch, (c.name for c in fixed.batch(turns)), strict=True)
+        if b != f
+    ]
     assert gained  # the gate let through turns the fixed threshold missed
     for t in gained:
-        assert router(t, limit=None)[0].similarity_score < router.score_threshold  # ranked by similarity
+        assert (
+            router(t, limit=None)[0].similarity_score < router.score_threshold
+        )  # ranked by similarity
 
 
 def test_the_budget_is_shared_over_the_calibrated_routes_without_refitting(
@@ -156,7 +245,9 @@ def test_the_budget_is_shared_over_the_calibrated_routes_without_refitting(
     """150 routes that each let 1 % of ordinary turns through flag far more than 1 %: the
     router-wide budget is split over the calibrated routes, so adding a route makes the
     others' gates stricter, by a lookup."""
-    router = SemanticRouter(routes=seed_routes, encoder=encoder, background=fresh(ORDINARY * 10, "budget"))
+    router = SemanticRouter(
+        routes=seed_routes, encoder=encoder, background=fresh(ORDINARY * 10, "budget")
+    )
     before = router.to_config().calibration
     assert before is not None
     calls: list[int] = []
@@ -167,7 +258,9 @@ def test_the_budget_is_shared_over_the_calibrated_routes_without_refitting(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(_calibrator, "fit_gate", counting)
-    extra = [Route(name=f"r{i}", utterances=[f"{v} thing {i}" for v in VERBS[:3]]) for i in range(6)]
+    extra = [
+        Route(name=f"r{i}", utterances=[f"{v} thing {i}" for v in VERBS[:3]]) for i in range(6)
+    ]
     router.add(extra)
     assert len(calls) == len(extra)
     after = router.to_config().calibration
@@ -186,7 +279,9 @@ def test_a_route_target_fpr_wins_over_the_routers(encoder: HashEncoder) -> None:
     utts = ["book a table for two", "reserve a restaurant table", "a table at a restaurant"]
     router = SemanticRouter(
         routes=[Route(name="a", utterances=utts), Route(name="b", utterances=utts, target_fpr=0.3)],
-        encoder=encoder, background=bg, target_fpr=0.001,
+        encoder=encoder,
+        background=bg,
+        target_fpr=0.001,
     )
     gates = gates_of(router)
     assert gates["a"].target_fpr == 0.001 and gates["b"].target_fpr == 0.3
@@ -209,7 +304,9 @@ def test_a_router_that_needs_no_calibration_never_encodes_the_background() -> No
     routes = [Route(name="a", utterances=["hello there"], score_threshold=0.5)]
     SemanticRouter(routes=routes, encoder=enc, background=fresh(ORDINARY, "lazy"))
     assert enc.encoded == 1
-    SemanticRouter(routes=routes, encoder=enc, score_threshold=0.4).add(Route(name="b", utterances=["hi"]))
+    SemanticRouter(routes=routes, encoder=enc, score_threshold=0.4).add(
+        Route(name="b", utterances=["hi"])
+    )
     assert enc.encoded == 1 + 1 + 1
 
 
@@ -236,14 +333,25 @@ def test_the_background_is_encoded_once_per_encoder_and_cached_on_disk(
 def test_a_custom_background_changes_thresholds_and_is_named_in_the_config(
     seed_routes: list[Route], encoder: HashEncoder
 ) -> None:
-    political = fresh([f"{a} {b}" for a, b in itertools.product(
-        ["who will win", "what about", "tell me about", "I hate"],
-        ["the election", "the president", "the party", "the vote", "politics"])] + ORDINARY, "politics")
+    political = fresh(
+        [
+            f"{a} {b}"
+            for a, b in itertools.product(
+                ["who will win", "what about", "tell me about", "I hate"],
+                ["the election", "the president", "the party", "the vote", "politics"],
+            )
+        ]
+        + ORDINARY,
+        "politics",
+    )
     default = SemanticRouter(routes=seed_routes, encoder=encoder)
     custom = SemanticRouter(routes=seed_routes, encoder=encoder, background=political)
     cfg = custom.to_config()
     assert cfg.calibration is not None and default.to_config().calibration is not None
-    assert cfg.calibration.thresholds["politics"] != default.to_config().calibration.thresholds["politics"]
+    assert (
+        cfg.calibration.thresholds["politics"]
+        != default.to_config().calibration.thresholds["politics"]
+    )
     assert cfg.calibration is not None and cfg.calibration.background.startswith("custom:")
     assert default.to_config().calibration.background.startswith("clinc150")  # type: ignore[union-attr]
 
@@ -257,7 +365,10 @@ def test_configs_name_their_background_and_reload_without_encoding_it(
     text = router.to_yaml()
     cfg = RouterConfig.from_yaml(text)
     assert cfg.score_threshold is None and cfg.target_fpr == 0.05
-    assert cfg.calibration is not None and set(cfg.calibration.thresholds) == {"politics", "chitchat"}
+    assert cfg.calibration is not None and set(cfg.calibration.thresholds) == {
+        "politics",
+        "chitchat",
+    }
     monkeypatch.setattr(_background, "_memory", {})
     monkeypatch.setattr(_calibrator, "_memo", {})
     before = enc.encoded
@@ -275,7 +386,9 @@ def test_a_store_keeps_its_background_and_calibrates_alike_across_reopen(
     enc = HashEncoder(name="store-hash")
     bg = fresh(ORDINARY, "store")
     path = tmp_path / "routes.db"
-    with SemanticRouter(routes=seed_routes, encoder=enc, index=LocalIndex(path), background=bg) as router:
+    with SemanticRouter(
+        routes=seed_routes, encoder=enc, index=LocalIndex(path), background=bg
+    ) as router:
         state = router.to_config().calibration
         bg_id = router._local.calibrator.background.id  # type: ignore[union-attr]
     monkeypatch.setattr(_background, "_memory", {})
@@ -315,14 +428,18 @@ def test_hot_writes_refit_only_the_gates_of_the_routes_they_touch(
     assert router.to_config().calibration == before
 
 
-def test_agents_sharing_a_remote_calibrate_alike(seed_routes: list[Route], encoder: HashEncoder) -> None:
+def test_agents_sharing_a_remote_calibrate_alike(
+    seed_routes: list[Route], encoder: HashEncoder
+) -> None:
     """Each agent calibrates its own mirror from the same background (a remote does not store
     gates): a route one agent adds gets the same gate in every agent."""
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
     bg = fresh(ORDINARY, "remote")
-    writer = SemanticRouter(routes=seed_routes, encoder=encoder, index=remote, auto_sync="local", background=bg)
+    writer = SemanticRouter(
+        routes=seed_routes, encoder=encoder, index=remote, auto_sync="local", background=bg
+    )
     reader = SemanticRouter(encoder=encoder, index=remote, auto_sync="remote", background=bg)
     writer.add(Route(name="food", utterances=["order a pizza", "i want sushi"]))
     reader.refresh()
@@ -333,14 +450,18 @@ def test_agents_sharing_a_remote_calibrate_alike(seed_routes: list[Route], encod
     assert all(p.utterance.score_threshold is None for p in remote.points.values())
 
 
-def test_without_a_mirror_a_router_does_not_calibrate(seed_routes: list[Route], encoder: HashEncoder) -> None:
+def test_without_a_mirror_a_router_does_not_calibrate(
+    seed_routes: list[Route], encoder: HashEncoder
+) -> None:
     """``mirror=False`` holds no route vectors to fit gates on: the documented fallback is the
     router's threshold, and its answers are those of a mirror with a fixed threshold."""
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
     bg = fresh(ORDINARY, "nomirror")
-    SemanticRouter(routes=seed_routes, encoder=encoder, index=remote, auto_sync="local", background=bg)
+    SemanticRouter(
+        routes=seed_routes, encoder=encoder, index=remote, auto_sync="local", background=bg
+    )
     bare = SemanticRouter(encoder=encoder, index=remote, mirror=False, background=bg)
     fixed = SemanticRouter(encoder=encoder, index=remote, score_threshold=0.45)
     assert bare.to_config().calibration is None

@@ -37,8 +37,13 @@ def test_the_default_encoders_background_vectors_ship_with_the_package(onnx: Onn
     assert float((onnx(sample) * vecs[:8]).sum(axis=1).min()) > 0.99  # they are its vectors
 
 
-def test_a_six_utterance_politics_guardrail_catches_most_varied_political_turns(onnx: OnnxEncoder) -> None:
-    routes = [Route(name="politics", utterances=POLITICS), Route(name="chitchat", utterances=CHITCHAT)]
+def test_a_six_utterance_politics_guardrail_catches_most_varied_political_turns(
+    onnx: OnnxEncoder,
+) -> None:
+    routes = [
+        Route(name="politics", utterances=POLITICS),
+        Route(name="chitchat", utterances=CHITCHAT),
+    ]
     ordinary = turns("ordinary_turns.txt")
     calibrated = SemanticRouter(routes=routes, encoder=onnx)
     fixed = SemanticRouter(routes=routes, encoder=onnx, score_threshold=0.45)
@@ -48,4 +53,6 @@ def test_a_six_utterance_politics_guardrail_catches_most_varied_political_turns(
         caught_fixed = sum(c.name == "politics" for c in fixed.batch(political)) / len(political)
         assert caught >= 0.85 and caught_fixed < 0.3, name
     assert sum(c.name == "politics" for c in calibrated.batch(ordinary)) <= 1
-    assert [c.name for c in calibrated.batch(ordinary[:10])] == [calibrated(t).name for t in ordinary[:10]]
+    assert [c.name for c in calibrated.batch(ordinary[:10])] == [
+        calibrated(t).name for t in ordinary[:10]
+    ]

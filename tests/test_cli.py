@@ -20,7 +20,9 @@ from .test_quality import FIT, ROUTES, TEST, routes
 
 
 def write_jsonl(path: Path, rows: list[tuple[str, str | None]]) -> Path:
-    path.write_text("\n".join(json.dumps({"text": t, "label": g}) for t, g in rows) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps({"text": t, "label": g}) for t, g in rows) + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -29,7 +31,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
     config = tmp_path / "routes.yaml"
     SemanticRouter(routes=routes(), encoder=HashEncoder(128)).to_yaml(config)
     plain = tmp_path / "plain.yaml"
-    plain.write_text(yaml.safe_dump([{"name": n, "utterances": u} for n, u in ROUTES.items()]), encoding="utf-8")
+    plain.write_text(
+        yaml.safe_dump([{"name": n, "utterances": u} for n, u in ROUTES.items()]), encoding="utf-8"
+    )
     return {
         "config": config,
         "plain": plain,
@@ -38,8 +42,23 @@ def files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def test_eval_prints_the_quality_table(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]) == 0
+def test_eval_prints_the_quality_table(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "eval",
+                "--routes",
+                str(files["config"]),
+                "--data",
+                str(files["data"]),
+                "--encoder",
+                "hash",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     router = SemanticRouter(routes=routes(), encoder=HashEncoder(128))
     report = E.evaluation_report(router, [t for t, _ in TEST], [g for _, g in TEST])
@@ -51,13 +70,38 @@ def test_eval_prints_the_quality_table(files: dict[str, Path], capsys: pytest.Ca
     assert "most frequent wrong answer" in out
 
 
-def test_eval_accepts_a_plain_list_of_routes(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "--routes", str(files["plain"]), "--data", str(files["data"]), "--encoder", "hash"]) == 0
+def test_eval_accepts_a_plain_list_of_routes(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "eval",
+                "--routes",
+                str(files["plain"]),
+                "--data",
+                str(files["data"]),
+                "--encoder",
+                "hash",
+            ]
+        )
+        == 0
+    )
     assert "| as configured" in capsys.readouterr().out
 
 
-def test_eval_with_fit_shows_both(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]
+def test_eval_with_fit_shows_both(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "eval",
+        "--routes",
+        str(files["config"]),
+        "--data",
+        str(files["data"]),
+        "--encoder",
+        "hash",
+    ]
     assert main([*argv, "--fit", str(files["fit"])]) == 0
     out = capsys.readouterr().out
     assert "| as configured" in out and "| fitted" in out
@@ -65,21 +109,42 @@ def test_eval_with_fit_shows_both(files: dict[str, Path], capsys: pytest.Capture
     assert "worst 4 routes (fitted)" in out
 
 
-def test_plot_is_written(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plot_is_written(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("matplotlib")
     png = tmp_path / "scores.png"
-    argv = ["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]
+    argv = [
+        "eval",
+        "--routes",
+        str(files["config"]),
+        "--data",
+        str(files["data"]),
+        "--encoder",
+        "hash",
+    ]
     assert main([*argv, "--fit", str(files["fit"]), "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"plot written to {png}" in capsys.readouterr().out
 
 
 def test_plot_without_matplotlib_says_how_to_install(
-    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     png = tmp_path / "scores.png"
-    argv = ["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]
+    argv = [
+        "eval",
+        "--routes",
+        str(files["config"]),
+        "--data",
+        str(files["data"]),
+        "--encoder",
+        "hash",
+    ]
     assert main([*argv, "--plot", str(png)]) == 2
     assert PLOT_HINT in capsys.readouterr().err
     assert not png.exists()
@@ -92,33 +157,62 @@ def test_plot_without_matplotlib_says_how_to_install(
         ('{"label": "weather"}\n', "test.jsonl:1: expected"),
         ('{"text": "hi", "label": 3}\n', "label must be a string or null"),
         ("\n", "no labelled turns"),
-        ('{"text": "hi", "label": "weather"}\n{"text": "hi", "label": "no such route"}\n',
-         "test.jsonl:2: label 'no such route' names no route"),
+        (
+            '{"text": "hi", "label": "weather"}\n{"text": "hi", "label": "no such route"}\n',
+            "test.jsonl:2: label 'no such route' names no route",
+        ),
         # a misspelled label key used to read as "0 in scope" and exit 0
         ('{"text": "hi", "intent": "chitchat"}\n', "test.jsonl:1: unknown key 'intent'"),
-        ('{"text": "hi", "label": "weather"}\n{"text": "  ", "label": null}\n', "test.jsonl:2: blank text"),
-        ('[1, 2]\n', "test.jsonl:1: expected"),
+        (
+            '{"text": "hi", "label": "weather"}\n{"text": "  ", "label": null}\n',
+            "test.jsonl:2: blank text",
+        ),
+        ("[1, 2]\n", "test.jsonl:1: expected"),
     ],
 )
 def test_bad_data_is_reported_in_one_line(
-    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+    message: str,
 ) -> None:
     bad = tmp_path / "test.jsonl"
     bad.write_text(content, encoding="utf-8")
-    assert main(["eval", "--routes", str(files["config"]), "--data", str(bad), "--encoder", "hash"]) == 2
+    assert (
+        main(["eval", "--routes", str(files["config"]), "--data", str(bad), "--encoder", "hash"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
 
-def test_bad_routes_files_are_reported(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_routes_files_are_reported(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = str(files["data"])
-    assert main(["eval", "--routes", str(tmp_path / "missing.yaml"), "--data", data, "--encoder", "hash"]) == 1
+    assert (
+        main(
+            [
+                "eval",
+                "--routes",
+                str(tmp_path / "missing.yaml"),
+                "--data",
+                data,
+                "--encoder",
+                "hash",
+            ]
+        )
+        == 1
+    )
     scalar = tmp_path / "scalar.yaml"
     scalar.write_text("42\n", encoding="utf-8")
     assert main(["eval", "--routes", str(scalar), "--data", data, "--encoder", "hash"]) == 2
     # a config made with the hash encoder is refused by another encoder
     other = tmp_path / "other.yaml"
-    other.write_text(files["config"].read_text().replace("fingerpost-hash-v1-128", "some-other-model"))
+    other.write_text(
+        files["config"].read_text().replace("fingerpost-hash-v1-128", "some-other-model")
+    )
     assert main(["eval", "--routes", str(other), "--data", data, "--encoder", "hash"]) == 1
     err = capsys.readouterr().err
     assert "cannot read" in err and "expected a router config" in err and "encoder" in err
@@ -129,7 +223,15 @@ def test_bad_fit_data_is_checked_before_any_fitting(
 ) -> None:
     bad = tmp_path / "fit.jsonl"
     bad.write_text('{"text": "hi", "intent": "chitchat"}\n', encoding="utf-8")
-    argv = ["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]
+    argv = [
+        "eval",
+        "--routes",
+        str(files["config"]),
+        "--data",
+        str(files["data"]),
+        "--encoder",
+        "hash",
+    ]
     assert main([*argv, "--fit", str(bad)]) == 2
     captured = capsys.readouterr()
     assert "fit.jsonl:1: unknown key 'intent'" in captured.err
@@ -140,9 +242,15 @@ def test_missing_labels_are_out_of_scope_and_said_once(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "unlabelled.jsonl"
-    rows = [json.dumps({"text": t, "label": g}) if g is not None else json.dumps({"text": t}) for t, g in TEST]
+    rows = [
+        json.dumps({"text": t, "label": g}) if g is not None else json.dumps({"text": t})
+        for t, g in TEST
+    ]
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    assert main(["eval", "--routes", str(files["config"]), "--data", str(data), "--encoder", "hash"]) == 0
+    assert (
+        main(["eval", "--routes", str(files["config"]), "--data", str(data), "--encoder", "hash"])
+        == 0
+    )
     captured = capsys.readouterr()
     n_missing = sum(g is None for _, g in TEST)
     assert captured.err.count("note:") == 1
@@ -150,7 +258,20 @@ def test_missing_labels_are_out_of_scope_and_said_once(
     assert "out of scope" in captured.err
     assert f"({len(TEST) - n_missing} in scope, {n_missing} out of scope)" in captured.out
     # explicit nulls (the fixture's own file) need no note
-    assert main(["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--routes",
+                str(files["config"]),
+                "--data",
+                str(files["data"]),
+                "--encoder",
+                "hash",
+            ]
+        )
+        == 0
+    )
     assert "note:" not in capsys.readouterr().err
 
 
@@ -160,9 +281,21 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_python_dash_m_runs_the_cli(files: dict[str, Path]) -> None:
-    argv = ["eval", "--routes", str(files["config"]), "--data", str(files["data"]), "--encoder", "hash"]
+    argv = [
+        "eval",
+        "--routes",
+        str(files["config"]),
+        "--data",
+        str(files["data"]),
+        "--encoder",
+        "hash",
+    ]
     done = subprocess.run(
-        [sys.executable, "-m", "fingerpost", *argv], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "fingerpost", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "| as configured" in done.stdout

@@ -24,7 +24,9 @@ def test_quickstart(capsys: pytest.CaptureFixture[str]) -> None:
     lines = {line.split("  ")[0].strip(): line for line in out.splitlines()}
     assert "politics" in lines["don't you love politics?"]
     assert "politics" in lines["who should I vote for in the election?"]
-    assert "politics" in lines["is the prime minister doing a good job?"]  # calibrated, no shared words
+    assert (
+        "politics" in lines["is the prime minister doing a good job?"]
+    )  # calibrated, no shared words
     assert "(none)" in lines["what is 2+2?"]
     assert "billing" in lines["I was billed two times this month"]
     assert "same answers, one encoder call" in out

@@ -11,7 +11,9 @@ from fingerpost._scoring import passing_routes
 from fingerpost.schema import Aggregation
 
 
-def blobs(n_per: int, n_cls: int, dim: int, spread: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def blobs(
+    n_per: int, n_cls: int, dim: int, spread: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors around ``n_cls`` random centres."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((n_cls, dim))
@@ -44,7 +46,10 @@ def test_softmax_objective_gradient_matches_finite_differences() -> None:
     _, grad = fun(theta)
     eps = 1e-3
     numeric = np.array(
-        [(fun(theta + eps * e)[0] - fun(theta - eps * e)[0]) / (2 * eps) for e in np.eye(theta.size)]
+        [
+            (fun(theta + eps * e)[0] - fun(theta - eps * e)[0]) / (2 * eps)
+            for e in np.eye(theta.size)
+        ]
     )
     np.testing.assert_allclose(grad, numeric, atol=2e-4)
 
@@ -82,7 +87,9 @@ def test_whitening_makes_within_class_covariance_nearly_the_identity() -> None:
     rng = np.random.default_rng(4)
     y = np.repeat(np.arange(3), 4000)
     means = rng.standard_normal((3, 6)) * 5
-    x = (means[y] + rng.standard_normal((y.size, 6)) * np.array([0.1, 0.5, 1, 2, 4, 8])).astype(np.float32)
+    x = (means[y] + rng.standard_normal((y.size, 6)) * np.array([0.1, 0.5, 1, 2, 4, 8])).astype(
+        np.float32
+    )
     mean, proj = F.whitening(x, y)
     z = (x - mean) @ proj
     resid = z - np.stack([z[y == c].mean(0) for c in range(3)])[y]
@@ -107,7 +114,9 @@ def test_head_folds_whitening_and_temperature_into_raw_weights() -> None:
     x, y = blobs(20, 3, 12, 0.7)
     mean, proj = F.whitening(x, y)
     params, _ = F.train_softmax(((x - mean) @ proj).astype(np.float32), y, 3, l2=1e-2)
-    head = F.SoftmaxHead.from_params(("a", "b", "c"), params, mean, proj, weight=0.4, temperature=0.5, l2=1e-2)
+    head = F.SoftmaxHead.from_params(
+        ("a", "b", "c"), params, mean, proj, weight=0.4, temperature=0.5, l2=1e-2
+    )
     logits = ((x - mean) @ proj) @ params[:-1] + params[-1]
     expected = F.softmax((0.5 * logits).astype(np.float32))
     proba = head.predict_proba(x)
@@ -307,7 +316,11 @@ def test_blend_scores() -> None:
     assert T.blend_scores(sim, None, 0.5) is sim
     # product of experts: similarity + a * log p (the default)
     log_p = np.log(np.array([[0.5, 0.25]], dtype=np.float32))
-    np.testing.assert_allclose(T.blend_scores(sim, log_p, 0.25), [[0.2 + 0.25 * np.log(0.5), 0.8 + 0.25 * np.log(0.25)]], atol=1e-6)
+    np.testing.assert_allclose(
+        T.blend_scores(sim, log_p, 0.25),
+        [[0.2 + 0.25 * np.log(0.5), 0.8 + 0.25 * np.log(0.25)]],
+        atol=1e-6,
+    )
     # the probability blend of heads saved by fingerpost 0.1.0
     proba = np.array([[1.0, 0.0]], dtype=np.float32)
     np.testing.assert_allclose(T.blend_scores(sim, proba, 0.25, "prob"), [[0.4, 0.6]], atol=1e-7)

@@ -15,7 +15,10 @@ from .conftest import CHITCHAT, POLITICS
 
 def _router() -> SemanticRouter:
     return SemanticRouter(
-        routes=[Route(name="politics", utterances=POLITICS), Route(name="chitchat", utterances=CHITCHAT)],
+        routes=[
+            Route(name="politics", utterances=POLITICS),
+            Route(name="chitchat", utterances=CHITCHAT),
+        ],
         encoder=HashEncoder(dim=128),
     )
 
@@ -31,7 +34,11 @@ def test_two_instances_never_collide() -> None:
 async def test_async_turns_batches_and_latency_are_observed() -> None:
     router, metrics = _router(), RouterMetrics()
     metrics.instrument(router)
-    turns = ["don't you just love the president", "lovely weather today", "quantum chromodynamics lecture"]
+    turns = [
+        "don't you just love the president",
+        "lovely weather today",
+        "quantum chromodynamics lecture",
+    ]
     want = [c.name or "none" for c in router.batch(turns)]
     async with router:
         got = await router.abatch(turns)
@@ -44,7 +51,9 @@ async def test_async_turns_batches_and_latency_are_observed() -> None:
     assert metrics.value("fingerpost_micro_batch_size_count") == 2
     assert metrics.value("fingerpost_micro_batch_size_sum") == 4
     assert metrics.value("fingerpost_latency_seconds_count", {"stage": "score"}) == 2
-    assert metrics.value("fingerpost_latency_seconds_count", {"stage": "encode"}) == 3  # one sync batch too
+    assert (
+        metrics.value("fingerpost_latency_seconds_count", {"stage": "encode"}) == 3
+    )  # one sync batch too
     assert metrics.value("fingerpost_queue_depth") == 0
 
 
@@ -74,9 +83,19 @@ def test_events_carry_their_outcome() -> None:
     with metrics.track("calibration"):
         pass
     assert metrics.value("fingerpost_sync_runs_total", {"mode": "merge", "outcome": "ok"}) == 1
-    assert metrics.value("fingerpost_sync_runs_total", {"mode": "error", "outcome": "SyncConflictError"}) == 1
-    assert metrics.value("fingerpost_quality_events_total", {"kind": "fit", "outcome": "error"}) == 1
-    assert metrics.value("fingerpost_quality_events_total", {"kind": "calibration", "outcome": "ok"}) == 1
+    assert (
+        metrics.value(
+            "fingerpost_sync_runs_total", {"mode": "error", "outcome": "SyncConflictError"}
+        )
+        == 1
+    )
+    assert (
+        metrics.value("fingerpost_quality_events_total", {"kind": "fit", "outcome": "error"}) == 1
+    )
+    assert (
+        metrics.value("fingerpost_quality_events_total", {"kind": "calibration", "outcome": "ok"})
+        == 1
+    )
 
 
 async def test_a_failing_observer_never_fails_a_batch(caplog: pytest.LogCaptureFixture) -> None:

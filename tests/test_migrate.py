@@ -76,8 +76,19 @@ def test_cli_migrate_embedded_qdrant(tmp_path: Path, capsys: pytest.CaptureFixtu
     rows = sr_rows()
     qdrant_write(c, "old", rows, ENCODER(list(texts(rows))))
     c.close()
-    argv = ["migrate", "--from", "semantic-router", "--index", f"qdrant+path://{store}/old",
-            "--to", f"qdrant+path://{store}/new", "--encoder", "hash", "--dim", str(DIM)]
+    argv = [
+        "migrate",
+        "--from",
+        "semantic-router",
+        "--index",
+        f"qdrant+path://{store}/old",
+        "--to",
+        f"qdrant+path://{store}/new",
+        "--encoder",
+        "hash",
+        "--dim",
+        str(DIM),
+    ]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["utterances"] == report["copied_vectors"] == report["target_count"] == 4

@@ -20,7 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = [
     (ROOT, "fingerpost", "fingerpost"),
     (ROOT / "integrations" / "langchain", "langchain-fingerpost", "langchain_fingerpost"),
-    (ROOT / "integrations" / "llama-index", "llama-index-selectors-fingerpost", "llama_index.selectors.fingerpost"),
+    (
+        ROOT / "integrations" / "llama-index",
+        "llama-index-selectors-fingerpost",
+        "llama_index.selectors.fingerpost",
+    ),
 ]
 
 
@@ -79,7 +83,9 @@ def test_schema_does_not_import_sync() -> None:
     from ``fingerpost._content`` and only ``sync`` builds on ``schema``."""
     src = ROOT / "src" / "fingerpost"
     assert not any("sync" in m for m in _imports(src / "schema.py"))
-    assert not any("schema" in m or "sync" in m for m in _imports(src / "_content.py") - {".schema"})
+    assert not any(
+        "schema" in m or "sync" in m for m in _imports(src / "_content.py") - {".schema"}
+    )
     from fingerpost._content import content_key
     from fingerpost.sync._hash import content_key as hashed
 
@@ -97,7 +103,12 @@ def test_scoring_defaults_agree_everywhere() -> None:
     config, settings = RouterConfig(), ScoringSettings()
     params = inspect.signature(SemanticRouter).parameters
     assert config.top_k == settings.top_k == params["top_k"].default == d.DEFAULT_TOP_K
-    assert config.aggregation == settings.aggregation == params["aggregation"].default == d.DEFAULT_AGGREGATION
+    assert (
+        config.aggregation
+        == settings.aggregation
+        == params["aggregation"].default
+        == d.DEFAULT_AGGREGATION
+    )
     assert config.centroid_weight == settings.centroid_weight == params["centroid_weight"].default
     assert settings.score_threshold == d.DEFAULT_SCORE_THRESHOLD
     assert config.target_fpr == d.DEFAULT_TARGET_FPR
@@ -106,5 +117,9 @@ def test_scoring_defaults_agree_everywhere() -> None:
 def test_array_aliases_are_defined_once() -> None:
     pattern = re.compile(r"^\w+\s*(?::\s*TypeAlias)?\s*=\s*NDArray\[np\.float32\]\s*$", re.M)
     src = ROOT / "src" / "fingerpost"
-    defining = [p.relative_to(src).as_posix() for p in src.rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
+    defining = [
+        p.relative_to(src).as_posix()
+        for p in src.rglob("*.py")
+        if pattern.search(p.read_text(encoding="utf-8"))
+    ]
     assert defining == ["_types.py"]

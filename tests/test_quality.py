@@ -29,48 +29,87 @@ from .conftest import CHITCHAT, POLITICS
 
 ROUTES = {
     "weather": [
-        "what's the weather like today", "will it rain tomorrow", "is it sunny outside",
-        "weather forecast for the weekend", "how cold is it going to be", "do i need an umbrella",
-        "is there a storm coming", "how hot will it get this afternoon",
+        "what's the weather like today",
+        "will it rain tomorrow",
+        "is it sunny outside",
+        "weather forecast for the weekend",
+        "how cold is it going to be",
+        "do i need an umbrella",
+        "is there a storm coming",
+        "how hot will it get this afternoon",
     ],
     "music": [
-        "play some music", "put on my favourite playlist", "play the latest song by adele",
-        "skip this track", "turn the music up", "play some jazz for me",
-        "what song is this", "shuffle my playlist",
+        "play some music",
+        "put on my favourite playlist",
+        "play the latest song by adele",
+        "skip this track",
+        "turn the music up",
+        "play some jazz for me",
+        "what song is this",
+        "shuffle my playlist",
     ],
     "cooking": [
-        "how do i cook rice", "give me a recipe for pancakes", "what can i cook for dinner",
-        "how long do i boil an egg", "easy pasta recipe", "how to bake bread at home",
-        "what temperature to roast a chicken", "vegetarian dinner recipe ideas",
+        "how do i cook rice",
+        "give me a recipe for pancakes",
+        "what can i cook for dinner",
+        "how long do i boil an egg",
+        "easy pasta recipe",
+        "how to bake bread at home",
+        "what temperature to roast a chicken",
+        "vegetarian dinner recipe ideas",
     ],
     "travel": [
-        "book a flight to paris", "find me a hotel in rome", "how much is a train ticket to berlin",
-        "cheap flights next month", "book a hotel room for two nights", "i need a rental car",
-        "what's the best time to travel to japan", "cancel my flight booking",
+        "book a flight to paris",
+        "find me a hotel in rome",
+        "how much is a train ticket to berlin",
+        "cheap flights next month",
+        "book a hotel room for two nights",
+        "i need a rental car",
+        "what's the best time to travel to japan",
+        "cancel my flight booking",
     ],
 }
 FIT = [
-    ("is it going to rain today", "weather"), ("what's the forecast for tomorrow", "weather"),
-    ("will it be sunny this weekend", "weather"), ("how windy is it outside", "weather"),
-    ("play a song i like", "music"), ("put on some rock music", "music"),
-    ("next track please", "music"), ("play my workout playlist", "music"),
-    ("recipe for chocolate cake", "cooking"), ("how do i cook pasta", "cooking"),
-    ("what should i make for dinner tonight", "cooking"), ("how to roast vegetables", "cooking"),
-    ("book me a flight to london", "travel"), ("find a cheap hotel in madrid", "travel"),
-    ("train tickets to vienna", "travel"), ("rent a car for the weekend", "travel"),
-    ("what is the capital of peru", None), ("tell me a joke", None),
-    ("how many legs does a spider have", None), ("what's my bank balance", None),
-    ("set an alarm for 7am", None), ("who won the football game", None),
+    ("is it going to rain today", "weather"),
+    ("what's the forecast for tomorrow", "weather"),
+    ("will it be sunny this weekend", "weather"),
+    ("how windy is it outside", "weather"),
+    ("play a song i like", "music"),
+    ("put on some rock music", "music"),
+    ("next track please", "music"),
+    ("play my workout playlist", "music"),
+    ("recipe for chocolate cake", "cooking"),
+    ("how do i cook pasta", "cooking"),
+    ("what should i make for dinner tonight", "cooking"),
+    ("how to roast vegetables", "cooking"),
+    ("book me a flight to london", "travel"),
+    ("find a cheap hotel in madrid", "travel"),
+    ("train tickets to vienna", "travel"),
+    ("rent a car for the weekend", "travel"),
+    ("what is the capital of peru", None),
+    ("tell me a joke", None),
+    ("how many legs does a spider have", None),
+    ("what's my bank balance", None),
+    ("set an alarm for 7am", None),
+    ("who won the football game", None),
 ]
 TEST = [
-    ("is it raining in london", "weather"), ("weather tomorrow morning", "weather"),
-    ("will it snow this week", "weather"), ("play something relaxing", "music"),
-    ("play the new taylor swift song", "music"), ("turn up the playlist", "music"),
-    ("how to cook salmon", "cooking"), ("pancake recipe please", "cooking"),
-    ("dinner ideas with chicken", "cooking"), ("flights to new york", "travel"),
-    ("book a hotel near the beach", "travel"), ("car rental at the airport", "travel"),
-    ("what is the square root of nine", None), ("call my mother", None),
-    ("how tall is mount everest", None), ("translate hello into french", None),
+    ("is it raining in london", "weather"),
+    ("weather tomorrow morning", "weather"),
+    ("will it snow this week", "weather"),
+    ("play something relaxing", "music"),
+    ("play the new taylor swift song", "music"),
+    ("turn up the playlist", "music"),
+    ("how to cook salmon", "cooking"),
+    ("pancake recipe please", "cooking"),
+    ("dinner ideas with chicken", "cooking"),
+    ("flights to new york", "travel"),
+    ("book a hotel near the beach", "travel"),
+    ("car rental at the airport", "travel"),
+    ("what is the square root of nine", None),
+    ("call my mother", None),
+    ("how tall is mount everest", None),
+    ("translate hello into french", None),
 ]
 
 # These tests are about fit and its state: a fixed router-wide threshold, no calibration.
@@ -94,7 +133,9 @@ def assert_same_answers(got: list[Any], want: list[Any]) -> None:
     """Same routes, same scores up to float32 rounding (BLAS kernels may differ in the last bit
     between a table built by writes and one rebuilt from a config or a store)."""
     assert [c.name for c in got] == [c.name for c in want]
-    assert [c.similarity_score for c in got] == pytest.approx([c.similarity_score for c in want], abs=1e-6)
+    assert [c.similarity_score for c in got] == pytest.approx(
+        [c.similarity_score for c in want], abs=1e-6
+    )
 
 
 def head_of(router: SemanticRouter) -> SoftmaxHead | None:
@@ -145,7 +186,9 @@ def test_fit_over_a_remote_index_shares_thresholds_with_every_agent(encoder: Has
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
-    router = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    router = SemanticRouter(
+        score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local"
+    )
     other = SemanticRouter(score_threshold=FIXED, encoder=encoder, index=remote, auto_sync="remote")
     local = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder)
     want = local.fit(*xy(FIT), head=False).thresholds  # the same fit on a LocalIndex
@@ -172,7 +215,9 @@ def test_a_remote_fit_does_not_undo_what_another_agent_wrote_meanwhile(
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
-    router = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    router = SemanticRouter(
+        score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local"
+    )
     other = SemanticRouter(score_threshold=FIXED, encoder=encoder, index=remote, auto_sync="remote")
     real = Q._fit_arrays
 
@@ -184,18 +229,24 @@ def test_a_remote_fit_does_not_undo_what_another_agent_wrote_meanwhile(
     monkeypatch.setattr(Q, "_fit_arrays", meanwhile)
     with pytest.raises(SyncConflictError):
         router.fit(*xy(FIT))
-    assert all(t == router.score_threshold for t in router.get_thresholds().values())  # nothing written
+    assert all(
+        t == router.score_threshold for t in router.get_thresholds().values()
+    )  # nothing written
     report = router.fit(*xy(FIT))  # re-run: it reads the other agent's change and keeps it
     music = router.get("music")
     assert music is not None and "play a podcast" in music.utterances
     assert router.is_synced() and router.get_thresholds() == report.thresholds
 
 
-def test_a_remote_fit_drops_a_head_that_came_with_a_config(router: SemanticRouter, encoder: HashEncoder) -> None:
+def test_a_remote_fit_drops_a_head_that_came_with_a_config(
+    router: SemanticRouter, encoder: HashEncoder
+) -> None:
     from .sync.memory_remote import MemoryRemote
 
     router.fit(*xy(FIT), head_weight=0.5)
-    shared = SemanticRouter.from_config(router.to_config(), encoder=encoder, index=MemoryRemote(), auto_sync="local")  # type: ignore[arg-type]
+    shared = SemanticRouter.from_config(
+        router.to_config(), encoder=encoder, index=MemoryRemote(), auto_sync="local"
+    )  # type: ignore[arg-type]
     assert head_of(shared) is not None  # restored into the mirror, but never shared
     shared.fit(*xy(FIT))
     assert head_of(shared) is None  # thresholds now fit plain similarity: no head may blend in
@@ -207,13 +258,17 @@ def test_fit_over_a_remote_refuses_what_it_cannot_share(encoder: HashEncoder) ->
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
-    router = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    router = SemanticRouter(
+        score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local"
+    )
     with pytest.raises(InvalidInputError, match="head"):
         router.fit(*xy(FIT), head_weight=0.5)
     thin = SemanticRouter(score_threshold=FIXED, encoder=encoder, index=remote, mirror=False)
     with pytest.raises(InvalidInputError, match="mirror"):
         thin.fit(*xy(FIT))
-    assert router.is_synced() and all(t == router.score_threshold for t in router.get_thresholds().values())
+    assert router.is_synced() and all(
+        t == router.score_threshold for t in router.get_thresholds().values()
+    )
 
 
 def test_a_remote_fit_that_fails_mid_write_can_be_rerun(encoder: HashEncoder) -> None:
@@ -222,7 +277,9 @@ def test_a_remote_fit_that_fails_mid_write_can_be_rerun(encoder: HashEncoder) ->
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
-    router = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local")
+    router = SemanticRouter(
+        score_threshold=FIXED, routes=routes(), encoder=encoder, index=remote, auto_sync="local"
+    )
     before = router.get_thresholds()
     remote.fail_at = 1
     with pytest.raises(RemoteUnavailableError):
@@ -230,7 +287,9 @@ def test_a_remote_fit_that_fails_mid_write_can_be_rerun(encoder: HashEncoder) ->
     assert router.get_thresholds() == before  # the mirror took nothing from the failed write
     report = router.fit(*xy(FIT))
     assert router.is_synced() and router.get_thresholds() == report.thresholds
-    assert {p.utterance.score_threshold for p in remote.points.values()} == set(report.thresholds.values())
+    assert {p.utterance.score_threshold for p in remote.points.values()} == set(
+        report.thresholds.values()
+    )
 
 
 # ---- fit ---------------------------------------------------------------------------------------
@@ -268,7 +327,9 @@ def test_fit_is_deterministic(encoder: HashEncoder) -> None:
     assert a.fit(X, y, head_weight=0.5).thresholds == ra.thresholds  # a refit changes nothing
 
 
-def test_fit_does_not_depend_on_the_order_routes_and_utterances_are_held_in(encoder: HashEncoder) -> None:
+def test_fit_does_not_depend_on_the_order_routes_and_utterances_are_held_in(
+    encoder: HashEncoder,
+) -> None:
     # mirrors of one remote may hold routes and utterances in any order
     X, y = xy(FIT)
     a = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder)
@@ -299,21 +360,31 @@ def test_forced_head_is_used_and_thresholds_only_fit_drops_it(router: SemanticRo
 def test_few_shot_router_is_not_made_worse(seed_routes: list[Route], encoder: HashEncoder) -> None:
     router = SemanticRouter(score_threshold=FIXED, routes=seed_routes, encoder=encoder)
     fit = [
-        ("do you like the president", "politics"), ("what are your political views", "politics"),
-        ("how is the weather", "chitchat"), ("how are you doing today", "chitchat"),
-        ("what is 2 plus 2", None), ("book a table for two", None),
+        ("do you like the president", "politics"),
+        ("what are your political views", "politics"),
+        ("how is the weather", "chitchat"),
+        ("how are you doing today", "chitchat"),
+        ("what is 2 plus 2", None),
+        ("book a table for two", None),
     ]
     held_out = [
-        ("the president is terrible", "politics"), ("tell me about your political opinions", "politics"),
-        ("they will destroy the country", "politics"), ("lovely day today", "chitchat"),
-        ("how's it going", "chitchat"), ("the weather is awful", "chitchat"),
-        ("convert 10 miles to km", None), ("order a pizza", None), ("what time is it in tokyo", None),
+        ("the president is terrible", "politics"),
+        ("tell me about your political opinions", "politics"),
+        ("they will destroy the country", "politics"),
+        ("lovely day today", "chitchat"),
+        ("how's it going", "chitchat"),
+        ("the weather is awful", "chitchat"),
+        ("convert 10 miles to km", None),
+        ("order a pizza", None),
+        ("what time is it in tokyo", None),
     ]
     before = router.evaluate(*xy(held_out))
     report = router.fit(*xy(fit))
     assert "cross-fitting" in report.validation
     assert router.evaluate(*xy(held_out)) >= before
-    assert router.evaluate(*xy(fit)) >= SemanticRouter(score_threshold=FIXED, routes=seed_routes, encoder=encoder).evaluate(*xy(fit))
+    assert router.evaluate(*xy(fit)) >= SemanticRouter(
+        score_threshold=FIXED, routes=seed_routes, encoder=encoder
+    ).evaluate(*xy(fit))
 
 
 # ---- saving and restoring ------------------------------------------------------------------------
@@ -324,7 +395,11 @@ def test_config_round_trip_keeps_the_fit(router: SemanticRouter, encoder: HashEn
     assert config.fit_state is not None and config.fit_state.encoder_name == encoder.name
     assert config.fit_state.head is not None and config.fit_state.head["weight"] == 0.5
     for text in (config.to_yaml(), config.to_json()):
-        loaded = RouterConfig.from_yaml(text) if not text.startswith("{") else RouterConfig.from_json(text)
+        loaded = (
+            RouterConfig.from_yaml(text)
+            if not text.startswith("{")
+            else RouterConfig.from_json(text)
+        )
         again = SemanticRouter.from_config(loaded, encoder=encoder)
         assert again.get_thresholds() == router.get_thresholds()
         h1, h2 = head_of(router), head_of(again)
@@ -334,7 +409,9 @@ def test_config_round_trip_keeps_the_fit(router: SemanticRouter, encoder: HashEn
         assert again.to_config() == config
 
 
-def test_user_thresholds_set_after_a_fit_survive_a_round_trip(router: SemanticRouter, encoder: HashEncoder) -> None:
+def test_user_thresholds_set_after_a_fit_survive_a_round_trip(
+    router: SemanticRouter, encoder: HashEncoder
+) -> None:
     router.fit(*xy(FIT))
     router.set_threshold(0.9, "music")
     again = SemanticRouter.from_config(router.to_config(), encoder=encoder)
@@ -343,7 +420,9 @@ def test_user_thresholds_set_after_a_fit_survive_a_round_trip(router: SemanticRo
 
 def test_store_reboot_keeps_the_fit(tmp_path: Path, encoder: HashEncoder) -> None:
     path = tmp_path / "routes.db"
-    with SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=LocalIndex(path)) as router:
+    with SemanticRouter(
+        score_threshold=FIXED, routes=routes(), encoder=encoder, index=LocalIndex(path)
+    ) as router:
         router.fit(*xy(FIT), head_weight=0.5)
         thresholds = router.get_thresholds()
         head = head_of(router)
@@ -357,7 +436,9 @@ def test_store_reboot_keeps_the_fit(tmp_path: Path, encoder: HashEncoder) -> Non
         assert S.wait_for_retrain(rebooted, 30)  # nothing was stale: nothing to wait for
 
 
-def test_the_fit_examples_are_saved_in_scope_only_and_follow_the_routes(router: SemanticRouter) -> None:
+def test_the_fit_examples_are_saved_in_scope_only_and_follow_the_routes(
+    router: SemanticRouter,
+) -> None:
     router.fit(*xy(FIT), head_weight=0.5)
     state = router.to_config().fit_state
     assert state is not None
@@ -375,9 +456,13 @@ def test_the_fit_examples_are_saved_in_scope_only_and_follow_the_routes(router: 
     assert state is not None and state.head is None and state.examples == {}
 
 
-def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(tmp_path: Path, encoder: HashEncoder) -> None:
+def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(
+    tmp_path: Path, encoder: HashEncoder
+) -> None:
     path = tmp_path / "routes.db"
-    with SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=encoder, index=LocalIndex(path)) as router:
+    with SemanticRouter(
+        score_threshold=FIXED, routes=routes(), encoder=encoder, index=LocalIndex(path)
+    ) as router:
         router.fit(*xy(FIT), head_weight=0.5)
         config = router.to_config()
         router.add(NEW)  # retrained in this process: X's vectors are still in memory
@@ -385,7 +470,9 @@ def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(tmp_path: Path, enc
         in_process = head_of(router)
     assert in_process is not None and "sport" in in_process.classes
     assert config.fit_state is not None and config.fit_state.examples
-    with SemanticRouter(score_threshold=FIXED, encoder=encoder, index=LocalIndex(path)) as rebooted:  # the store keeps them
+    with SemanticRouter(
+        score_threshold=FIXED, encoder=encoder, index=LocalIndex(path)
+    ) as rebooted:  # the store keeps them
         state = rebooted.to_config().fit_state
         assert state is not None and state.examples == config.fit_state.examples
 
@@ -399,24 +486,32 @@ def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(tmp_path: Path, enc
 
     # a new process (config, or a store at the fit's state) retrains on exactly the same rows
     np.testing.assert_array_equal(retrained_after_boot(config).coef, in_process.coef)
-    forgotten = RouterConfig(**{**config.model_dump(), "fit_state": {**config.fit_state.model_dump(), "examples": {}}})
+    forgotten = RouterConfig(
+        **{**config.model_dump(), "fit_state": {**config.fit_state.model_dump(), "examples": {}}}
+    )
     assert not np.array_equal(retrained_after_boot(forgotten).coef, in_process.coef)
 
 
-def test_a_head_saved_by_0_1_0_keeps_its_blend_through_a_retrain(router: SemanticRouter, encoder: HashEncoder) -> None:
+def test_a_head_saved_by_0_1_0_keeps_its_blend_through_a_retrain(
+    router: SemanticRouter, encoder: HashEncoder
+) -> None:
     router.fit(*xy(FIT), head_weight=0.5)
     config = router.to_config()
     assert config.fit_state is not None and config.fit_state.head is not None
     old_head = {k: v for k, v in config.fit_state.head.items() if k != "blend"}
     old_state = {**config.fit_state.model_dump(), "head": {**old_head, "format": 1}, "examples": {}}
-    again = SemanticRouter.from_config(RouterConfig(**{**config.model_dump(), "fit_state": old_state}), encoder=encoder)
+    again = SemanticRouter.from_config(
+        RouterConfig(**{**config.model_dump(), "fit_state": old_state}), encoder=encoder
+    )
     head = head_of(again)
     assert head is not None and head.blend == "prob"
     again.add(NEW)
     assert S.wait_for_retrain(again, 30)
     head = head_of(again)
     assert head is not None and "sport" in head.classes
-    assert head.blend == "prob" and head.weight == 0.5  # its weight and thresholds were tuned for it
+    assert (
+        head.blend == "prob" and head.weight == 0.5
+    )  # its weight and thresholds were tuned for it
 
 
 def test_fit_state_from_another_encoder_is_refused(router: SemanticRouter) -> None:
@@ -424,8 +519,14 @@ def test_fit_state_from_another_encoder_is_refused(router: SemanticRouter) -> No
     state = router.to_config().fit_state
     assert state is not None
     with pytest.raises(EncoderMismatchError):
-        S.restore_fit_state(router, FitState(**{**state.model_dump(), "encoder_name": "other-model"}))
-    other = SemanticRouter(score_threshold=FIXED, routes=routes(), encoder=HashEncoder(dim=64, name=router.encoder.name))
+        S.restore_fit_state(
+            router, FitState(**{**state.model_dump(), "encoder_name": "other-model"})
+        )
+    other = SemanticRouter(
+        score_threshold=FIXED,
+        routes=routes(),
+        encoder=HashEncoder(dim=64, name=router.encoder.name),
+    )
     with pytest.raises(EncoderMismatchError):  # same name, other dimension
         S.restore_fit_state(other, state)
     with pytest.raises(InvalidInputError):
@@ -451,7 +552,14 @@ class Gate:
         monkeypatch.setattr(S, "_retrain", gated)
 
 
-NEW = Route(name="sport", utterances=["who won the football match", "tennis scores today", "basketball results last night"])
+NEW = Route(
+    name="sport",
+    utterances=[
+        "who won the football match",
+        "tennis scores today",
+        "basketball results last night",
+    ],
+)
 
 
 def test_new_routes_score_by_similarity_until_the_head_is_retrained(
@@ -488,7 +596,9 @@ def test_a_burst_of_writes_coalesces_and_queries_never_wait(
     router.add(NEW)
     assert gate.entered.wait(30)  # retrain 1 is running (held): what follows must queue
     for i in range(5):
-        router.add(Route(name=f"extra {i}", utterances=[f"zebra quartz {i}", f"quartz zebra number {i}"]))
+        router.add(
+            Route(name=f"extra {i}", utterances=[f"zebra quartz {i}", f"quartz zebra number {i}"])
+        )
     router.delete("extra 0")
     router.update("music", utterances=[*ROUTES["music"], "play a podcast"])
     assert router("will it rain tomorrow").name == "weather"  # answered while retrain is held
@@ -511,7 +621,9 @@ def test_deleting_a_route_retrains_without_it(router: SemanticRouter) -> None:
     assert router("will it rain tomorrow").name == "weather"
 
 
-def test_a_restored_head_that_misses_routes_is_retrained(router: SemanticRouter, encoder: HashEncoder) -> None:
+def test_a_restored_head_that_misses_routes_is_retrained(
+    router: SemanticRouter, encoder: HashEncoder
+) -> None:
     router.fit(*xy(FIT), head_weight=0.5)
     config = router.to_config()
     config = RouterConfig(**{**config.model_dump(), "routes": [*config.routes, NEW]})
@@ -527,7 +639,11 @@ def test_fit_with_the_real_encoder() -> None:
     from fingerpost.encoders import OnnxEncoder
 
     encoder = OnnxEncoder()
-    seed = [Route(name="politics", utterances=POLITICS), Route(name="chitchat", utterances=CHITCHAT), *routes()]
+    seed = [
+        Route(name="politics", utterances=POLITICS),
+        Route(name="chitchat", utterances=CHITCHAT),
+        *routes(),
+    ]
     router = SemanticRouter(score_threshold=FIXED, routes=seed, encoder=encoder)
     X, y = xy(FIT)
     tx, ty = xy(TEST)

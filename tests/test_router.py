@@ -29,12 +29,37 @@ def make(routes, encoder, **kw):  # type: ignore[no-untyped-def]
 def test_public_exports_are_pinned() -> None:
     assert fingerpost.__all__ == sorted(fingerpost.__all__)
     assert fingerpost.__all__ == [
-        "Aggregation", "DuplicateRouteError", "EncoderError", "EncoderMismatchError", "EventLoopError",
-        "FingerpostError", "FitReport", "ForeignLayoutError", "InvalidInputError", "InvalidVectorError", "LeaseHeldError",
-        "MigrationReport", "ModelNotFoundError", "QueueFullError", "RemoteUnavailableError", "Route", "RouteChoice",
-        "RouteNotFoundError", "RouterClosedError", "RouterConfig", "SemanticRouter", "SemanticRouterConfigWarning", "StoreError",
-        "SyncConflictError", "SyncError", "SyncMode", "Utterance", "UtteranceDiff", "__version__",
-        "limit_blas_threads", "migrate",
+        "Aggregation",
+        "DuplicateRouteError",
+        "EncoderError",
+        "EncoderMismatchError",
+        "EventLoopError",
+        "FingerpostError",
+        "FitReport",
+        "ForeignLayoutError",
+        "InvalidInputError",
+        "InvalidVectorError",
+        "LeaseHeldError",
+        "MigrationReport",
+        "ModelNotFoundError",
+        "QueueFullError",
+        "RemoteUnavailableError",
+        "Route",
+        "RouteChoice",
+        "RouteNotFoundError",
+        "RouterClosedError",
+        "RouterConfig",
+        "SemanticRouter",
+        "SemanticRouterConfigWarning",
+        "StoreError",
+        "SyncConflictError",
+        "SyncError",
+        "SyncMode",
+        "Utterance",
+        "UtteranceDiff",
+        "__version__",
+        "limit_blas_threads",
+        "migrate",
     ]
     for name in fingerpost.__all__:
         assert hasattr(fingerpost, name)
@@ -59,7 +84,8 @@ def test_limit_and_route_filter(seed_routes, encoder) -> None:  # type: ignore[n
     router = make(seed_routes, encoder, score_threshold=-1.0)
     everything = router("lovely weather, the president", limit=None)
     assert [c.name for c in everything] == sorted(
-        [c.name for c in everything], key=lambda n: -next(c.similarity_score for c in everything if c.name == n)
+        [c.name for c in everything],
+        key=lambda n: -next(c.similarity_score for c in everything if c.name == n),
     )
     assert {c.name for c in everything} == {"politics", "chitchat"}
     assert router("lovely weather", limit=None)[0].name == "chitchat"
@@ -96,12 +122,16 @@ def test_batch_equals_single_and_uses_one_encoder_call(seed_routes, encoder) -> 
         if s.name is not None:
             assert b.similarity_score == pytest.approx(s.similarity_score, abs=1e-5)
     assert router.batch([]) == []
-    assert [len(x) for x in router.batch(texts, limit=None)] == [len(router(t, limit=None)) for t in texts]
+    assert [len(x) for x in router.batch(texts, limit=None)] == [
+        len(router(t, limit=None)) for t in texts
+    ]
 
 
 def test_add_delete_update_get(seed_routes, encoder) -> None:  # type: ignore[no-untyped-def]
     router = make(seed_routes, encoder)
-    router.add(Route(name="food", utterances=["order a pizza", "i want sushi"], metadata={"tier": "cheap"}))
+    router.add(
+        Route(name="food", utterances=["order a pizza", "i want sushi"], metadata={"tier": "cheap"})
+    )
     choice = router("order me a pizza please")
     assert choice.name == "food" and choice.metadata == {"tier": "cheap"}
     assert router.list_route_names() == ["politics", "chitchat", "food"]
@@ -224,9 +254,16 @@ def test_consistent_answers_during_hot_updates(encoder) -> None:  # type: ignore
     a = Route(name="x", utterances=["alpha beta gamma"], metadata={"v": "a"})
     b = Route(name="x", utterances=["alpha beta gamma", "delta"], metadata={"v": "b"})
     router = make([a, Route(name="other", utterances=["zeta eta"])], encoder)
-    allowed = {(c.name, round(c.similarity_score or 0, 5), str(c.metadata)) for c in (router("alpha beta gamma"),)}
+    allowed = {
+        (c.name, round(c.similarity_score or 0, 5), str(c.metadata))
+        for c in (router("alpha beta gamma"),)
+    }
     router.update("x", utterances=b.utterances, metadata=b.metadata)
-    allowed.add((lambda c: (c.name, round(c.similarity_score or 0, 5), str(c.metadata)))(router("alpha beta gamma")))
+    allowed.add(
+        (lambda c: (c.name, round(c.similarity_score or 0, 5), str(c.metadata)))(
+            router("alpha beta gamma")
+        )
+    )
     stop = threading.Event()
     seen: set[tuple[object, ...]] = set()
 
@@ -281,14 +318,26 @@ def test_update_tells_not_given_from_none(seed_routes, encoder) -> None:  # type
 
     assert isinstance(_UNSET, _Unset) and repr(_UNSET) == "<_Unset.UNSET: 'UNSET'>"
     router = make(seed_routes, encoder)
-    router.update("politics", description="talk about votes", score_threshold=0.5, metadata={"k": 1})
+    router.update(
+        "politics", description="talk about votes", score_threshold=0.5, metadata={"k": 1}
+    )
     kept = router.update("politics", utterances=["the president", "vote for me"])
-    assert (kept.description, kept.score_threshold, kept.metadata) == ("talk about votes", 0.5, {"k": 1})
+    assert (kept.description, kept.score_threshold, kept.metadata) == (
+        "talk about votes",
+        0.5,
+        {"k": 1},
+    )
     cleared = router.update("politics", description=None, score_threshold=None)
-    assert (cleared.description, cleared.score_threshold, cleared.metadata) == (None, None, {"k": 1})
+    assert (cleared.description, cleared.score_threshold, cleared.metadata) == (
+        None,
+        None,
+        {"k": 1},
+    )
 
 
-def test_closing_a_stored_router_while_threads_route_is_safe(seed_routes, encoder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_closing_a_stored_router_while_threads_route_is_safe(
+    seed_routes, encoder, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """Closing the store under readers crashed the process (sqlite3 freed the connection
     inside another thread's ``PRAGMA data_version``). Now readers keep routing from memory, or
     get a typed StoreError in the instant the store goes away."""

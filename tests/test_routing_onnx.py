@@ -18,7 +18,10 @@ def onnx() -> OnnxEncoder:
 @pytest.fixture(scope="module")
 def seed_router(onnx: OnnxEncoder) -> SemanticRouter:
     return SemanticRouter(
-        routes=[Route(name="politics", utterances=POLITICS), Route(name="chitchat", utterances=CHITCHAT)],
+        routes=[
+            Route(name="politics", utterances=POLITICS),
+            Route(name="chitchat", utterances=CHITCHAT),
+        ],
         encoder=onnx,
     )
 
@@ -29,10 +32,15 @@ def test_default_router_needs_no_arguments_beyond_routes() -> None:
     assert router("don't you just love the president?").name == "politics"
 
 
-def test_guardrail_catches_dont_you_love_politics(seed_router: SemanticRouter, onnx: OnnxEncoder) -> None:
+def test_guardrail_catches_dont_you_love_politics(
+    seed_router: SemanticRouter, onnx: OnnxEncoder
+) -> None:
     choice = seed_router("don't you love politics?")
     assert choice.name == "politics"
-    assert choice.similarity_score is not None and choice.similarity_score >= seed_router.score_threshold
+    assert (
+        choice.similarity_score is not None
+        and choice.similarity_score >= seed_router.score_threshold
+    )
     # averaging over the route's utterances (what a mean over top-5 does with this seed
     # route) falls under 0.5 and misses it; the best single match does not.
     sims = onnx(["don't you love politics?"]) @ onnx(POLITICS).T
@@ -63,7 +71,9 @@ def test_passing_route_is_not_hidden_by_a_strict_routes_near_misses(onnx: OnnxEn
         ],
         score_threshold=0.99,
     )
-    lenient = Route(name="smalltalk", utterances=["lovely weather we're having"], score_threshold=0.3)
+    lenient = Route(
+        name="smalltalk", utterances=["lovely weather we're having"], score_threshold=0.3
+    )
     router = SemanticRouter(routes=[strict, lenient], encoder=onnx, centroid_weight=0.0)
     turn = "what is the weather forecast for today"
     sims = onnx([turn]) @ onnx(strict.utterances + lenient.utterances).T
@@ -72,8 +82,14 @@ def test_passing_route_is_not_hidden_by_a_strict_routes_near_misses(onnx: OnnxEn
 
 
 def test_batch_equals_singles_with_the_real_encoder(seed_router: SemanticRouter) -> None:
-    turns = ["don't you just hate the president", "lovely day", "what is 2+2?", "tell me your politics",
-             "how's it going mate", "the government will ruin us all"]
+    turns = [
+        "don't you just hate the president",
+        "lovely day",
+        "what is 2+2?",
+        "tell me your politics",
+        "how's it going mate",
+        "the government will ruin us all",
+    ]
     singles = [seed_router(t) for t in turns]
     batched = seed_router.batch(turns)
     assert [c.name for c in batched] == [c.name for c in singles]

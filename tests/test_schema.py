@@ -58,7 +58,7 @@ def test_config_round_trips_json_and_yaml(tmp_path) -> None:  # type: ignore[no-
     cfg = RouterConfig(
         routes=[
             Route(
-                name="pol: \"itics\" #1 ünï",
+                name='pol: "itics" #1 ünï',
                 utterances=["a", "b"],
                 description="d",
                 function_schemas=[{"name": "f", "parameters": {}}],
@@ -118,7 +118,9 @@ def test_utterance_diff_tags_and_strings() -> None:
         (RouterConfig, {"routes": [{"name": "a", "utterances": ["x"]}] * 2}),
     ],
 )
-def test_pydantic_constructors_raise_fingerpost_errors(model: type[Any], bad: dict[str, Any]) -> None:
+def test_pydantic_constructors_raise_fingerpost_errors(
+    model: type[Any], bad: dict[str, Any]
+) -> None:
     """``model_validate`` and friends bypass ``__init__``: they too map pydantic's
     ValidationError to InvalidInputError (issue 12), so ``except FingerpostError`` is enough."""
     for build in (

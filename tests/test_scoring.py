@@ -108,13 +108,24 @@ def test_pruned_search_equals_the_full_scan() -> None:
         dim, n_routes = 16, int(rng.integers(1, 25))
         sizes = rng.integers(1, 12, size=n_routes)
         base = rng.normal(size=(n_routes, dim))
-        rows = np.concatenate([base[i] + rng.normal(scale=rng.uniform(0.2, 2), size=(k, dim)) for i, k in enumerate(sizes)])
+        rows = np.concatenate(
+            [
+                base[i] + rng.normal(scale=rng.uniform(0.2, 2), size=(k, dim))
+                for i, k in enumerate(sizes)
+            ]
+        )
         rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         ends = np.append(starts[1:], len(rows))
         cent = np.stack([rows[a:b].mean(0) for a, b in zip(starts, ends, strict=True)])
         cent = (cent / np.linalg.norm(cent, axis=1, keepdims=True)).astype(np.float32)
-        caps = np.array([(rows[a:b] @ cent[i]).min() for i, (a, b) in enumerate(zip(starts, ends, strict=True))], dtype=np.float32)
+        caps = np.array(
+            [
+                (rows[a:b] @ cent[i]).min()
+                for i, (a, b) in enumerate(zip(starts, ends, strict=True))
+            ],
+            dtype=np.float32,
+        )
         q = rng.normal(size=dim).astype(np.float32)
         q /= np.linalg.norm(q)
         thr = rng.uniform(-0.2, 0.6, size=n_routes).astype(np.float32)
@@ -127,15 +138,21 @@ def test_pruned_search_equals_the_full_scan() -> None:
         known = rng.random(n_routes) < 0.8
         if trial % 4 == 0:
             scale = np.ones(n_routes, np.float32)
-            offset = np.where(known, 0.3 * np.log(rng.random(n_routes) + 1e-9), 0.0).astype(np.float32)
+            offset = np.where(known, 0.3 * np.log(rng.random(n_routes) + 1e-9), 0.0).astype(
+                np.float32
+            )
         elif trial % 4 == 2:
             scale = np.where(known, 0.7, 1.0).astype(np.float32)
             offset = np.where(known, 0.3 * rng.random(n_routes), 0.0).astype(np.float32)
         else:
             scale = offset = None
-        full_s, full_sc = passing_routes(rows @ q, starts, cand, thr, 3, agg, cent @ q, w, scale, offset)
+        full_s, full_sc = passing_routes(
+            rows @ q, starts, cand, thr, 3, agg, cent @ q, w, scale, offset
+        )
         for limit in (1, 2, None):
-            s, sc = pruned_passing_routes(q, rows, starts, cand, thr, 3, agg, cent @ q, w, caps, limit, scale, offset)
+            s, sc = pruned_passing_routes(
+                q, rows, starts, cand, thr, 3, agg, cent @ q, w, caps, limit, scale, offset
+            )
             want = slice(None) if limit is None else slice(0, limit)
             assert s.tolist() == full_s[want].tolist(), (trial, limit)
             assert sc.tolist() == pytest.approx(full_sc[want].tolist(), abs=1e-5)

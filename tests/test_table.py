@@ -94,7 +94,7 @@ def test_readers_never_see_a_half_write() -> None:
     for th in threads:
         th.start()
     for i in range(1, 400):
-        t.apply(add=[_route(f"p{i}"), _route(f"q{i}")], delete=[f"p{i-1}", f"q{i-1}"])
+        t.apply(add=[_route(f"p{i}"), _route(f"q{i}")], delete=[f"p{i - 1}", f"q{i - 1}"])
     stop.set()
     for th in threads:
         th.join()

@@ -30,13 +30,22 @@ def two_blas_threads() -> Any:
         yield
 
 
-def test_building_and_using_a_router_leaves_the_process_blas_threads_alone(two_blas_threads: None) -> None:
+def test_building_and_using_a_router_leaves_the_process_blas_threads_alone(
+    two_blas_threads: None,
+) -> None:
     """It used to set BLAS to 1 thread process-wide in ``__init__`` (a side effect)."""
     before = threadpool_info()
     router = SemanticRouter(ROUTES, encoder=HashEncoder(), score_threshold=0.3)
     assert threadpool_info() == before
-    assert [c.name for c in router.batch(["the president", "lovely weather"])] == ["politics", "chitchat"]
-    router.fit(["the president", "lovely weather", "what is 2+2?"], ["politics", "chitchat", None], head=False)
+    assert [c.name for c in router.batch(["the president", "lovely weather"])] == [
+        "politics",
+        "chitchat",
+    ]
+    router.fit(
+        ["the president", "lovely weather", "what is 2+2?"],
+        ["politics", "chitchat", None],
+        head=False,
+    )
     assert threadpool_info() == before
     router.close()
 

@@ -149,7 +149,9 @@ def routing_scores(pred: Sequence[str | None], gold: Sequence[str | None]) -> di
         "n_oos": len(oos),
         "in_scope_accuracy": round(sum(p == g for p, g in ins) / max(1, len(ins)), 4),
         "oos_recall": round(sum(p is None for p in oos) / max(1, len(oos)), 4),
-        "oos_precision": round(sum(g is None for g in pred_none) / len(pred_none), 4) if pred_none else None,
+        "oos_precision": round(sum(g is None for g in pred_none) / len(pred_none), 4)
+        if pred_none
+        else None,
         "predicted_none": len(pred_none),
         "overall_accuracy": round(sum(p == g for p, g in pairs) / max(1, len(pairs)), 4),
     }
@@ -299,7 +301,10 @@ def main(
             "peer_version": peer_version(dist),
             "task": ns.task,
             "args": args,
-            "versions": {d: peer_version(d) for d in (dist, "fingerpost", "onnxruntime", "numpy", *extra_versions)},
+            "versions": {
+                d: peer_version(d)
+                for d in (dist, "fingerpost", "onnxruntime", "numpy", *extra_versions)
+            },
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
             "loadavg_start": [round(x, 2) for x in os.getloadavg()],

@@ -95,7 +95,9 @@ class FingerpostDenseEncoder(DenseEncoder):
     _enc: Any = PrivateAttr()
     _counter: Any = PrivateAttr()
 
-    def __init__(self, enc: Any, counter: C.Counter, score_threshold: float | None = DEFAULT_THRESHOLD):
+    def __init__(
+        self, enc: Any, counter: C.Counter, score_threshold: float | None = DEFAULT_THRESHOLD
+    ):
         super().__init__(name=enc.name, score_threshold=score_threshold)
         self._enc = enc
         self._counter = counter
@@ -133,7 +135,10 @@ class Env:
         self.per_intent = int(args.get("per_intent", 100))
 
     def train_routes(self) -> list[Route]:
-        return [Route(name=k, utterances=v[: self.per_intent]) for k, v in C.grouped(self.data["train"]).items()]
+        return [
+            Route(name=k, utterances=v[: self.per_intent])
+            for k, v in C.grouped(self.data["train"]).items()
+        ]
 
     def build_local(self, args: dict[str, Any]) -> tuple[SemanticRouter, dict[str, Any]]:
         routes = self.train_routes()
@@ -172,7 +177,9 @@ def _route_name(choice: Any) -> str | None:
     return choice.name
 
 
-def _time_calls_split(env: Env, router: SemanticRouter, texts: list[str], warmup: int) -> tuple[list[float], list[float]]:
+def _time_calls_split(
+    env: Env, router: SemanticRouter, texts: list[str], warmup: int
+) -> tuple[list[float], list[float]]:
     """Per-call wall times, and the part of each spent outside the model (router overhead)."""
     for t in texts[:warmup]:
         router(t)
@@ -237,7 +244,10 @@ def task_route_latency(args: dict[str, Any]) -> dict[str, Any]:
     cpu_ms = (time.process_time() - cpu0) * 1e3 / (len(texts) + min(warmup, len(texts)))
     _, after = env.counter.snapshot()
     # sanity: routing works (top-1 against the label, threshold applied)
-    correct = sum(_route_name(router(t)) == labels[i % len(labels)] for i, t in enumerate(texts[: min(n, 300)]))
+    correct = sum(
+        _route_name(router(t)) == labels[i % len(labels)]
+        for i, t in enumerate(texts[: min(n, 300)])
+    )
     return {
         **env.base(),
         "build": build,
@@ -251,7 +261,12 @@ def task_route_latency(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_routes_one_by_one(
-    env: Env, router: SemanticRouter, start: int, count: int, pool: list[str], per_route: int,
+    env: Env,
+    router: SemanticRouter,
+    start: int,
+    count: int,
+    pool: list[str],
+    per_route: int,
     time_cap_s: float,
 ) -> tuple[list[float], list[float], bool]:
     """Returns per-add wall times, per-add time outside the model, and whether the cap hit."""
@@ -284,7 +299,9 @@ def task_add_cost(args: dict[str, Any]) -> dict[str, Any]:
     router = SemanticRouter(encoder=env.encoder, routes=[], index=LocalIndex())
     ready_before_first_add = router.index.is_ready()
     c0 = env.counter.snapshot()[1]
-    times, other, capped = _add_routes_one_by_one(env, router, 0, checkpoints[-1], pool, per_route, cap)
+    times, other, capped = _add_routes_one_by_one(
+        env, router, 0, checkpoints[-1], pool, per_route, cap
+    )
     texts_phase1 = env.counter.snapshot()[1] - c0
     per_add: dict[str, Any] = {}
     for c in checkpoints:
@@ -293,7 +310,9 @@ def task_add_cost(args: dict[str, Any]) -> dict[str, Any]:
             per_add[str(c)] = {
                 "add_ms": round(times[c - 1] * 1e3, 4),
                 "window_median_ms": round(statistics.median(win) * 1e3, 4),
-                "window_median_outside_model_ms": round(statistics.median(other[max(0, c - window) : c]) * 1e3, 4),
+                "window_median_outside_model_ms": round(
+                    statistics.median(other[max(0, c - window) : c]) * 1e3, 4
+                ),
                 "window": len(win),
             }
         else:
@@ -318,7 +337,9 @@ def task_add_cost(args: dict[str, Any]) -> dict[str, Any]:
     router, build = env.build_local(args)
     texts = C.test_turns(env.data, hot_n)
     before_l, before_o = _time_calls_split(env, router, texts, 20)
-    add_times, add_other, capped2 = _add_routes_one_by_one(env, router, 100_000, hot_routes, pool, per_route, cap)
+    add_times, add_other, capped2 = _add_routes_one_by_one(
+        env, router, 100_000, hot_routes, pool, per_route, cap
+    )
     after_l, after_o = _time_calls_split(env, router, texts, 20)
     before, after = C.latency_stats(before_l), C.latency_stats(after_l)
     before_o_s, after_o_s = C.latency_stats(before_o), C.latency_stats(after_o)
@@ -337,8 +358,13 @@ def task_add_cost(args: dict[str, Any]) -> dict[str, Any]:
         "p50_delta_outside_model_ms": round(after_o_s["p50_ms"] - before_o_s["p50_ms"], 4),
         "index_vectors_after": len(router.index),
     }
-    return {**env.base(), "per_route": per_route, "phase1_add_from_empty": phase1, "phase2_hot_reload": phase2,
-            "call": "router.add(Route(name, 5 utterances))"}
+    return {
+        **env.base(),
+        "per_route": per_route,
+        "phase1_add_from_empty": phase1,
+        "phase2_hot_reload": phase2,
+        "call": "router.add(Route(name, 5 utterances))",
+    }
 
 
 def task_concurrency(args: dict[str, Any]) -> dict[str, Any]:
@@ -364,14 +390,16 @@ def task_concurrency(args: dict[str, Any]) -> dict[str, Any]:
         return out
 
     results = asyncio.run(go())
-    return {**env.base(), "build": build, "levels": results,
-            "call": "await router.acall(text)  # encoder.acall -> fingerpost acall (to_thread)"}
+    return {
+        **env.base(),
+        "build": build,
+        "levels": results,
+        "call": "await router.acall(text)  # encoder.acall -> fingerpost acall (to_thread)",
+    }
 
 
 def _predict(router: SemanticRouter, vecs: np.ndarray) -> list[str | None]:
     return [_route_name(router(vector=v, simulate_static=True)) for v in vecs]
-
-
 
 
 def task_accuracy(args: dict[str, Any]) -> dict[str, Any]:
@@ -401,18 +429,30 @@ def task_accuracy(args: dict[str, Any]) -> dict[str, Any]:
         res["predict_s"] = round(time.perf_counter() - t0, 3)
         res["predict_ms_per_turn"] = round(res["predict_s"] * 1e3 / len(X), 3)
         t0 = time.perf_counter()
-        res["router_evaluate_subset"] = round(router.evaluate(X=[X[i] for i in sub], y=[y[i] for i in sub]), 4)  # type: ignore[misc]
+        res["router_evaluate_subset"] = round(
+            router.evaluate(X=[X[i] for i in sub], y=[y[i] for i in sub]), 4
+        )  # type: ignore[misc]
         res["router_evaluate_subset_s"] = round(time.perf_counter() - t0, 3)
-        res["our_overall_accuracy_on_subset"] = round(sum(pred[i] == y[i] for i in sub) / len(sub), 4)
+        res["our_overall_accuracy_on_subset"] = round(
+            sum(pred[i] == y[i] for i in sub) / len(sub), 4
+        )
         res["evaluate_subset_n"] = len(sub)
         thr = router.get_thresholds()
-        res["thresholds"] = {"min": round(min(thr.values()), 4), "median": round(statistics.median(thr.values()), 4),
-                             "max": round(max(thr.values()), 4)}
+        res["thresholds"] = {
+            "min": round(min(thr.values()), 4),
+            "median": round(statistics.median(thr.values()), 4),
+            "max": round(max(thr.values()), 4),
+        }
         C.log(tag, res)
         return res
 
-    out: dict[str, Any] = {"build": build, "eval_set": "test + oos_test", "n_eval": len(X),
-                           "top_k": router.top_k, "aggregation": router.aggregation}
+    out: dict[str, Any] = {
+        "build": build,
+        "eval_set": "test + oos_test",
+        "n_eval": len(X),
+        "top_k": router.top_k,
+        "aggregation": router.aggregation,
+    }
     out["before_fit"] = evaluate("before fit")
     if args.get("fit", True):
         Xf = [t for t, _ in fit_set]
@@ -427,19 +467,34 @@ def task_accuracy(args: dict[str, Any]) -> dict[str, Any]:
         local_execution = bool(args.get("local_execution", False))
         C.log(f"fit: {len(Xf)} turns, ~{est_iter_s:.1f}s per pass, max_iter={max_iter}")
         t0 = time.perf_counter()
-        router.fit(X=Xf, y=yf, batch_size=int(args.get("fit_batch_size", 500)), max_iter=max_iter,  # type: ignore[arg-type]
-                   local_execution=local_execution)
+        router.fit(
+            X=Xf,
+            y=yf,
+            batch_size=int(args.get("fit_batch_size", 500)),
+            max_iter=max_iter,  # type: ignore[arg-type]
+            local_execution=local_execution,
+        )
         fit_s = time.perf_counter() - t0
-        out["fit"] = {"set": "val + oos_val", "n": len(Xf), "max_iter_requested": requested, "max_iter": max_iter,
-                      "fit_budget_s": budget, "estimated_s_per_pass": round(est_iter_s, 3),
-                      "fit_s": round(fit_s, 3), "s_per_pass": round(fit_s / (max_iter + 1), 3),
-                      "extrapolated_default_max_iter_500_s": round(fit_s / (max_iter + 1) * 501, 1),
-                      "local_execution": local_execution,
-                      "note": "fit() routes the whole fit set once, then once per iteration (random threshold "
-                              "search, kept only if accuracy improves); semantic-router's default max_iter is 500"}
+        out["fit"] = {
+            "set": "val + oos_val",
+            "n": len(Xf),
+            "max_iter_requested": requested,
+            "max_iter": max_iter,
+            "fit_budget_s": budget,
+            "estimated_s_per_pass": round(est_iter_s, 3),
+            "fit_s": round(fit_s, 3),
+            "s_per_pass": round(fit_s / (max_iter + 1), 3),
+            "extrapolated_default_max_iter_500_s": round(fit_s / (max_iter + 1) * 501, 1),
+            "local_execution": local_execution,
+            "note": "fit() routes the whole fit set once, then once per iteration (random threshold "
+            "search, kept only if accuracy improves); semantic-router's default max_iter is 500",
+        }
         out["after_fit"] = evaluate("after fit")
-        out["after_fit_changed_thresholds"] = sum(1 for v in router.get_thresholds().values() if abs(v - 0.5) > 1e-9) \
-            if router.score_threshold == 0.5 else None
+        out["after_fit_changed_thresholds"] = (
+            sum(1 for v in router.get_thresholds().values() if abs(v - 0.5) > 1e-9)
+            if router.score_threshold == 0.5
+            else None
+        )
     return {**env.base(), **out}
 
 
@@ -467,8 +522,14 @@ def task_sync(args: dict[str, Any]) -> dict[str, Any]:
     router = SemanticRouter(encoder=env.encoder, routes=routes, index=index, auto_sync="local")
     full_s = time.perf_counter() - t0
     c1, t1_ = env.counter.snapshot()
-    full = {"utterances": n_utts, "sync_s": round(full_s, 3), "encoder_texts": t1_ - t0_,
-            "encoder_calls": c1 - c0, "remote_points_after": len(index), "is_synced_after": router.is_synced()}
+    full = {
+        "utterances": n_utts,
+        "sync_s": round(full_s, 3),
+        "encoder_texts": t1_ - t0_,
+        "encoder_calls": c1 - c0,
+        "remote_points_after": len(index),
+        "is_synced_after": router.is_synced(),
+    }
 
     reps = int(args.get("is_synced_repeats", 5))
     ts = []
@@ -492,64 +553,96 @@ def task_sync(args: dict[str, Any]) -> dict[str, Any]:
     diff = router.sync("local")
     inc_s = time.perf_counter() - t0
     c1, t1_ = env.counter.snapshot()
-    incremental = {"changed_utterances": changed, "is_synced_before": synced_before,
-                   "sync_s": round(inc_s, 4), "encoder_texts": t1_ - t0_, "encoder_calls": c1 - c0,
-                   "diff_lines": len(diff), "diff_changed_lines": sum(1 for d in diff if not d.startswith(" ")),
-                   "remote_points_after": len(index), "is_synced_after": router.is_synced()}
+    incremental = {
+        "changed_utterances": changed,
+        "is_synced_before": synced_before,
+        "sync_s": round(inc_s, 4),
+        "encoder_texts": t1_ - t0_,
+        "encoder_calls": c1 - c0,
+        "diff_lines": len(diff),
+        "diff_changed_lines": sum(1 for d in diff if not d.startswith(" ")),
+        "remote_points_after": len(index),
+        "is_synced_after": router.is_synced(),
+    }
 
     # incremental 2: a restart: new router over the same remote with `changed` more edits
     for k in range(changed):
         r = routes[(k + 7) % len(routes)]
-        r.utterances[-1 - k // len(routes)] = r.utterances[-1 - k // len(routes)] + f" thanks (restart {k})"
+        r.utterances[-1 - k // len(routes)] = (
+            r.utterances[-1 - k // len(routes)] + f" thanks (restart {k})"
+        )
     c0, t0_ = env.counter.snapshot()
     t0 = time.perf_counter()
     router2 = SemanticRouter(encoder=env.encoder, routes=routes, index=index, auto_sync="local")
     re_s = time.perf_counter() - t0
     c1, t1_ = env.counter.snapshot()
-    restart = {"changed_utterances": changed, "construct_with_auto_sync_s": round(re_s, 4),
-               "encoder_texts": t1_ - t0_, "encoder_calls": c1 - c0,
-               "remote_points_after": len(index), "is_synced_after": router2.is_synced()}
+    restart = {
+        "changed_utterances": changed,
+        "construct_with_auto_sync_s": round(re_s, 4),
+        "encoder_texts": t1_ - t0_,
+        "encoder_calls": c1 - c0,
+        "remote_points_after": len(index),
+        "is_synced_after": router2.is_synced(),
+    }
 
     # the async path on embedded Qdrant: ais_ready() is False without an async client, so every
     # acall re-runs _async_init_index_state (a full auto_sync diff).
     acall_res: dict[str, Any] = {}
     if location == ":memory:" or location == "path":
+
         async def one() -> float:
             t0 = time.perf_counter()
             await router2.acall(env.data["test"][0][0])
             return time.perf_counter() - t0
+
         c0, t0_ = env.counter.snapshot()
         lat = [asyncio.run(one()) for _ in range(3)]
         c1, t1_ = env.counter.snapshot()
         sync_lat = _time_calls(router2, [t for t, _ in env.data["test"][:20]], 5)
-        acall_res = {"acall": C.latency_stats(lat), "acall_encoder_texts": t1_ - t0_,
-                     "sync_call": C.latency_stats(sync_lat),
-                     "ais_ready": asyncio.run(index.ais_ready()), "is_ready": index.is_ready()}
+        acall_res = {
+            "acall": C.latency_stats(lat),
+            "acall_encoder_texts": t1_ - t0_,
+            "sync_call": C.latency_stats(sync_lat),
+            "ais_ready": asyncio.run(index.ais_ready()),
+            "is_ready": index.is_ready(),
+        }
     if tmp is not None:
         import shutil
 
         index.client.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    return {**env.base(), "index": f"QdrantIndex(embedded, {location})", "full_sync": full,
-            "is_synced": is_synced, "incremental_sync": incremental, "restart_sync": restart,
-            "qdrant_embedded_calls": acall_res}
+    return {
+        **env.base(),
+        "index": f"QdrantIndex(embedded, {location})",
+        "full_sync": full,
+        "is_synced": is_synced,
+        "incremental_sync": incremental,
+        "restart_sync": restart,
+        "qdrant_embedded_calls": acall_res,
+    }
 
 
 def task_cold_boot(args: dict[str, Any]) -> dict[str, Any]:
-    return {"unsupported": "semantic-router has no durable local store: LocalIndex lives in memory; a "
-            "restart rebuilds it by re-encoding every utterance (auto_sync) or reads a remote index "
-            "(Pinecone/Qdrant/Postgres) -- see the sync task for the embedded-Qdrant restart."}
+    return {
+        "unsupported": "semantic-router has no durable local store: LocalIndex lives in memory; a "
+        "restart rebuilds it by re-encoding every utterance (auto_sync) or reads a remote index "
+        "(Pinecone/Qdrant/Postgres) -- see the sync task for the embedded-Qdrant restart."
+    }
 
 
 def task_quirks(args: dict[str, Any]) -> dict[str, Any]:
     """Small, fast checks of behaviours the README states."""
     env = Env(args)
     out: dict[str, Any] = {}
-    routes = [Route(name="weather", utterances=["what is the weather today", "will it rain tomorrow"]),
-              Route(name="billing", utterances=["I need a refund", "cancel my subscription"])]
+    routes = [
+        Route(name="weather", utterances=["what is the weather today", "will it rain tomorrow"]),
+        Route(name="billing", utterances=["I need a refund", "cancel my subscription"]),
+    ]
 
     # 1. routes given but no auto_sync: the index is never filled
-    r = SemanticRouter(encoder=env.encoder, routes=[Route(**x.model_dump()) for x in routes], index=LocalIndex())
+    r = SemanticRouter(
+        encoder=env.encoder, routes=[Route(**x.model_dump()) for x in routes], index=LocalIndex()
+    )
     try:
         r("is it going to be sunny")
         out["no_auto_sync_call"] = "returned"
@@ -558,16 +651,26 @@ def task_quirks(args: dict[str, Any]) -> dict[str, Any]:
     # 2. thresholds: None (encoder without score_threshold) and 0.0 both mean "always pass"
     for thr in (None, 0.0, 0.5):
         enc = FingerpostDenseEncoder(env.raw, env.counter, score_threshold=thr)
-        r = SemanticRouter(encoder=enc, routes=[Route(**x.model_dump()) for x in routes], index=LocalIndex(),
-                           auto_sync="local")
+        r = SemanticRouter(
+            encoder=enc,
+            routes=[Route(**x.model_dump()) for x in routes],
+            index=LocalIndex(),
+            auto_sync="local",
+        )
         choice = r("what is the capital of mongolia")
         out[f"unrelated_query_threshold_{thr}"] = choice.name
+
     # 3. acall with a stock local encoder interface: DenseEncoder.acall raises NotImplementedError
     class SyncOnly(FingerpostDenseEncoder):
         async def acall(self, docs: list[Any]) -> list[list[float]]:  # type: ignore[override]
             return await DenseEncoder.acall(self, docs)
-    r = SemanticRouter(encoder=SyncOnly(env.raw, env.counter), routes=[Route(**x.model_dump()) for x in routes],
-                       index=LocalIndex(), auto_sync="local")
+
+    r = SemanticRouter(
+        encoder=SyncOnly(env.raw, env.counter),
+        routes=[Route(**x.model_dump()) for x in routes],
+        index=LocalIndex(),
+        auto_sync="local",
+    )
     try:
         asyncio.run(r.acall("will it rain"))
         out["acall_without_encoder_acall"] = "returned"
@@ -591,4 +694,10 @@ TASKS = {
 }
 
 if __name__ == "__main__":
-    C.main("semantic-router", "semantic-router", TASKS, __doc__ or "", extra_versions=("qdrant-client",))
+    C.main(
+        "semantic-router",
+        "semantic-router",
+        TASKS,
+        __doc__ or "",
+        extra_versions=("qdrant-client",),
+    )

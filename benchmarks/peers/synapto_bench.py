@@ -115,17 +115,31 @@ class Env:
         self.args = args
         self.raw, self.encoder_info = C.make_fingerpost_encoder(args)
         self.counter = C.Counter()
-        self.encoder = FingerpostSynaptoEncoder(self.raw, self.counter, bool(args.get("requires_lock", False)))
+        self.encoder = FingerpostSynaptoEncoder(
+            self.raw, self.counter, bool(args.get("requires_lock", False))
+        )
         self.data = C.load_clinc(args.get("clinc"))
         self.per_intent = int(args.get("per_intent", 100))
         self.max_capacity = int(args.get("max_capacity", 50000))
 
-    def router(self, storage: SQLiteStorage | None = None, margin: float = 0.0, max_capacity: int | None = None) -> AdaptiveRouter:
-        return AdaptiveRouter(encoder=self.encoder, storage=storage or SQLiteStorage(":memory:"),
-                              max_capacity=max_capacity or self.max_capacity, margin=margin)
+    def router(
+        self,
+        storage: SQLiteStorage | None = None,
+        margin: float = 0.0,
+        max_capacity: int | None = None,
+    ) -> AdaptiveRouter:
+        return AdaptiveRouter(
+            encoder=self.encoder,
+            storage=storage or SQLiteStorage(":memory:"),
+            max_capacity=max_capacity or self.max_capacity,
+            margin=margin,
+        )
 
     def train_routes(self) -> list[Route]:
-        return [Route(name=k, utterances=v[: self.per_intent]) for k, v in C.grouped(self.data["train"]).items()]
+        return [
+            Route(name=k, utterances=v[: self.per_intent])
+            for k, v in C.grouped(self.data["train"]).items()
+        ]
 
     def build_clinc(self) -> tuple[AdaptiveRouter, dict[str, Any]]:
         routes = self.train_routes()
@@ -162,7 +176,9 @@ def wait_vectors(router: AdaptiveRouter, expected: int, timeout: float = 600.0) 
     t0 = time.perf_counter()
     while router.index.total_vectors < expected:
         if time.perf_counter() - t0 > timeout:
-            raise TimeoutError(f"index has {router.index.total_vectors}/{expected} vectors after {timeout}s")
+            raise TimeoutError(
+                f"index has {router.index.total_vectors}/{expected} vectors after {timeout}s"
+            )
         time.sleep(0.0002)
     return time.perf_counter() - t0
 
@@ -181,7 +197,9 @@ def _name(route: Any) -> str | None:
     return None if route is None else route.name
 
 
-def _time_calls_split(env: Env, router: AdaptiveRouter, texts: list[str], warmup: int) -> tuple[list[float], list[float]]:
+def _time_calls_split(
+    env: Env, router: AdaptiveRouter, texts: list[str], warmup: int
+) -> tuple[list[float], list[float]]:
     """Per-call wall times, and the part of each spent outside the model (router overhead)."""
     for t in texts[:warmup]:
         router(t)
@@ -226,8 +244,12 @@ def task_encoder_latency(args: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         env.raw([t])
         bare.append(time.perf_counter() - t0)
-    return {**env.base(), "adapter": C.latency_stats(adapter), "bare_model": C.latency_stats(bare),
-            "note": "adapter = FingerpostSynaptoEncoder.encode(text); bare = OnnxEncoder([text])"}
+    return {
+        **env.base(),
+        "adapter": C.latency_stats(adapter),
+        "bare_model": C.latency_stats(bare),
+        "note": "adapter = FingerpostSynaptoEncoder.encode(text); bare = OnnxEncoder([text])",
+    }
 
 
 def task_route_latency(args: dict[str, Any]) -> dict[str, Any]:
@@ -243,15 +265,28 @@ def task_route_latency(args: dict[str, Any]) -> dict[str, Any]:
     _, after = env.counter.snapshot()
     m = min(n, 300)
     correct = sum(_name(router(t)) == labels[i % len(labels)] for i, t in enumerate(texts[:m]))
-    return {**env.base(), "build": build, "query_encoder_texts": after - before,
-            "latency": C.latency_stats(lat), "latency_outside_model": C.latency_stats(outside),
+    return {
+        **env.base(),
+        "build": build,
+        "query_encoder_texts": after - before,
+        "latency": C.latency_stats(lat),
+        "latency_outside_model": C.latency_stats(outside),
         "process_cpu_ms_per_call": round(cpu_ms, 3),
-            "sanity_top1_acc_first300": round(correct / m, 4),
-            "call": "router(text)  # AdaptiveRouter.__call__ (encode on its read pool, NumpyIndex search)"}
+        "sanity_top1_acc_first300": round(correct / m, 4),
+        "call": "router(text)  # AdaptiveRouter.__call__ (encode on its read pool, NumpyIndex search)",
+    }
 
 
-def _add_one_by_one(env: Env, router: AdaptiveRouter, start: int, count: int, pool: list[str], per_route: int,
-                    time_cap_s: float, wait_each: bool) -> dict[str, Any]:
+def _add_one_by_one(
+    env: Env,
+    router: AdaptiveRouter,
+    start: int,
+    count: int,
+    pool: list[str],
+    per_route: int,
+    time_cap_s: float,
+    wait_each: bool,
+) -> dict[str, Any]:
     returned, visible, outside = [], [], []
     deadline = time.perf_counter() + time_cap_s
     capped = False
@@ -297,7 +332,9 @@ def task_add_cost(args: dict[str, Any]) -> dict[str, Any]:
                 "visible_ms": round(r["visible"][c - 1] * 1e3, 4),
                 "window_median_returned_ms": round(statistics.median(r["returned"][lo:c]) * 1e3, 4),
                 "window_median_visible_ms": round(statistics.median(r["visible"][lo:c]) * 1e3, 4),
-                "window_median_returned_outside_model_ms": round(statistics.median(r["outside"][lo:c]) * 1e3, 4),
+                "window_median_returned_outside_model_ms": round(
+                    statistics.median(r["outside"][lo:c]) * 1e3, 4
+                ),
                 "window": c - lo,
             }
         else:
@@ -345,8 +382,13 @@ def task_add_cost(args: dict[str, Any]) -> dict[str, Any]:
         "p50_delta_outside_model_ms": round(after_o_s["p50_ms"] - before_o_s["p50_ms"], 4),
         "index_vectors_after": router.index.total_vectors,
     }
-    return {**env.base(), "per_route": per_route, "phase1_add_from_empty": phase1, "phase2_hot_reload": phase2,
-            "call": "router.add_route(Route(name, 5 utterances)); wait until searchable"}
+    return {
+        **env.base(),
+        "per_route": per_route,
+        "phase1_add_from_empty": phase1,
+        "phase2_hot_reload": phase2,
+        "call": "router.add_route(Route(name, 5 utterances)); wait until searchable",
+    }
 
 
 def task_concurrency(args: dict[str, Any]) -> dict[str, Any]:
@@ -379,9 +421,16 @@ def task_concurrency(args: dict[str, Any]) -> dict[str, Any]:
             await router.stop()
 
     results = asyncio.run(go())
-    return {**env.base(), "build": build, "profile": {"batch_size": router.batch_size,
-            "read_pool_workers": router._read_pool._max_workers}, "levels": results,
-            "call": "await router.start(); await router.aquery(text)"}
+    return {
+        **env.base(),
+        "build": build,
+        "profile": {
+            "batch_size": router.batch_size,
+            "read_pool_workers": router._read_pool._max_workers,
+        },
+        "levels": results,
+        "call": "await router.start(); await router.aquery(text)",
+    }
 
 
 def task_cold_boot(args: dict[str, Any]) -> dict[str, Any]:
@@ -418,18 +467,31 @@ def task_cold_boot(args: dict[str, Any]) -> dict[str, Any]:
         del storage
         raw = np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
         np.save(npy, raw)
-        db_bytes = os.path.getsize(db) + sum(os.path.getsize(db + s) for s in ("-wal", "-shm") if os.path.exists(db + s))
+        db_bytes = os.path.getsize(db) + sum(
+            os.path.getsize(db + s) for s in ("-wal", "-shm") if os.path.exists(db + s)
+        )
 
         boot_runs = []
         for b in range(boots):
             c0, t0_ = env.counter.snapshot()
             t0 = time.perf_counter()
-            router = AdaptiveRouter(encoder=env.encoder, storage=SQLiteStorage(db), max_capacity=max(env.max_capacity, total))
+            router = AdaptiveRouter(
+                encoder=env.encoder,
+                storage=SQLiteStorage(db),
+                max_capacity=max(env.max_capacity, total),
+            )
             boot_s = time.perf_counter() - t0
             c1, t1_ = env.counter.snapshot()
             probe = router(env.data["test"][0][0])
-            boot_runs.append({"boot_s": round(boot_s, 4), "encoder_texts": t1_ - t0_, "encoder_calls": c1 - c0,
-                              "index_vectors": router.index.total_vectors, "probe_route": _name(probe)})
+            boot_runs.append(
+                {
+                    "boot_s": round(boot_s, 4),
+                    "encoder_texts": t1_ - t0_,
+                    "encoder_calls": c1 - c0,
+                    "index_vectors": router.index.total_vectors,
+                    "probe_route": _name(probe),
+                }
+            )
             C.log("boot", b, boot_runs[-1])
             del router
         t0 = time.perf_counter()
@@ -443,20 +505,28 @@ def task_cold_boot(args: dict[str, Any]) -> dict[str, Any]:
         assert arr.shape == (total, env.raw.dim)
         boot_med = statistics.median(b["boot_s"] for b in boot_runs)
         npy_med = statistics.median(npy_t)
-        return {**env.base(), "vectors": total, "routes": n_routes, "per_route": per_route,
-                "distinct_texts_encoded_for_setup": len(uniq), "setup_encode_s": round(encode_pool_s, 3),
-                "setup_write_sqlite_s": round(write_s, 3), "sqlite_bytes": db_bytes, "npy_bytes": os.path.getsize(npy),
-                "boots": boot_runs, "boot_median_s": round(boot_med, 4),
-                "re_encoded_on_boot": any(b["encoder_texts"] for b in boot_runs),
-                "storage_load_all_routes_s": round(load_all_s, 4),
-                "np_load": C.latency_stats(npy_t), "np_load_median_s": round(npy_med, 5),
-                "boot_over_np_load": round(boot_med / npy_med, 1) if npy_med > 0 else None,
-                "note": "file in the OS page cache (just written); boot = AdaptiveRouter(encoder, SQLiteStorage(path)) "
-                        "with the encoder already loaded"}
+        return {
+            **env.base(),
+            "vectors": total,
+            "routes": n_routes,
+            "per_route": per_route,
+            "distinct_texts_encoded_for_setup": len(uniq),
+            "setup_encode_s": round(encode_pool_s, 3),
+            "setup_write_sqlite_s": round(write_s, 3),
+            "sqlite_bytes": db_bytes,
+            "npy_bytes": os.path.getsize(npy),
+            "boots": boot_runs,
+            "boot_median_s": round(boot_med, 4),
+            "re_encoded_on_boot": any(b["encoder_texts"] for b in boot_runs),
+            "storage_load_all_routes_s": round(load_all_s, 4),
+            "np_load": C.latency_stats(npy_t),
+            "np_load_median_s": round(npy_med, 5),
+            "boot_over_np_load": round(boot_med / npy_med, 1) if npy_med > 0 else None,
+            "note": "file in the OS page cache (just written); boot = AdaptiveRouter(encoder, SQLiteStorage(path)) "
+            "with the encoder already loaded",
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
 
 
 def task_accuracy(args: dict[str, Any]) -> dict[str, Any]:
@@ -479,8 +549,12 @@ def task_accuracy(args: dict[str, Any]) -> dict[str, Any]:
         res["thresholds"] = {"min": min(thr), "median": statistics.median(thr), "max": max(thr)}
         return res
 
-    out: dict[str, Any] = {"build": build, "eval_set": "test + oos_test", "n_eval": len(X),
-                           "call": "router(text) (sync path, margin gate applies)"}
+    out: dict[str, Any] = {
+        "build": build,
+        "eval_set": "test + oos_test",
+        "n_eval": len(X),
+        "call": "router(text) (sync path, margin gate applies)",
+    }
     out["before_fit"] = evaluate()
     if args.get("fit", False):
         Xf = [t for t, _ in fit_set]
@@ -489,8 +563,12 @@ def task_accuracy(args: dict[str, Any]) -> dict[str, Any]:
         router.fit_thresholds(Xf, yf)
         # update_threshold() changes the in-memory routes at once; storage catches up in the background
         fit_s = time.perf_counter() - t0
-        out["fit"] = {"set": "val + oos_val", "n": len(Xf), "fit_s": round(fit_s, 3),
-                      "call": "router.fit_thresholds(samples, labels)  # OOS labelled '__oos__'"}
+        out["fit"] = {
+            "set": "val + oos_val",
+            "n": len(Xf),
+            "fit_s": round(fit_s, 3),
+            "call": "router.fit_thresholds(samples, labels)  # OOS labelled '__oos__'",
+        }
         out["after_fit"] = evaluate()
     return {**env.base(), **out}
 
@@ -500,14 +578,20 @@ def task_quirks(args: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     # 1. add_route returns before the route is searchable
     router = env.router()
-    router.add_route(Route(name="weather", utterances=["what is the weather today", "will it rain tomorrow"]))
+    router.add_route(
+        Route(name="weather", utterances=["what is the weather today", "will it rain tomorrow"])
+    )
     out["searchable_right_after_add_route"] = "weather" in router.index._route_to_ids
     wait_route(router, "weather")
     out["searchable_after_wait"] = "weather" in router.index._route_to_ids
     # 2. margin: the sync path gates on it, the async batch path does not
     router = env.router(margin=0.5)
-    router.add_route(Route(name="weather", utterances=["what is the weather today", "is it going to rain"]))
-    router.add_route(Route(name="forecast", utterances=["what is the weather forecast", "will it rain tomorrow"]))
+    router.add_route(
+        Route(name="weather", utterances=["what is the weather today", "is it going to rain"])
+    )
+    router.add_route(
+        Route(name="forecast", utterances=["what is the weather forecast", "will it rain tomorrow"])
+    )
     wait_vectors(router, 4)
     q = "what's the weather like today"
     out["margin_0.5_sync_call"] = _name(router(q))
@@ -527,7 +611,9 @@ def task_quirks(args: dict[str, Any]) -> dict[str, Any]:
     # 3. thresholds: Route.threshold defaults to 0.5 and is compared per vector hit (score >= threshold)
     out["route_threshold_default"] = Route(name="x", utterances=["y"]).threshold
     router = env.router()
-    router.add_route(Route(name="weather", utterances=["what is the weather today", "will it rain tomorrow"]))
+    router.add_route(
+        Route(name="weather", utterances=["what is the weather today", "will it rain tomorrow"])
+    )
     wait_vectors(router, 2)
     out["unrelated_query_threshold_0.5"] = _name(router("what is the capital of mongolia"))
     router.update_threshold("weather", -1.0)
@@ -536,9 +622,11 @@ def task_quirks(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def task_sync(args: dict[str, Any]) -> dict[str, Any]:
-    return {"unsupported": "synaptoroute has no vector-DB sync: its only sync manager is RedisSyncManager "
-            "(pub/sub of mutations between router processes, needs a Redis server and the redis extra); "
-            "durability is its local SQLiteStorage (see cold_boot)."}
+    return {
+        "unsupported": "synaptoroute has no vector-DB sync: its only sync manager is RedisSyncManager "
+        "(pub/sub of mutations between router processes, needs a Redis server and the redis extra); "
+        "durability is its local SQLiteStorage (see cold_boot)."
+    }
 
 
 TASKS = {

@@ -189,7 +189,9 @@ class MicroBatcher(Generic[T, R]):
         """Report each batch that ``process`` finished to ``observer(items, results, seconds)``,
         on the worker thread right after the call (a metrics hook: ``fingerpost.metrics``).
         ``None`` stops reporting. An observer that raises is logged, never fails the batch."""
-        process: Callable[[list[T]], list[R]] = self.__dict__.setdefault("_unobserved", self._process)
+        process: Callable[[list[T]], list[R]] = self.__dict__.setdefault(
+            "_unobserved", self._process
+        )
         if observer is None:
             self._process = process
             return

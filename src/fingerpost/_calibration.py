@@ -69,7 +69,11 @@ RIDGE = 1e-3
 
 def check_target_fpr(value: object) -> float:
     """``value`` as a float in (0, 0.5], else ``ValueError`` (the caller maps it)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 0.5:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0.0 < float(value) <= 0.5
+    ):
         raise ValueError(f"target_fpr must be within (0, 0.5], got {value!r}")
     return float(value)
 
@@ -80,8 +84,12 @@ def route_score(route: F32, queries: F32, settings: ScoringSettings) -> F32:
     centroid = route.mean(axis=0)
     centroid = (centroid / max(float(np.linalg.norm(centroid)), 1e-12)).astype(np.float32)
     out = all_route_scores(
-        queries @ route.T, np.zeros(1, np.int64), settings.top_k, settings.aggregation,
-        (queries @ centroid)[:, None], settings.centroid_weight,
+        queries @ route.T,
+        np.zeros(1, np.int64),
+        settings.top_k,
+        settings.aggregation,
+        (queries @ centroid)[:, None],
+        settings.centroid_weight,
     )
     return out[:, 0]
 
@@ -98,7 +106,9 @@ def leave_one_out(route: F32, settings: ScoringSettings) -> F32:
     )
 
 
-def neighbourhood(route: F32, scores: F64, settings: ScoringSettings, target_fpr: float) -> NDArray[np.int64]:
+def neighbourhood(
+    route: F32, scores: F64, settings: ScoringSettings, target_fpr: float
+) -> NDArray[np.int64]:
     """Indices of the background turns inside the route's neighbourhood (left out of its
     background): those scoring at least the median of the route's leave-one-out scores, at
     most ``floor(n * target_fpr)`` of them, the highest-scoring first."""
@@ -188,6 +198,9 @@ def fit_gate(
     pooled = np.sort(np.concatenate(held))[::-1]
     m = math.floor(pooled.shape[0] * target_fpr) + 1
     return Gate(
-        weights=w[:d].astype(np.float32), bias=float(w[d]), held=pooled[:m].copy(),
-        n_held=int(pooled.shape[0]), target_fpr=float(target_fpr),
+        weights=w[:d].astype(np.float32),
+        bias=float(w[d]),
+        held=pooled[:m].copy(),
+        n_held=int(pooled.shape[0]),
+        target_fpr=float(target_fpr),
     )

@@ -80,9 +80,15 @@ class Calibrator:
     def key(self, route: Route, settings: ScoringSettings) -> str:
         """What the route's threshold depends on, hashed."""
         parts = [
-            self.encoder.name, self.encoder.dim, self.background.id, self.target(route),
-            settings.top_k, settings.aggregation.value, settings.centroid_weight,
-            settings.score_threshold, route.utterances,
+            self.encoder.name,
+            self.encoder.dim,
+            self.background.id,
+            self.target(route),
+            settings.top_k,
+            settings.aggregation.value,
+            settings.centroid_weight,
+            settings.score_threshold,
+            route.utterances,
         ]
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:32]
 
@@ -127,7 +133,11 @@ class Calibrator:
         found: list[bool] = []
 
         def from_store() -> F32 | None:
-            vecs = None if self.stored_vectors is None else decode_vectors(self.stored_vectors[0](), n, dim)
+            vecs = (
+                None
+                if self.stored_vectors is None
+                else decode_vectors(self.stored_vectors[0](), n, dim)
+            )
             found.append(vecs is not None)
             return vecs
 
@@ -172,7 +182,9 @@ def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:
     values = {
         snap.routes[s].name: round(cast(Gate, snap.gates[s]).cutoff(len(gated)), 6) for s in gated
     }
-    return CalibrationState(background=cal.background.id, target_fpr=cal.target_fpr, thresholds=values)
+    return CalibrationState(
+        background=cal.background.id, target_fpr=cal.target_fpr, thresholds=values
+    )
 
 
 def calibration_choice(

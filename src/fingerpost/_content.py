@@ -18,7 +18,9 @@ __all__ = ["content_key", "fields_key"]
 
 def content_key(u: Utterance) -> str:
     """Canonical JSON of everything that makes an utterance what it is (diff tag excluded)."""
-    return fields_key(u.route, u.utterance, u.description, u.function_schemas, u.metadata, u.score_threshold)
+    return fields_key(
+        u.route, u.utterance, u.description, u.function_schemas, u.metadata, u.score_threshold
+    )
 
 
 def fields_key(*fields: object) -> str:

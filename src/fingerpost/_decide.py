@@ -87,7 +87,9 @@ def check_utterances_arg(utterances: object) -> None:
     if isinstance(utterances, (str, bytes)):
         raise InvalidInputError("utterances must be a list of strings, not one string")
     if utterances is not None and not isinstance(utterances, Iterable):
-        raise InvalidInputError(f"utterances must be a list of strings, got {type(utterances).__name__}")
+        raise InvalidInputError(
+            f"utterances must be a list of strings, got {type(utterances).__name__}"
+        )
 
 
 def check_update_args(route_name: object, utterances: object) -> None:
@@ -103,7 +105,8 @@ def check_fit_data(X: object, y: object) -> None:
     if len(X) == 0:  # type: ignore[arg-type]
         raise InvalidInputError("fit needs at least one labelled turn")
     if len(X) != len(y):  # type: ignore[arg-type]
-        raise InvalidInputError(f"fit needs as many labels as turns: {len(X)} turns, {len(y)} labels")  # type: ignore[arg-type]
+        n_x, n_y = len(X), len(y)  # type: ignore[arg-type]
+        raise InvalidInputError(f"fit needs as many labels as turns: {n_x} turns, {n_y} labels")
 
 
 def as_routes(routes: Route | Iterable[Route]) -> list[Route]:
@@ -117,7 +120,9 @@ def as_routes(routes: Route | Iterable[Route]) -> list[Route]:
         try:
             items = list(routes)
         except TypeError as exc:
-            raise InvalidInputError(f"expected a Route or an iterable of Routes, got {type(routes).__name__}") from exc
+            raise InvalidInputError(
+                f"expected a Route or an iterable of Routes, got {type(routes).__name__}"
+            ) from exc
     out = []
     for r in items:
         if not isinstance(r, Route):
@@ -143,17 +148,25 @@ def scoring_settings(
     try:
         agg = Aggregation(aggregation)
     except (ValueError, TypeError) as exc:
-        raise InvalidInputError(f"aggregation must be one of max, mean, sum; got {aggregation!r}") from exc
+        raise InvalidInputError(
+            f"aggregation must be one of max, mean, sum; got {aggregation!r}"
+        ) from exc
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise InvalidInputError(f"top_k must be a positive int, got {top_k!r}")
-    thr = check_number(DEFAULT_SCORE_THRESHOLD if threshold is None else threshold, "score_threshold")
+    thr = check_number(
+        DEFAULT_SCORE_THRESHOLD if threshold is None else threshold, "score_threshold"
+    )
     if not -1.0 <= thr <= 1.0:
         raise InvalidInputError(f"score_threshold must be within [-1, 1], got {threshold!r}")
     weight = check_number(centroid_weight, "centroid_weight")
     if not 0.0 <= weight <= 1.0:
         raise InvalidInputError(f"centroid_weight must be within [0, 1], got {centroid_weight!r}")
     return ScoringSettings(
-        top_k=top_k, aggregation=agg, score_threshold=thr, centroid_weight=weight, calibrate=calibrate
+        top_k=top_k,
+        aggregation=agg,
+        score_threshold=thr,
+        centroid_weight=weight,
+        calibrate=calibrate,
     )
 
 
@@ -183,7 +196,9 @@ def filter_names(route_filter: object) -> tuple[str, ...]:
     try:
         names: tuple[object, ...] = tuple(route_filter)  # type: ignore[arg-type]
     except TypeError as exc:
-        raise InvalidInputError(f"route_filter must be a list of route names, got {route_filter!r}") from exc
+        raise InvalidInputError(
+            f"route_filter must be a list of route names, got {route_filter!r}"
+        ) from exc
     out: list[str] = []
     for name in names:
         if not isinstance(name, str):
@@ -192,10 +207,14 @@ def filter_names(route_filter: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def format_choices(snap: Snapshot, slots: NDArray[np.int64], scores: NDArray[np.float32], limit: int | None) -> Any:
+def format_choices(
+    snap: Snapshot, slots: NDArray[np.int64], scores: NDArray[np.float32], limit: int | None
+) -> Any:
     if limit is not None:
         slots, scores = slots[:limit], scores[:limit]
-    choices = [choice(snap.routes[s], sc) for s, sc in zip(slots.tolist(), scores.tolist(), strict=True)]
+    choices = [
+        choice(snap.routes[s], sc) for s, sc in zip(slots.tolist(), scores.tolist(), strict=True)
+    ]
     if limit == 1:
         return choices[0] if choices else RouteChoice()
     return choices
@@ -211,7 +230,9 @@ def effective_thresholds(snap: Snapshot) -> NDArray[np.float32]:
     """Each slot's similarity threshold: its route's own (explicit or fitted), else the
     router's. A calibrated route may also pass through its gate (:func:`gate_passes`)."""
     default = np.float32(snap.settings.score_threshold)
-    out: NDArray[np.float32] = np.where(np.isnan(snap.thresholds), default, snap.thresholds).astype(np.float32)
+    out: NDArray[np.float32] = np.where(np.isnan(snap.thresholds), default, snap.thresholds).astype(
+        np.float32
+    )
     return out
 
 
@@ -227,7 +248,8 @@ def _gate_table(
     if cached is None:
         alive = snap.alive()
         slots = [
-            s for s in np.flatnonzero(alive).tolist()
+            s
+            for s in np.flatnonzero(alive).tolist()
             if snap.gates[s] is not None and np.isnan(snap.thresholds[s])
         ]
         gates = [cast(Gate, snap.gates[s]) for s in slots]
@@ -239,11 +261,16 @@ def _gate_table(
             np.array([g.cutoff(len(gates)) for g in gates], dtype=np.float32),
         )
         snap.cache["gates"] = cached
-    table = cast("tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]", cached)
+    table = cast(
+        "tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]",
+        cached,
+    )
     return table if table[0].size else None
 
 
-def gate_passes(snap: Snapshot, queries: Vectors) -> tuple[NDArray[np.int64], NDArray[np.bool_]] | None:
+def gate_passes(
+    snap: Snapshot, queries: Vectors
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]] | None:
     """``(slots (g,), passes (b, g))``: which calibrated routes' gates pass each query, or
     ``None`` when no route has a gate. One (b x d) @ (d x g) product."""
     table = _gate_table(snap)
@@ -255,7 +282,9 @@ def gate_passes(snap: Snapshot, queries: Vectors) -> tuple[NDArray[np.int64], ND
 
 
 def query_thresholds(
-    thresholds: NDArray[np.float32], gated: tuple[NDArray[np.int64], NDArray[np.bool_]] | None, i: int
+    thresholds: NDArray[np.float32],
+    gated: tuple[NDArray[np.int64], NDArray[np.bool_]] | None,
+    i: int,
 ) -> NDArray[np.float32]:
     """Query ``i``'s thresholds: a route whose gate passes it needs no similarity level."""
     if gated is None or not gated[1][i].any():
@@ -281,10 +310,19 @@ def decide(
         # Branch and bound reads only the routes that can pass (exact); measured cheaper per
         # turn than one matrix product over every row, even for batches of 64.
         slots, scores = pruned_passing_routes(
-            queries[i], snap.vectors, snap.starts, cands, query_thresholds(thresholds, gated, i),
-            st.top_k, st.aggregation,
-            cent[i], st.centroid_weight, snap.caps, limit,
-            scale, None if offset is None else offset[i],
+            queries[i],
+            snap.vectors,
+            snap.starts,
+            cands,
+            query_thresholds(thresholds, gated, i),
+            st.top_k,
+            st.aggregation,
+            cent[i],
+            st.centroid_weight,
+            snap.caps,
+            limit,
+            scale,
+            None if offset is None else offset[i],
         )
         out.append(format_choices(snap, slots, scores, limit))
     return out

@@ -71,7 +71,9 @@ def evaluate_router(router: SemanticRouter, X: Sequence[str], y: Sequence[str | 
     return evaluation_report(router, X, y).accuracy
 
 
-def evaluation_report(router: SemanticRouter, X: Sequence[str], y: Sequence[str | None]) -> EvalReport:
+def evaluation_report(
+    router: SemanticRouter, X: Sequence[str], y: Sequence[str | None]
+) -> EvalReport:
     """Accuracy, in-scope accuracy, out-of-scope recall/precision and per-route results."""
     texts = check_labelled(router, X, y)
     if not texts:
@@ -88,7 +90,11 @@ def evaluation_report(router: SemanticRouter, X: Sequence[str], y: Sequence[str 
     per_route: dict[str, tuple[int, int, str | None]] = {}
     for name, preds in per.items():
         wrong = Counter(p for p in preds if p != name).most_common(1)
-        per_route[name] = (len(preds), sum(p == name for p in preds), wrong[0][0] if wrong else None)
+        per_route[name] = (
+            len(preds),
+            sum(p == name for p in preds),
+            wrong[0][0] if wrong else None,
+        )
     return EvalReport(
         n=n,
         n_in_scope=len(ins),

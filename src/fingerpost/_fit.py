@@ -290,7 +290,9 @@ class SoftmaxHead:
 
     def terms(self, queries: F32) -> F32:
         """``(b, C)``: what this head adds to each route's similarity (see :func:`head_terms`)."""
-        return head_terms((queries @ self.coef + self.intercept).astype(np.float32, copy=False), self.blend)
+        return head_terms(
+            (queries @ self.coef + self.intercept).astype(np.float32, copy=False), self.blend
+        )
 
     def scale(self) -> float:
         """The factor on similarity where this head applies: ``1 - a`` (prob) or 1 (logprob)."""
@@ -362,7 +364,10 @@ class SoftmaxHead:
         if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
             raise ValueError("head weights must be finite")
         # A trained head's weights are O(10); huge ones overflow every score to NaN.
-        if max(float(np.abs(coef).max(initial=0)), float(np.abs(intercept).max(initial=0))) > MAX_HEAD_WEIGHT:
+        if (
+            max(float(np.abs(coef).max(initial=0)), float(np.abs(intercept).max(initial=0)))
+            > MAX_HEAD_WEIGHT
+        ):
             raise ValueError(f"head weights must be within +-{MAX_HEAD_WEIGHT:g}")
         weight = float(data["weight"])
         if not 0.0 <= weight <= 1.0:
@@ -409,16 +414,31 @@ def train_head(
     n_classes = len(classes)
     mean, proj = whitening(vectors, labels)
     params, _ = train_softmax(
-        ((vectors - mean) @ proj).astype(np.float32), labels, n_classes, l2=l2, init=init,
+        ((vectors - mean) @ proj).astype(np.float32),
+        labels,
+        n_classes,
+        l2=l2,
+        init=init,
         sample_weight=class_balanced_weights(labels, n_classes),
     )
     return SoftmaxHead.from_params(
-        classes, params, mean, proj, weight=weight, temperature=temperature, l2=l2,
-        threshold=threshold, blend=blend,
+        classes,
+        params,
+        mean,
+        proj,
+        weight=weight,
+        temperature=temperature,
+        l2=l2,
+        threshold=threshold,
+        blend=blend,
     )
 
 
 def _positive_finite(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value < float("inf")
+    ):
         raise ValueError(f"head {what} must be a positive finite number, got {value!r}")
     return float(value)

@@ -49,9 +49,13 @@ Examples = dict[str, list[str]]
 
 
 # ---- publishing, saving, restoring -----------------------------------------------------------
-def _state(router: SemanticRouter, routes: Sequence[Route], head: object, examples: object) -> FitState:
+def _state(
+    router: SemanticRouter, routes: Sequence[Route], head: object, examples: object
+) -> FitState:
     live = {r.name for r in routes}
-    kept = {k: list(v) for k, v in examples.items() if k in live} if isinstance(examples, dict) else {}
+    kept = (
+        {k: list(v) for k, v in examples.items() if k in live} if isinstance(examples, dict) else {}
+    )
     return FitState(
         encoder_name=router.encoder.name,
         thresholds={r.name: r.score_threshold for r in routes if r.score_threshold is not None},
@@ -102,7 +106,10 @@ def publish(
             extras["head"] = head
         state = _state(router, list(routes.values()), head, extras.get("fit_examples"))
         local.apply(
-            add=updates, replace=True, extras=extras, meta={"fit_state": state.model_dump(mode="json")}
+            add=updates,
+            replace=True,
+            extras=extras,
+            meta={"fit_state": state.model_dump(mode="json")},
         )
     return True
 
@@ -129,7 +136,11 @@ def publish_remote(
     if updates:
         remote.write_routes(updates, must_exist=True, expect_version=version)
     with router._local.table.lock:  # thresholds tuned on similarity: no head may blend in
-        extras = {k: v for k, v in router._local.snapshot().extras.items() if k not in ("head", "fit_examples")}
+        extras = {
+            k: v
+            for k, v in router._local.snapshot().extras.items()
+            if k not in ("head", "fit_examples")
+        }
         router._local.apply(extras={**extras, "fitted": True})
 
 
@@ -137,7 +148,9 @@ def fit_state_of(router: SemanticRouter, snap: Snapshot) -> FitState | None:
     """The fitted state to save with a config, or ``None`` if the router was never fitted."""
     if not snap.extras.get("fitted"):
         return None
-    return _state(router, snap.live_routes(), snap.extras.get("head"), snap.extras.get("fit_examples"))
+    return _state(
+        router, snap.live_routes(), snap.extras.get("head"), snap.extras.get("fit_examples")
+    )
 
 
 def restore_fit_state(router: SemanticRouter, state: FitState) -> None:
@@ -185,7 +198,9 @@ class _Session:
             self.pending = True
             if self.thread is None:
                 self.idle.clear()
-                self.thread = threading.Thread(target=self._run, name="fingerpost-retrain", daemon=True)
+                self.thread = threading.Thread(
+                    target=self._run, name="fingerpost-retrain", daemon=True
+                )
                 self.thread.start()
 
     def _run(self) -> None:
@@ -265,10 +280,18 @@ def _retrain(router: SemanticRouter, session: _Session) -> None:
     head = None
     if len(rows.names) >= 2:
         head = train_head(
-            x, y, rows.names, l2=old.l2, weight=old.weight, temperature=old.temperature,
-            threshold=old.threshold, blend=old.blend,
+            x,
+            y,
+            rows.names,
+            l2=old.l2,
+            weight=old.weight,
+            temperature=old.temperature,
+            threshold=old.threshold,
+            blend=old.blend,
         )
-    joined = {n: old.threshold for n in rows.names if n not in old.classes and old.threshold is not None}
+    joined = {
+        n: old.threshold for n in rows.names if n not in old.classes and old.threshold is not None
+    }
     try:
         publish(router, head, joined, only_unset=True, expect_head=old, check_head=True)
     except FingerpostError:

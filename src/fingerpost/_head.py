@@ -35,9 +35,7 @@ def head_inputs(
     cached = snap.cache.get(key)
     if cached is None:
         index = {name: i for i, name in enumerate(head.classes)}
-        cls = np.array(
-            [index.get(r.name, -1) for r in snap.routes[: snap.n_slots]], dtype=np.int64
-        )
+        cls = np.array([index.get(r.name, -1) for r in snap.routes[: snap.n_slots]], dtype=np.int64)
         known = cls >= 0
         weights = np.where(known, np.float32(head.weight), np.float32(0)).astype(np.float32)
         scale = np.where(known, np.float32(head.scale()), np.float32(1)).astype(np.float32)
@@ -47,5 +45,7 @@ def head_inputs(
         "tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]", cached
     )
     # unknown routes read column 0 times weight 0: terms are finite (log p is floored)
-    offset: NDArray[np.float32] = (weights * head.terms(queries)[:, np.maximum(cls, 0)]).astype(np.float32)
+    offset: NDArray[np.float32] = (weights * head.terms(queries)[:, np.maximum(cls, 0)]).astype(
+        np.float32
+    )
     return scale, offset

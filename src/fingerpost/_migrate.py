@@ -155,7 +155,11 @@ def migrate(
     routes = _routes(points)
     # A fixed threshold: this router only copies, so it must not calibrate (encode a background).
     router = SemanticRouter(
-        routes=routes, encoder=stored, index=target, auto_sync="local", score_threshold=DEFAULT_SCORE_THRESHOLD
+        routes=routes,
+        encoder=stored,
+        index=target,
+        auto_sync="local",
+        score_threshold=DEFAULT_SCORE_THRESHOLD,
     )
     router.close()
     n = len(points)

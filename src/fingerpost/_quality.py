@@ -77,14 +77,20 @@ class FitReport:
 
 
 # ---- fitting -------------------------------------------------------------------------------
-def _similarity(snap: Snapshot, table: LiveRows, queries: F32, drop: NDArray[np.bool_] | None) -> F32:
+def _similarity(
+    snap: Snapshot, table: LiveRows, queries: F32, drop: NDArray[np.bool_] | None
+) -> F32:
     """Route similarity scores of ``queries`` with table rows ``drop`` removed (leave-out)."""
     st = snap.settings
     n_routes = len(table.names)
     if drop is None or not drop.any():
         return all_route_scores(
-            queries @ table.vectors.T, table.starts, st.top_k, st.aggregation,
-            queries @ table.centroids.T, st.centroid_weight,
+            queries @ table.vectors.T,
+            table.starts,
+            st.top_k,
+            st.aggregation,
+            queries @ table.centroids.T,
+            st.centroid_weight,
         )
     keep = ~drop
     vecs, owner = table.vectors[keep], table.row_route[keep]
@@ -98,8 +104,12 @@ def _similarity(snap: Snapshot, table: LiveRows, queries: F32, drop: NDArray[np.
     np.add.at(cent, np.searchsorted(present, owner), vecs)
     cent /= np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-12)
     out[:, present] = all_route_scores(
-        queries @ vecs.T, starts, st.top_k, st.aggregation,
-        queries @ cent.astype(np.float32).T, st.centroid_weight,
+        queries @ vecs.T,
+        starts,
+        st.top_k,
+        st.aggregation,
+        queries @ cent.astype(np.float32).T,
+        st.centroid_weight,
     )
     return out
 
@@ -159,13 +169,26 @@ def _fit_arrays(
         rows = folds[val_idx] == f
         drop = (folds[:n_table] == f) if f >= 0 else None
         sim_val[rows] = _similarity(snap, table, pool_x[val_idx[rows]], drop)
-    before = float(_thresholds.decision_gains(_thresholds.decide(sim_val, np.float32(prior)), y_val, weights).sum())
+    before = float(
+        _thresholds.decision_gains(
+            _thresholds.decide(sim_val, np.float32(prior)), y_val, weights
+        ).sum()
+    )
 
     base = _thresholds.select_blend(sim_val, None, y_val, weights, prior)
     picked = None
     if use_head and n_routes >= 2:
         picked = _select_head(
-            pool_x, pool_y, folds, evaluated, val_idx, sim_val, y_val, weights, prior, n_routes,
+            pool_x,
+            pool_y,
+            folds,
+            evaluated,
+            val_idx,
+            sim_val,
+            y_val,
+            weights,
+            prior,
+            n_routes,
             head_weight,
         )
     choice, l2, params, logits_val = (base, None, None, None) if picked is None else picked
@@ -174,15 +197,23 @@ def _fit_arrays(
         terms = _fit.head_terms(logits_val * np.float32(choice.temperature))
         scores_val = _thresholds.blend_scores(sim_val, terms, choice.weight)
     shrink = _thresholds.select_route_shrinkage(scores_val, y_val, weights, choice.threshold)
-    thresholds = _thresholds.per_route_thresholds(scores_val, y_val, weights, choice.threshold, shrink)
+    thresholds = _thresholds.per_route_thresholds(
+        scores_val, y_val, weights, choice.threshold, shrink
+    )
     thresholds = np.clip(np.round(thresholds, 6), -1.0, 1.0)
 
     head = None
     if choice.weight > 0 and l2 is not None:
         train = pool_y >= 0
         head = _fit.train_head(
-            pool_x[train], pool_y[train], table.names, l2=l2, weight=choice.weight,
-            temperature=choice.temperature, threshold=round(choice.threshold, 6), init=params,
+            pool_x[train],
+            pool_y[train],
+            table.names,
+            l2=l2,
+            weight=choice.weight,
+            temperature=choice.temperature,
+            threshold=round(choice.threshold, 6),
+            init=params,
         )
     return _Fitted(head, choice, thresholds, before, l2 if head else None, validation)
 
@@ -217,11 +248,17 @@ def _select_head(
             tr = train_rows & (folds != f)
             rows = folds[val_idx] == f
             params[f], _ = _fit.train_softmax(
-                feats[tr], pool_y[tr], n_routes, l2=_L2_GRID[i], sample_weight=sw[tr],
+                feats[tr],
+                pool_y[tr],
+                n_routes,
+                l2=_L2_GRID[i],
+                sample_weight=sw[tr],
                 init=None if init is None else init[f],
             )
             p = params[f]
-            logits[rows] = feats[val_idx[rows]] @ p[:-1].astype(np.float32) + p[-1].astype(np.float32)
+            logits[rows] = feats[val_idx[rows]] @ p[:-1].astype(np.float32) + p[-1].astype(
+                np.float32
+            )
         if head_weight is None:
             choice = _thresholds.select_blend(sim_val, logits, y_val, weights, prior)
         else:
@@ -283,9 +320,13 @@ def fit_router(
         # them; a head would stay in this process, and other agents would compare plain
         # similarity with thresholds tuned for blended scores. So: thresholds only.
         if not router._mirror:
-            raise InvalidInputError("fit needs the routes' vectors: use mirror=True to fit over a remote index")
+            raise InvalidInputError(
+                "fit needs the routes' vectors: use mirror=True to fit over a remote index"
+            )
         if head_weight is not None:
-            raise InvalidInputError("a route head is not shared through a remote index: fit thresholds only")
+            raise InvalidInputError(
+                "a route head is not shared through a remote index: fit thresholds only"
+            )
         router.refresh()  # tune the routes as other agents left them
         read_version = remote.local_version
         head = False
@@ -301,8 +342,14 @@ def fit_router(
     # BLAS threads are left as the application set them: changing them here, while other
     # threads may be inside a BLAS call (routing turns), can crash OpenBLAS (fingerpost._threads).
     fitted = _fit_arrays(
-        snap, table, queries, labels, objective=objective, use_head=head,
-        head_weight=None if head_weight is None else float(head_weight), prior=prior,
+        snap,
+        table,
+        queries,
+        labels,
+        objective=objective,
+        use_head=head,
+        head_weight=None if head_weight is None else float(head_weight),
+        prior=prior,
     )
     thresholds = {name: float(t) for name, t in zip(table.names, fitted.thresholds, strict=True)}
     if remote is not None:

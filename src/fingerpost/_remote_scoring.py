@@ -64,8 +64,14 @@ def remote_passing_routes(
     sims = np.concatenate([np.asarray(g, dtype=np.float32) for g in segs])
     idx = np.asarray(kept, dtype=np.int64)
     local_slots, scores = passing_routes(
-        sims, starts, np.ones(len(kept), dtype=bool), thresholds[idx], st.top_k, st.aggregation,
-        cent[idx].astype(np.float32), st.centroid_weight,
+        sims,
+        starts,
+        np.ones(len(kept), dtype=bool),
+        thresholds[idx],
+        st.top_k,
+        st.aggregation,
+        cent[idx].astype(np.float32),
+        st.centroid_weight,
     )
     return idx[local_slots], scores
 

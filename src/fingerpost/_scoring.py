@@ -39,7 +39,9 @@ def aggregate_block(block: F32, top_k: int, aggregation: Aggregation) -> F32:
     k = min(top_k, m)
     top = block if k == m else np.partition(block, m - k, axis=-1)[..., m - k :]
     total = top.sum(axis=-1, dtype=np.float32)
-    out: F32 = (total / np.float32(k if aggregation is Aggregation.MEAN else top_k)).astype(np.float32)
+    out: F32 = (total / np.float32(k if aggregation is Aggregation.MEAN else top_k)).astype(
+        np.float32
+    )
     return out
 
 

@@ -22,7 +22,14 @@ from ._exceptions import InvalidInputError, SemanticRouterConfigWarning
 
 __all__ = ["is_semantic_router_config", "map_semantic_router_config"]
 
-_ROUTE_KEYS = ("name", "utterances", "description", "function_schemas", "score_threshold", "metadata")
+_ROUTE_KEYS = (
+    "name",
+    "utterances",
+    "description",
+    "function_schemas",
+    "score_threshold",
+    "metadata",
+)
 _SR_SCORING: dict[str, Any] = {"aggregation": "mean", "top_k": 5, "centroid_weight": 0.0}
 
 

@@ -130,9 +130,13 @@ class Snapshot:
         return LiveRows(
             names=[self.routes[s].name for s in slots],
             routes=[self.routes[s] for s in slots],
-            vectors=self.vectors[np.concatenate(picks)] if picks else np.empty((0, self.vectors.shape[1]), np.float32),
+            vectors=self.vectors[np.concatenate(picks)]
+            if picks
+            else np.empty((0, self.vectors.shape[1]), np.float32),
             row_route=np.repeat(np.arange(len(slots)), counts).astype(np.int64),
-            starts=np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if picks else np.empty(0, np.int64),
+            starts=np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+            if picks
+            else np.empty(0, np.int64),
             centroids=self.centroids[slots],
         )
 
@@ -272,7 +276,9 @@ class RouteTable:
         """
         counts = np.fromiter((len(r.utterances) for r in routes), dtype=np.int64, count=len(routes))
         if matrix.shape != (int(counts.sum()), self.dim) or matrix.dtype != np.float32:
-            raise EncoderMismatchError(f"matrix {matrix.shape} does not fit routes x dim {self.dim}")
+            raise EncoderMismatchError(
+                f"matrix {matrix.shape} does not fit routes x dim {self.dim}"
+            )
         with self._lock:
             if self._n_slots:
                 raise RuntimeError("adopt() needs an empty table")
@@ -342,7 +348,11 @@ class RouteTable:
             self._buf = buf
 
     def _append_slot(
-        self, route: Route, vecs: NDArray[np.float32], version: int, calibrated: object | None = None
+        self,
+        route: Route,
+        vecs: NDArray[np.float32],
+        version: int,
+        calibrated: object | None = None,
     ) -> None:
         k = vecs.shape[0]
         self._reserve(k)
@@ -389,7 +399,9 @@ class RouteTable:
         self._n_rows = self._n_slots = self._dead_rows = 0
         for s in alive:
             end = int(old_starts[s + 1]) if s + 1 < n_slots else n_rows
-            self._append_slot(old_routes[s], old_buf[int(old_starts[s]) : end], version, old_gates[s])
+            self._append_slot(
+                old_routes[s], old_buf[int(old_starts[s]) : end], version, old_gates[s]
+            )
 
 
 _G = TypeVar("_G", bound=np.generic)

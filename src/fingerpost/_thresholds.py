@@ -221,7 +221,9 @@ def select_route_shrinkage(
         w_tr = weights[tr] / max(float(weights[tr].sum()), 1e-12)
         for i, m in enumerate(candidates):
             thr = per_route_thresholds(scores[tr], labels[tr], w_tr, global_threshold, m)
-            gains[i, te] = decision_gains(decide(scores[te], thr.astype(np.float32)), labels[te], weights[te])
+            gains[i, te] = decision_gains(
+                decide(scores[te], thr.astype(np.float32)), labels[te], weights[te]
+            )
     best = int(np.argmax(gains.sum(axis=1)))
     diffs = gains[best] - gains[: best + 1]
     close = [i for i, d in enumerate(diffs) if d.sum() <= paired_se(d)]  # best itself always is

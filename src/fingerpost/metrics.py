@@ -47,8 +47,23 @@ FAILED = "error"
 """The ``route`` label of a turn that failed."""
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 256, 512)
 
@@ -98,40 +113,68 @@ class RouterMetrics:
         namespace: Prefix of every metric name.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, namespace: str = "fingerpost") -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, namespace: str = "fingerpost"
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         ns, reg = namespace, self.registry
         self.turns = Counter(
-            "turns", 'Turns routed, by route ("none": routed nowhere, "error": failed)',
-            ["route"], namespace=ns, registry=reg,
+            "turns",
+            'Turns routed, by route ("none": routed nowhere, "error": failed)',
+            ["route"],
+            namespace=ns,
+            registry=reg,
         )
         self.latency = Histogram(
-            "latency_seconds", "Latency by stage: encode (one encoder call), score (one "
+            "latency_seconds",
+            "Latency by stage: encode (one encoder call), score (one "
             "micro-batch, encoding excluded), total (one request or turn, end to end)",
-            ["stage"], namespace=ns, registry=reg, buckets=_LATENCY_BUCKETS,
+            ["stage"],
+            namespace=ns,
+            registry=reg,
+            buckets=_LATENCY_BUCKETS,
         )
         self.batch_size = Histogram(
-            "micro_batch_size", "Turns per micro-batch (one encoder call for concurrent callers)",
-            namespace=ns, registry=reg, buckets=_BATCH_BUCKETS,
+            "micro_batch_size",
+            "Turns per micro-batch (one encoder call for concurrent callers)",
+            namespace=ns,
+            registry=reg,
+            buckets=_BATCH_BUCKETS,
         )
         self.queue_depth = Gauge(
-            "queue_depth", "Turns waiting for a micro-batch", namespace=ns, registry=reg,
+            "queue_depth",
+            "Turns waiting for a micro-batch",
+            namespace=ns,
+            registry=reg,
         )
         self.sync_runs = Counter(
-            "sync_runs", 'Sync runs by mode and outcome ("ok" or the error class name)',
-            ["mode", "outcome"], namespace=ns, registry=reg,
+            "sync_runs",
+            'Sync runs by mode and outcome ("ok" or the error class name)',
+            ["mode", "outcome"],
+            namespace=ns,
+            registry=reg,
         )
         self.quality_events = Counter(
-            "quality_events", 'Fit and calibration events by kind and outcome ("ok" or the '
-            "error class name)", ["kind", "outcome"], namespace=ns, registry=reg,
+            "quality_events",
+            'Fit and calibration events by kind and outcome ("ok" or the error class name)',
+            ["kind", "outcome"],
+            namespace=ns,
+            registry=reg,
         )
         self.http_requests = Counter(
-            "http_requests", "HTTP requests by method, endpoint and status",
-            ["method", "endpoint", "status"], namespace=ns, registry=reg,
+            "http_requests",
+            "HTTP requests by method, endpoint and status",
+            ["method", "endpoint", "status"],
+            namespace=ns,
+            registry=reg,
         )
         self.http_latency = Histogram(
-            "http_request_seconds", "HTTP request latency by endpoint", ["endpoint"],
-            namespace=ns, registry=reg, buckets=_LATENCY_BUCKETS,
+            "http_request_seconds",
+            "HTTP request latency by endpoint",
+            ["endpoint"],
+            namespace=ns,
+            registry=reg,
+            buckets=_LATENCY_BUCKETS,
         )
         for stage in ("encode", "score", "total"):
             self.latency.labels(stage)

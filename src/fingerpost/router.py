@@ -164,7 +164,9 @@ class SemanticRouter(RemoteMixin):
         if blas_threads is not None and (
             isinstance(blas_threads, bool) or not isinstance(blas_threads, int) or blas_threads < 1
         ):
-            raise InvalidInputError(f"blas_threads must be a positive int or None, got {blas_threads!r}")
+            raise InvalidInputError(
+                f"blas_threads must be a positive int or None, got {blas_threads!r}"
+            )
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
         if auto_sync is not None:
@@ -173,8 +175,12 @@ class SemanticRouter(RemoteMixin):
             raise InvalidInputError("refresh_interval must be positive seconds")
         self.encoder = encoder
         self._batcher: MicroBatcher[_Turn, Any] = MicroBatcher(
-            self._process_turns, max_batch=max_batch, batch_window_ms=batch_window_ms,
-            max_queue=max_queue, on_full=on_full, sort_key=_turn_length,
+            self._process_turns,
+            max_batch=max_batch,
+            batch_window_ms=batch_window_ms,
+            max_queue=max_queue,
+            on_full=on_full,
+            sort_key=_turn_length,
         )
         self.index: LocalIndex | RemoteIndex = index if index is not None else LocalIndex()
         calibrate, target = calibration_choice(score_threshold, target_fpr, background)
@@ -191,8 +197,12 @@ class SemanticRouter(RemoteMixin):
             if calibrate and mirror:
                 make_calibrator(encoder, background, target, self._encode, self._local)
             self._remote = RemoteSync(
-                self.index, self._local, encoder_name=encoder.name, encoder_dim=encoder.dim,
-                lease_ttl=lease_ttl, lease_wait=lease_wait,
+                self.index,
+                self._local,
+                encoder_name=encoder.name,
+                encoder_dim=encoder.dim,
+                lease_ttl=lease_ttl,
+                lease_wait=lease_wait,
             )
             self._boot_remote(given, auto_sync)
             if refresh_interval is not None:
@@ -203,7 +213,9 @@ class SemanticRouter(RemoteMixin):
             if auto_sync is not None or refresh_interval is not None:
                 raise InvalidInputError("auto_sync and refresh_interval need a remote index")
             self._local = self.index
-            self._local.bind(encoder.name, encoder.dim, settings, stored_threshold=score_threshold is None)
+            self._local.bind(
+                encoder.name, encoder.dim, settings, stored_threshold=score_threshold is None
+            )
             if calibrate and self._local.table.snapshot().settings.calibrate:
                 make_calibrator(encoder, background, target, self._encode, self._local)
             self._boot(given)
@@ -253,18 +265,30 @@ class SemanticRouter(RemoteMixin):
     # ---- routing ---------------------------------------------------------------------------
     @overload
     def __call__(
-        self, text: str | None = None, *, limit: Literal[1] = 1,
-        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+        self,
+        text: str | None = None,
+        *,
+        limit: Literal[1] = 1,
+        route_filter: Sequence[str] | None = ...,
+        vector: Sequence[float] | Vectors | None = ...,
     ) -> RouteChoice: ...
     @overload
     def __call__(
-        self, text: str | None = None, *, limit: None,
-        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+        self,
+        text: str | None = None,
+        *,
+        limit: None,
+        route_filter: Sequence[str] | None = ...,
+        vector: Sequence[float] | Vectors | None = ...,
     ) -> list[RouteChoice]: ...
     @overload
     def __call__(
-        self, text: str | None = None, *, limit: int | None,
-        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+        self,
+        text: str | None = None,
+        *,
+        limit: int | None,
+        route_filter: Sequence[str] | None = ...,
+        vector: Sequence[float] | Vectors | None = ...,
     ) -> RouteChoice | list[RouteChoice]: ...
     def __call__(
         self,
@@ -296,7 +320,11 @@ class SemanticRouter(RemoteMixin):
 
     @overload
     def batch(
-        self, texts: Sequence[str], *, limit: Literal[1] = 1, route_filter: Sequence[str] | None = ...
+        self,
+        texts: Sequence[str],
+        *,
+        limit: Literal[1] = 1,
+        route_filter: Sequence[str] | None = ...,
     ) -> list[RouteChoice]: ...
     @overload
     def batch(
@@ -321,32 +349,50 @@ class SemanticRouter(RemoteMixin):
         return self._decide(self._local.snapshot(), self._encode(items), limit, route_filter)
 
     def _decide(
-        self, snap: Snapshot, queries: Vectors, limit: int | None, route_filter: Sequence[str] | None
+        self,
+        snap: Snapshot,
+        queries: Vectors,
+        limit: int | None,
+        route_filter: Sequence[str] | None,
     ) -> list[Any]:
         if self._mirror:
             return decide(snap, queries, limit, route_filter)
         assert isinstance(self.index, RemoteIndex)
         cands, thresholds = candidates(snap, route_filter), effective_thresholds(snap)
         return [
-            format_choices(snap, *remote_passing_routes(self.index, snap, q, cands, thresholds), limit)
+            format_choices(
+                snap, *remote_passing_routes(self.index, snap, q, cands, thresholds), limit
+            )
             for q in queries
         ]
 
     # ---- async twins: concurrent turns share encoder calls (MicroBatcher) -------------------
     @overload
     async def acall(
-        self, text: str | None = None, *, limit: Literal[1] = 1,
-        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+        self,
+        text: str | None = None,
+        *,
+        limit: Literal[1] = 1,
+        route_filter: Sequence[str] | None = ...,
+        vector: Sequence[float] | Vectors | None = ...,
     ) -> RouteChoice: ...
     @overload
     async def acall(
-        self, text: str | None = None, *, limit: None,
-        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+        self,
+        text: str | None = None,
+        *,
+        limit: None,
+        route_filter: Sequence[str] | None = ...,
+        vector: Sequence[float] | Vectors | None = ...,
     ) -> list[RouteChoice]: ...
     @overload
     async def acall(
-        self, text: str | None = None, *, limit: int | None,
-        route_filter: Sequence[str] | None = ..., vector: Sequence[float] | Vectors | None = ...,
+        self,
+        text: str | None = None,
+        *,
+        limit: int | None,
+        route_filter: Sequence[str] | None = ...,
+        vector: Sequence[float] | Vectors | None = ...,
     ) -> RouteChoice | list[RouteChoice]: ...
     async def acall(
         self,
@@ -367,7 +413,11 @@ class SemanticRouter(RemoteMixin):
 
     @overload
     async def abatch(
-        self, texts: Sequence[str], *, limit: Literal[1] = 1, route_filter: Sequence[str] | None = ...
+        self,
+        texts: Sequence[str],
+        *,
+        limit: Literal[1] = 1,
+        route_filter: Sequence[str] | None = ...,
     ) -> list[RouteChoice]: ...
     @overload
     async def abatch(
@@ -387,7 +437,9 @@ class SemanticRouter(RemoteMixin):
         """Async twin of ``batch``: the caller's turns stay together and in order."""
         check_limit(limit)
         key = _filter_key(route_filter)
-        results = await self._batcher.submit_many([_Turn(t, limit, key) for t in check_texts(texts)])
+        results = await self._batcher.submit_many(
+            [_Turn(t, limit, key) for t in check_texts(texts)]
+        )
         return [_unwrap(r) for r in results]
 
     def _process_turns(self, turns: list[_Turn]) -> list[Any]:
@@ -629,7 +681,9 @@ class SemanticRouter(RemoteMixin):
             return
         snap = self._local.snapshot()
         st = snap.settings
-        self._local.apply(settings=scoring_settings(st.top_k, st.aggregation, value, st.centroid_weight))
+        self._local.apply(
+            settings=scoring_settings(st.top_k, st.aggregation, value, st.centroid_weight)
+        )
         self._local.calibrator = None
 
     # ---- configs ---------------------------------------------------------------------------
@@ -657,7 +711,10 @@ class SemanticRouter(RemoteMixin):
 
     @classmethod
     def from_config(
-        cls, config: RouterConfig, encoder: DenseEncoder | None = None, index: LocalIndex | None = None,
+        cls,
+        config: RouterConfig,
+        encoder: DenseEncoder | None = None,
+        index: LocalIndex | None = None,
         **kwargs: Any,
     ) -> SemanticRouter:
         """Rebuild a router; a config from another encoder is refused."""
@@ -675,9 +732,14 @@ class SemanticRouter(RemoteMixin):
         if config.score_threshold is None:
             kwargs.setdefault("target_fpr", config.target_fpr)
         router = cls(
-            routes=config.routes, encoder=encoder, index=index, top_k=config.top_k,
-            aggregation=config.aggregation, score_threshold=config.score_threshold,
-            centroid_weight=config.centroid_weight, **kwargs,
+            routes=config.routes,
+            encoder=encoder,
+            index=index,
+            top_k=config.top_k,
+            aggregation=config.aggregation,
+            score_threshold=config.score_threshold,
+            centroid_weight=config.centroid_weight,
+            **kwargs,
         )
         if config.fit_state is not None:
             from ._fit_state import restore_fit_state

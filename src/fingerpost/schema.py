@@ -127,7 +127,9 @@ class _Model(BaseModel):
             raise InvalidInputError(f"invalid {cls.__name__}: {exc}") from exc
 
     @classmethod
-    def model_validate_json(cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any) -> Self:
+    def model_validate_json(
+        cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any
+    ) -> Self:
         try:
             return super().model_validate_json(json_data, *args, **kwargs)
         except ValidationError as exc:
@@ -312,8 +314,13 @@ class UtteranceDiff(_Model):
         """
         local = {content_key(u): u for u in local_utterances}
         remote = {content_key(u): u for u in remote_utterances}
-        out = [u.model_copy(update={"diff_tag": "-" if k not in remote else " "}) for k, u in local.items()]
-        out.extend(u.model_copy(update={"diff_tag": "+"}) for k, u in remote.items() if k not in local)
+        out = [
+            u.model_copy(update={"diff_tag": "-" if k not in remote else " "})
+            for k, u in local.items()
+        ]
+        out.extend(
+            u.model_copy(update={"diff_tag": "+"}) for k, u in remote.items() if k not in local
+        )
         out.sort(key=lambda u: ({"-": 0, "+": 1, " ": 2}[u.diff_tag], u.route, u.utterance))
         return cls(diff=out)
 
@@ -419,7 +426,9 @@ class RouterConfig(_Model):
         data: Any = source
         if not isinstance(source, dict):
             try:
-                data = yaml.load(_read_source(source, "\n"), Loader=_ConfigLoader)  # JSON is YAML too
+                data = yaml.load(
+                    _read_source(source, "\n"), Loader=_ConfigLoader
+                )  # JSON is YAML too
             except (yaml.YAMLError, RecursionError) as exc:
                 raise InvalidInputError(f"invalid semantic-router config: {exc}") from exc
         if not isinstance(data, dict):
@@ -475,12 +484,16 @@ class _ConfigLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             raise ComposerError(
-                None, None, "YAML aliases are not allowed in a router config",
+                None,
+                None,
+                "YAML aliases are not allowed in a router config",
                 self.peek_event().start_mark,  # type: ignore[no-untyped-call]
             )
         if self._depth >= MAX_YAML_DEPTH:
             raise ComposerError(
-                None, None, f"YAML nests deeper than {MAX_YAML_DEPTH} levels",
+                None,
+                None,
+                f"YAML nests deeper than {MAX_YAML_DEPTH} levels",
                 self.peek_event().start_mark,  # type: ignore[no-untyped-call]
             )
         self._depth += 1
@@ -492,7 +505,9 @@ class _ConfigLoader(yaml.SafeLoader):
 
 def _read_source(source: str | Path, text_marker: str) -> str:
     if not isinstance(source, (str, Path)):
-        raise InvalidInputError(f"a router config source must be text or a path, got {type(source).__name__}")
+        raise InvalidInputError(
+            f"a router config source must be text or a path, got {type(source).__name__}"
+        )
     if isinstance(source, Path) or (text_marker not in source and _is_file(source)):
         try:
             return Path(source).read_text(encoding="utf-8")

@@ -36,7 +36,9 @@ def config(tmp_path: Path) -> Path:
 
 
 def _jsonl(path: Path, rows: list[tuple[str, str | None]]) -> Path:
-    path.write_text("".join(json.dumps({"text": t, "label": g}) + "\n" for t, g in rows), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"text": t, "label": g}) + "\n" for t, g in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -54,15 +56,21 @@ def test_route_one_turn(config: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert capsys.readouterr().out.strip() == "(no route)"
 
 
-def test_route_a_file_in_batches(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_route_a_file_in_batches(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from fingerpost.cli import _commands
 
     monkeypatch.setattr(_commands, "ROUTE_CHUNK", 5)  # several batches from a small file
     texts = [t for t, _ in TEST]
     turns = tmp_path / "turns.txt"
     turns.write_text("\n".join(texts[:8]) + "\n\n" + "\n".join(texts[8:]) + "\n", encoding="utf-8")
-    assert main(["route", "--file", str(turns), "--routes", str(config), *HASH, "--limit", "2"]) == 0
+    assert (
+        main(["route", "--file", str(turns), "--routes", str(config), *HASH, "--limit", "2"]) == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     router = SemanticRouter.from_yaml(config, encoder=HashEncoder(128))
     assert [r["text"] for r in rows] == texts  # the blank line is skipped
@@ -75,7 +83,11 @@ def test_route_reads_stdin_and_stays_quiet(config: Path) -> None:
     texts = [t for t, _ in TEST[:4]]
     done = subprocess.run(
         [sys.executable, "-m", "fingerpost", "route", "--file", "-", "--routes", str(config)],
-        input="\n".join(texts) + "\n", capture_output=True, text=True, timeout=120, check=False,
+        input="\n".join(texts) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**_env(), "FINGERPOST_ENCODER": "hash"},
     )
     assert done.returncode == 0, done.stderr
@@ -87,17 +99,23 @@ def test_route_from_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     from fingerpost.index import LocalIndex
 
     db = tmp_path / "routes.db"
-    with SemanticRouter(routes=_routes(), encoder=HashEncoder(128), index=LocalIndex(path=db)) as router:
+    with SemanticRouter(
+        routes=_routes(), encoder=HashEncoder(128), index=LocalIndex(path=db)
+    ) as router:
         want = router(TEST[0][0])
     assert main(["route", TEST[0][0], "--store", str(db), *HASH, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == want.name
 
 
 # ---- fit -----------------------------------------------------------------------------------
-def test_fit_saves_what_it_fitted(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fit_saves_what_it_fitted(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _jsonl(tmp_path / "fit.jsonl", FIT)
     out = tmp_path / "fitted.yaml"
-    assert main(["fit", "--routes", str(config), "--data", str(data), "--out", str(out), *HASH]) == 0
+    assert (
+        main(["fit", "--routes", str(config), "--data", str(data), "--out", str(out), *HASH]) == 0
+    )
     printed = capsys.readouterr().out
     assert "fit (balanced" in printed and f"fitted router written to {out}" in printed
     fitted = SemanticRouter.from_yaml(out, encoder=HashEncoder(128))
@@ -109,7 +127,9 @@ def test_fit_saves_what_it_fitted(config: Path, tmp_path: Path, capsys: pytest.C
     assert [c.name for c in fitted.batch(texts)] == [c.name for c in direct.batch(texts)]
 
 
-def test_fit_refuses_bad_data_and_nowhere_to_save(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fit_refuses_bad_data_and_nowhere_to_save(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _jsonl(tmp_path / "fit.jsonl", FIT)
     assert main(["fit", "--routes", str(config), "--data", str(data), *HASH]) == 2
     assert "nowhere to save" in capsys.readouterr().err
@@ -131,11 +151,17 @@ def qdrant_url() -> Iterator[str]:
         yield srv.url.replace("http://", "qdrant://") + "/routes"
 
 
-def test_sync_diff_is_synced(tmp_path: Path, qdrant_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sync_diff_is_synced(
+    tmp_path: Path, qdrant_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     mine = tmp_path / "mine.yaml"
-    mine.write_text(yaml.safe_dump([{"name": "chitchat", "utterances": CHITCHAT}]), encoding="utf-8")
+    mine.write_text(
+        yaml.safe_dump([{"name": "chitchat", "utterances": CHITCHAT}]), encoding="utf-8"
+    )
     theirs = tmp_path / "theirs.yaml"
-    theirs.write_text(yaml.safe_dump([{"name": "politics", "utterances": POLITICS}]), encoding="utf-8")
+    theirs.write_text(
+        yaml.safe_dump([{"name": "politics", "utterances": POLITICS}]), encoding="utf-8"
+    )
     args = ["--index", qdrant_url, *HASH]
     assert main(["sync", "--routes", str(theirs), *args, "--mode", "local"]) == 0
     capsys.readouterr()
@@ -154,8 +180,15 @@ def test_sync_diff_is_synced(tmp_path: Path, qdrant_url: str, capsys: pytest.Cap
     assert f"synced (merge): {len(lines)} differences resolved" in captured.err
 
     merged = tmp_path / "merged.yaml"
-    merged.write_text(yaml.safe_dump([{"name": "chitchat", "utterances": CHITCHAT},
-                                      {"name": "politics", "utterances": POLITICS}]), encoding="utf-8")
+    merged.write_text(
+        yaml.safe_dump(
+            [
+                {"name": "chitchat", "utterances": CHITCHAT},
+                {"name": "politics", "utterances": POLITICS},
+            ]
+        ),
+        encoding="utf-8",
+    )
     assert main(["is-synced", "--routes", str(merged), *args]) == 0
     assert main(["diff", "--routes", str(merged), *args]) == 0
     assert capsys.readouterr().out == "synced\n"
@@ -177,7 +210,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_has_help_with_an_example(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "Example:" in out and f"fingerpost {command}" in out.split("Example:")[1]
@@ -201,7 +236,11 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
     ],
 )
 def test_mistakes_are_one_line_without_traceback(
-    argv: list[str], status: int, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    status: int,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -218,7 +257,9 @@ def test_library_errors_are_one_line_and_debug_shows_the_traceback(
     assert main(["route", "hi", "--routes", str(other), *HASH, "--encoder", "default"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "EncoderMismatchError" in err and "Traceback" not in err
-    assert main(["route", "hi", "--routes", str(other), *HASH, "--encoder", "default", "--debug"]) == 1
+    assert (
+        main(["route", "hi", "--routes", str(other), *HASH, "--encoder", "default", "--debug"]) == 1
+    )
     assert "Traceback (most recent call last)" in capsys.readouterr().err
 
 

@@ -85,7 +85,9 @@ def main() -> int:
         pidx = PineconeIndex(
             api_key="k", index_name="sr-routes", dimensions=DIM, base_url=args["pinecone_url"]
         )
-        router = SemanticRouter(encoder=HashDense(), routes=_routes(), index=pidx, auto_sync="local")
+        router = SemanticRouter(
+            encoder=HashDense(), routes=_routes(), index=pidx, auto_sync="local"
+        )
         out["pinecone_count"] = len(pidx.get_utterances())
     if args.get("turns"):
         static = [Route(**{k: v for k, v in r.items() if k != "function_schemas"}) for r in ROUTES]

@@ -43,7 +43,10 @@ def test_semantic_router_config_maps_routes_and_warns_once(name: str) -> None:
 
 def test_router_from_json_and_yaml_accept_semantic_router_files() -> None:
     enc = HashEncoder(dim=16)
-    for loader, name in ((SemanticRouter.from_json, "sr_config.json"), (SemanticRouter.from_yaml, "sr_config.yaml")):
+    for loader, name in (
+        (SemanticRouter.from_json, "sr_config.json"),
+        (SemanticRouter.from_yaml, "sr_config.yaml"),
+    ):
         with pytest.warns(SemanticRouterConfigWarning, match="llm"):
             router = loader(FIXTURES / name, encoder=enc)
         with router:

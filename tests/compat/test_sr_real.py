@@ -65,10 +65,18 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Written]:
     base = tmp_path_factory.mktemp("sr")
     with PineconeTestServer(api_key="k") as srv:
         args = {"qdrant_path": str(base / "qdrant"), "pinecone_url": srv.url, "turns": TURNS}
-        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT / "src")}
+        env = {
+            **os.environ,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "PYTHONPATH": str(ROOT / "src"),
+        }
         proc = subprocess.run(
             [str(SR_PYTHON), str(Path(__file__).with_name("sr_write.py")), json.dumps(args)],
-            capture_output=True, text=True, timeout=300, env=env, check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr[-4000:]
         report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -83,7 +91,10 @@ def _expected(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
 def test_real_semantic_router_qdrant_collection(written: Written) -> None:
     client = qdrant_client.QdrantClient(path=str(written.qdrant_path))
     try:
-        with QdrantIndex("sr-routes", client=client) as idx, pytest.raises(ForeignLayoutError) as info:
+        with (
+            QdrantIndex("sr-routes", client=client) as idx,
+            pytest.raises(ForeignLayoutError) as info,
+        ):
             idx.bind(ENCODER.name, DIM)
         assert info.value.layout == "semantic-router"
         expected = _expected(written.report)
@@ -111,7 +122,10 @@ def test_real_semantic_router_qdrant_collection(written: Written) -> None:
 
 def test_real_semantic_router_pinecone_index(written: Written) -> None:
     url, expected = written.server.url, _expected(written.report)
-    with PineconeIndex("sr-routes", api_key="k", host=url) as idx, pytest.raises(ForeignLayoutError):
+    with (
+        PineconeIndex("sr-routes", api_key="k", host=url) as idx,
+        pytest.raises(ForeignLayoutError),
+    ):
         idx.bind(ENCODER.name, DIM)
     with (
         PineconeIndex("sr-routes", api_key="k", host=url, layout="semantic-router") as src,
@@ -131,7 +145,9 @@ def test_real_semantic_router_pinecone_index(written: Written) -> None:
             choice = router("what time is it in rome")
             assert choice.name == "get_time"
             got = {r.name: r for r in router.routes}
-            assert got["get_time"].function_schemas == written.report["routes"][0]["function_schemas"]
+            assert (
+                got["get_time"].function_schemas == written.report["routes"][0]["function_schemas"]
+            )
 
 
 def test_real_semantic_router_collection_through_the_cli(
@@ -140,8 +156,19 @@ def test_real_semantic_router_collection_through_the_cli(
     from fingerpost.__main__ import main
 
     store = written.qdrant_path
-    argv = ["migrate", "--from", "semantic-router", "--index", f"qdrant+path://{store}/sr-routes",
-            "--to", f"qdrant+path://{store}/cli-routes", "--encoder", "hash", "--dim", str(DIM)]
+    argv = [
+        "migrate",
+        "--from",
+        "semantic-router",
+        "--index",
+        f"qdrant+path://{store}/sr-routes",
+        "--to",
+        f"qdrant+path://{store}/cli-routes",
+        "--encoder",
+        "hash",
+        "--dim",
+        str(DIM),
+    ]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["routes"], report["utterances"], report["encoded"]) == (2, 6, 0)
@@ -171,7 +198,9 @@ def test_compat_layer_answers_as_semantic_router_does(written: Written) -> None:
             if want["one"][1] is not None:
                 assert one.similarity_score == pytest.approx(want["one"][1], abs=1e-5), turn
             many = rl(turn, limit=None)
-            assert [c.name for c in (many if isinstance(many, list) else [many])] == want["all"], turn
+            assert [c.name for c in (many if isinstance(many, list) else [many])] == want["all"], (
+                turn
+            )
     assert any(w["one"][0] is None for w in written.report["choices"])  # both outcomes covered
     assert any(w["one"][0] is not None for w in written.report["choices"])
 

@@ -29,9 +29,7 @@ def sr_rows() -> SR_ROWS:
     return weather + chat
 
 
-def qdrant_write(
-    client: Any, name: str, rows: SR_ROWS, vectors: NDArray[np.float32]
-) -> None:
+def qdrant_write(client: Any, name: str, rows: SR_ROWS, vectors: NDArray[np.float32]) -> None:
     """``semantic_router.index.qdrant.QdrantIndex.add`` then ``_write_config(sr_hash)``."""
     from qdrant_client import models
 
@@ -41,7 +39,9 @@ def qdrant_write(
     )
     ids = [str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{r}:{u}")) for r, u, _, _ in rows]
     payloads = [{"sr_route": r, "sr_utterance": u, "metadata": md} for r, u, _, md in rows]
-    client.upload_collection(name, vectors=vectors.tolist(), payload=payloads, ids=ids, batch_size=100)
+    client.upload_collection(
+        name, vectors=vectors.tolist(), payload=payloads, ids=ids, batch_size=100
+    )
     if not client.collection_exists("sr_config"):
         client.create_collection(
             collection_name="sr_config",

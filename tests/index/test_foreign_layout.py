@@ -68,7 +68,10 @@ def test_qdrant_semantic_router_collection_is_refused_not_empty(qclient: object)
         with pytest.raises(ForeignLayoutError):
             router.sync("local")
         router.close()
-    with QdrantIndex("semantic-router-index", client=qclient) as idx, pytest.raises(ForeignLayoutError):  # type: ignore[arg-type]
+    with (
+        QdrantIndex("semantic-router-index", client=qclient) as idx,
+        pytest.raises(ForeignLayoutError),
+    ):  # type: ignore[arg-type]
         SemanticRouter(routes=LOCAL, encoder=ENCODER, index=idx, auto_sync="local")
     records, _ = qclient.scroll("semantic-router-index", limit=100)  # type: ignore[attr-defined]
     assert len(records) == before == len(sr_rows())

@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _router(path: Path, routes=None, encoder=None):  # type: ignore[no-untyped-def]
     return SemanticRouter(
-        routes=routes, encoder=encoder or HashEncoder(), index=LocalIndex(path=path), score_threshold=0.3
+        routes=routes,
+        encoder=encoder or HashEncoder(),
+        index=LocalIndex(path=path),
+        score_threshold=0.3,
     )
 
 
@@ -125,7 +128,10 @@ CHILD = textwrap.dedent(
 def test_acknowledged_writes_survive_normal_exit(tmp_path: Path) -> None:
     db = tmp_path / "routes.db"
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(db), "300", "2"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", CHILD, str(db), "300", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     router = _router(db)

@@ -405,7 +405,8 @@ def test_pinecone_transient_classification() -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["http://[::1", "localhost:abc", "http://h:99999", "http://bad host", "ftp://x", "", "   "]
+    "host",
+    ["http://[::1", "localhost:abc", "http://h:99999", "http://bad host", "ftp://x", "", "   "],
 )
 def test_an_unusable_host_is_a_typed_error_at_construction(host: str) -> None:
     """Issue 10: a bad host used to surface as httpx.InvalidURL at the first request."""
@@ -413,6 +414,8 @@ def test_an_unusable_host_is_a_typed_error_at_construction(host: str) -> None:
         PineconeIndex("routes", api_key="k", host=host)
 
 
-@pytest.mark.parametrize("host", ["http://127.0.0.1:5080", "localhost:5080", "https://api.example.test"])
+@pytest.mark.parametrize(
+    "host", ["http://127.0.0.1:5080", "localhost:5080", "https://api.example.test"]
+)
 def test_usable_hosts_construct_without_io(host: str) -> None:
     PineconeIndex("routes", api_key="k", host=host).close()

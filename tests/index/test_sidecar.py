@@ -43,9 +43,13 @@ def contents(r: SemanticRouter) -> tuple[list[Route], np.ndarray]:
     return live, np.concatenate([snap.route_vectors(x.name) for x in live])  # type: ignore[misc]
 
 
-def test_second_boot_maps_the_sidecar_and_equals_sqlite(tmp_path: Path, sqlite_loads: list[int]) -> None:
+def test_second_boot_maps_the_sidecar_and_equals_sqlite(
+    tmp_path: Path, sqlite_loads: list[int]
+) -> None:
     db = tmp_path / "routes.db"
-    SemanticRouter(routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3).close()
+    SemanticRouter(
+        routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3
+    ).close()
     sqlite_loads.clear()
     first = boot(db)  # no sidecar yet: SQLite (checksums verified), then the sidecar is written
     assert len(sqlite_loads) == 1 and sidecar_path(db).exists()
@@ -57,9 +61,13 @@ def test_second_boot_maps_the_sidecar_and_equals_sqlite(tmp_path: Path, sqlite_l
     first.close(), second.close()
 
 
-def test_a_write_invalidates_the_sidecar_until_the_next_boot_rebuilds_it(tmp_path: Path, sqlite_loads: list[int]) -> None:
+def test_a_write_invalidates_the_sidecar_until_the_next_boot_rebuilds_it(
+    tmp_path: Path, sqlite_loads: list[int]
+) -> None:
     db = tmp_path / "routes.db"
-    SemanticRouter(routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3).close()
+    SemanticRouter(
+        routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3
+    ).close()
     boot(db).close()
     writer = boot(db)  # another process's write, through its own connection
     writer.add(Route(name="new", utterances=["brand new words"]))
@@ -75,11 +83,23 @@ def test_a_write_invalidates_the_sidecar_until_the_next_boot_rebuilds_it(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "damage", ["garbage", "truncated", "other-store", "stale-generation", "flipped-vector-bytes", "nan-vector"]
+    "damage",
+    [
+        "garbage",
+        "truncated",
+        "other-store",
+        "stale-generation",
+        "flipped-vector-bytes",
+        "nan-vector",
+    ],
 )
-def test_a_sidecar_that_does_not_match_is_ignored(tmp_path: Path, sqlite_loads: list[int], damage: str) -> None:
+def test_a_sidecar_that_does_not_match_is_ignored(
+    tmp_path: Path, sqlite_loads: list[int], damage: str
+) -> None:
     db = tmp_path / "routes.db"
-    SemanticRouter(routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3).close()
+    SemanticRouter(
+        routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3
+    ).close()
     want = contents(boot(db))
     side = sidecar_path(db)
     data = side.read_bytes()
@@ -89,16 +109,27 @@ def test_a_sidecar_that_does_not_match_is_ignored(tmp_path: Path, sqlite_loads: 
         side.write_bytes(data[:-4])
     elif damage in ("flipped-vector-bytes", "nan-vector"):  # header intact, vectors not
         cut = len(data) - 4 * 37
-        bad = b"\xff\xff\xff\x7f" if damage == "nan-vector" else bytes(b ^ 0x5A for b in data[cut : cut + 8])
+        bad = (
+            b"\xff\xff\xff\x7f"
+            if damage == "nan-vector"
+            else bytes(b ^ 0x5A for b in data[cut : cut + 8])
+        )
         side.write_bytes(data[:cut] + bad + data[cut + len(bad) :])
     elif damage == "other-store":  # a sidecar left by a deleted store at the same path
         other = tmp_path / "other.db"
-        SemanticRouter(routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=other), score_threshold=0.3).close()
+        SemanticRouter(
+            routes=routes(),
+            encoder=HashEncoder(),
+            index=LocalIndex(path=other),
+            score_threshold=0.3,
+        ).close()
         boot(other).close()
         side.write_bytes(sidecar_path(other).read_bytes())
     else:  # a write the sidecar missed (its generation is behind the store's)
         with _open(db) as store:
-            store._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+            store._db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
     sqlite_loads.clear()
     got = contents(boot(db))
     assert len(sqlite_loads) == 1
@@ -119,7 +150,9 @@ class _open:
 def test_a_booted_router_maps_its_vectors_instead_of_copying_them(tmp_path: Path) -> None:
     db = tmp_path / "routes.db"
     rs = routes(40, 50)
-    SemanticRouter(routes=rs, encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3).close()
+    SemanticRouter(
+        routes=rs, encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3
+    ).close()
     boot(db).close()
     raw = 40 * 50 * HashEncoder().dim * 4
     gc.collect()

@@ -14,9 +14,13 @@ ROUTES = [
 ]
 
 
-def router(path: Path | None = None, routes: list[Route] | None = None, **kw: object) -> SemanticRouter:
+def router(
+    path: Path | None = None, routes: list[Route] | None = None, **kw: object
+) -> SemanticRouter:
     index = LocalIndex(path=path) if path is not None else LocalIndex()
-    return SemanticRouter(routes=routes, encoder=HashEncoder(), index=index, score_threshold=0.3, **kw)  # type: ignore[arg-type]
+    return SemanticRouter(
+        routes=routes, encoder=HashEncoder(), index=index, score_threshold=0.3, **kw
+    )  # type: ignore[arg-type]
 
 
 def state(r: SemanticRouter) -> tuple[object, ...]:

@@ -51,7 +51,9 @@ def utterances_of(i: int) -> list[str]:
 def crash_once(db: Path, target: int) -> int:
     """Run the child until it acknowledged ``target`` adds (or more), then kill -9 it;
     returns how many routes were acknowledged."""
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(db)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     acked, calls = 0, 0
     try:

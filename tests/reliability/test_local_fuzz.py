@@ -23,17 +23,39 @@ from ._local_helpers import ROUTES, state
 
 pytestmark = pytest.mark.timeout(600)
 
-NASTY = ["\ud800", "bad \udfff", "\x00", " ", "", "\n", "will it rain today", "order a pizza", "food", "weather"]
+NASTY = [
+    "\ud800",
+    "bad \udfff",
+    "\x00",
+    " ",
+    "",
+    "\n",
+    "will it rain today",
+    "order a pizza",
+    "food",
+    "weather",
+]
 texts = st.text(st.characters(exclude_categories=()), max_size=12) | st.sampled_from(NASTY)
 scalars = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | texts | st.binary(max_size=4)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | texts
+    | st.binary(max_size=4)
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=3) | st.tuples(inner, inner),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(texts, inner, max_size=3)
+        | st.tuples(inner, inner)
+    ),
     max_leaves=12,
 )
-utterance_lists = st.lists(st.sampled_from([*NASTY[6:], "play jazz", "is it sunny"]), min_size=1, max_size=3)
+utterance_lists = st.lists(
+    st.sampled_from([*NASTY[6:], "play jazz", "is it sunny"]), min_size=1, max_size=3
+)
 routes = st.builds(
     Route,
     name=st.sampled_from(["weather", "food", "music", "travel"]),
@@ -45,7 +67,9 @@ names = st.sampled_from(["weather", "food", "music", "nosuch"]) | values
 FIELDS = {
     "utterances": utterance_lists | values,
     "description": st.none() | st.text(max_size=5) | values,
-    "function_schemas": st.none() | st.lists(st.dictionaries(st.text(max_size=3), st.integers(), max_size=2), max_size=2) | values,
+    "function_schemas": st.none()
+    | st.lists(st.dictionaries(st.text(max_size=3), st.integers(), max_size=2), max_size=2)
+    | values,
     "score_threshold": st.none() | st.floats(-1, 1) | values,
     "metadata": st.dictionaries(st.text(max_size=3), st.integers(), max_size=2) | values,
 }
@@ -54,7 +78,11 @@ vectors = st.none() | st.lists(st.floats(-1, 1), min_size=128, max_size=128) | v
 
 @st.composite
 def calls(draw: st.DrawFn) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-    op = draw(st.sampled_from(["add", "update", "call", "batch", "set_threshold", "delete", "add_utterances", "get"]))
+    op = draw(
+        st.sampled_from(
+            ["add", "update", "call", "batch", "set_threshold", "delete", "add_utterances", "get"]
+        )
+    )
     if op == "add":
         return op, (draw(routes | st.lists(routes, max_size=3) | values),), {}
     if op == "update":
@@ -72,7 +100,11 @@ def calls(draw: st.DrawFn) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     if op == "batch":
         return op, (draw(st.lists(texts, max_size=3) | values),), {}
     if op == "set_threshold":
-        return op, (draw(st.floats() | values),), ({"route_name": draw(names)} if draw(st.booleans()) else {})
+        return (
+            op,
+            (draw(st.floats() | values),),
+            ({"route_name": draw(names)} if draw(st.booleans()) else {}),
+        )
     if op in ("delete", "get"):
         return op, (draw(names),), {}
     return op, (draw(names), draw(st.lists(texts, max_size=2) | values)), {}
@@ -92,8 +124,10 @@ def fuzz_api(max_examples: int) -> None:
     def run(sequence: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             r = SemanticRouter(
-                routes=ROUTES, encoder=HashEncoder(),
-                index=LocalIndex(path=Path(tmp) / "s.db", synchronous="OFF"), score_threshold=0.3,
+                routes=ROUTES,
+                encoder=HashEncoder(),
+                index=LocalIndex(path=Path(tmp) / "s.db", synchronous="OFF"),
+                score_threshold=0.3,
             )
             try:
                 for op, args, kwargs in sequence:
@@ -104,8 +138,11 @@ def fuzz_api(max_examples: int) -> None:
                     except FingerpostError:
                         assert state(r) == before, (op, args, kwargs)
                     assert _memory(r) == _stored(r)
-                    assert r.score_threshold == r._local._store.get_meta_json("score_threshold") or (  # type: ignore[union-attr]
-                        r._local._store.get_meta_json("score_threshold") is None and r.score_threshold == 0.3  # type: ignore[union-attr]
+                    assert r.score_threshold == r._local._store.get_meta_json(
+                        "score_threshold"
+                    ) or (  # type: ignore[union-attr]
+                        r._local._store.get_meta_json("score_threshold") is None
+                        and r.score_threshold == 0.3  # type: ignore[union-attr]
                     )
             finally:
                 r.close()
@@ -143,7 +180,10 @@ config_dicts = st.fixed_dictionaries(
 )
 HOSTILE = [
     "a: &a [1,2]\nb: *a\n",
-    "a: &a [" + ",".join(["1"] * 10) + "]\n" + "\n".join(f"b{i}: &b{i} [*a, *a, *a]" for i in range(5)),
+    "a: &a ["
+    + ",".join(["1"] * 10)
+    + "]\n"
+    + "\n".join(f"b{i}: &b{i} [*a, *a, *a]" for i in range(5)),
     "[" * 5000,
     "a: " + "[" * 3000 + "]" * 3000,
     "!!python/object/apply:os.system ['echo pwned']",
@@ -179,7 +219,10 @@ def fuzz_configs(max_examples: int) -> None:
         _check_loader(RouterConfig.from_json if how == "json" else RouterConfig.from_yaml, text)
 
     @settings(max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.text(st.characters(exclude_categories=()), max_size=200) | st.sampled_from(HOSTILE), st.booleans())
+    @given(
+        st.text(st.characters(exclude_categories=()), max_size=200) | st.sampled_from(HOSTILE),
+        st.booleans(),
+    )
     def raw(text: str, as_yaml: bool) -> None:
         _check_loader(RouterConfig.from_yaml if as_yaml else RouterConfig.from_json, text)
 

@@ -40,7 +40,9 @@ async def test_lone_surrogate_turn_fails_alone_among_concurrent_turns() -> None:
     r = router(routes=ROUTES)
     async with r:
         results = await asyncio.gather(
-            *(r.acall(t) for t in GOOD[:15]), r.acall("bad \ud800"), *(r.acall(t) for t in GOOD[15:]),
+            *(r.acall(t) for t in GOOD[:15]),
+            r.acall("bad \ud800"),
+            *(r.acall(t) for t in GOOD[15:]),
             return_exceptions=True,
         )
     bad = results.pop(15)
@@ -82,7 +84,9 @@ async def test_encoder_failure_is_isolated_to_the_turn_that_caused_it() -> None:
     r = SemanticRouter(routes=ROUTES, encoder=enc, score_threshold=0.3)
     async with r:
         results = await asyncio.gather(
-            *(r.acall(t) for t in GOOD[:10]), r.acall("poison pill"), *(r.acall(t) for t in GOOD[10:]),
+            *(r.acall(t) for t in GOOD[:10]),
+            r.acall("poison pill"),
+            *(r.acall(t) for t in GOOD[10:]),
             return_exceptions=True,
         )
     bad = results.pop(10)
@@ -245,9 +249,16 @@ def test_router_threshold_is_saved_in_the_store(tmp_path: Path) -> None:
 
 def _head(dim: int, coef: float) -> dict[str, object]:
     return {
-        "format": 2, "kind": "softmax", "classes": ["weather", "food"],
-        "coef": [[coef] * dim, [-coef] * dim], "intercept": [0.0, 0.0],
-        "weight": 0.5, "temperature": 1.0, "l2": 0.001, "threshold": None, "blend": "logprob",
+        "format": 2,
+        "kind": "softmax",
+        "classes": ["weather", "food"],
+        "coef": [[coef] * dim, [-coef] * dim],
+        "intercept": [0.0, 0.0],
+        "weight": 0.5,
+        "temperature": 1.0,
+        "l2": 0.001,
+        "threshold": None,
+        "blend": "logprob",
     }
 
 

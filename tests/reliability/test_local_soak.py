@@ -111,6 +111,7 @@ def run_soak(tmp_path: Path, n_ops: int, n_threads: int = 3, n_tasks: int = 3) -
             except BaseException as exc:
                 errors.append(exc)
                 stop.set()
+
         return run
 
     def thread_worker(wk: Worker) -> None:
@@ -147,7 +148,10 @@ def run_soak(tmp_path: Path, n_ops: int, n_threads: int = 3, n_tasks: int = 3) -
             await r.aclose()
         errors.extend(x for x in results if isinstance(x, BaseException))
 
-    threads = [threading.Thread(target=guard(lambda wk=wk: thread_worker(wk))) for wk in workers[:n_threads]]
+    threads = [
+        threading.Thread(target=guard(lambda wk=wk: thread_worker(wk)))
+        for wk in workers[:n_threads]
+    ]
     readers = [threading.Thread(target=guard(reader)) for _ in range(2)]
     for t in threads + readers:
         t.start()

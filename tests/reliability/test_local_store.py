@@ -65,7 +65,10 @@ class Peer:
 
     def __init__(self, db: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", PEER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", PEER, str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.read() == "ready"
 
@@ -174,7 +177,9 @@ def test_full_disk_is_a_store_error_and_changes_nothing(tmp_path: Path) -> None:
     store = r.index._store  # type: ignore[union-attr]
     (pages,) = store._db.execute("PRAGMA page_count").fetchone()
     store._db.execute(f"PRAGMA max_page_count={pages}")  # the "disk" is full now
-    big = Route(name="big", utterances=[f"utterance number {i} of a big route" for i in range(2000)])
+    big = Route(
+        name="big", utterances=[f"utterance number {i} of a big route" for i in range(2000)]
+    )
     with pytest.raises(StoreError, match="full"):
         r.add(big)
     assert state(r) == before

@@ -116,11 +116,19 @@ def test_a_change_log_with_a_gap_falls_back_to_a_full_pull() -> None:
 # ---- property: random interleavings of 3 agents' writes and refreshes ------------------------
 
 NAMES = ["alpha", "beta", "gamma", "delta"]
-TEXTS = ["book a flight", "cancel my order", "what's the weather", "play some jazz", "reset password"]
+TEXTS = [
+    "book a flight",
+    "cancel my order",
+    "what's the weather",
+    "play some jazz",
+    "reset password",
+]
 
 op = st.one_of(
     st.tuples(st.just("add"), st.integers(0, 2), st.sampled_from(NAMES), st.sampled_from(TEXTS)),
-    st.tuples(st.just("add_utterances"), st.integers(0, 2), st.sampled_from(NAMES), st.sampled_from(TEXTS)),
+    st.tuples(
+        st.just("add_utterances"), st.integers(0, 2), st.sampled_from(NAMES), st.sampled_from(TEXTS)
+    ),
     st.tuples(st.just("update"), st.integers(0, 2), st.sampled_from(NAMES), st.integers(0, 3)),
     st.tuples(st.just("delete"), st.integers(0, 2), st.sampled_from(NAMES), st.just(0)),
     st.tuples(st.just("refresh"), st.integers(0, 2), st.just(""), st.just(0)),
@@ -162,14 +170,18 @@ def converge_case(ops: list[tuple[str, int, str, object]]) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op, max_size=25))
-def test_three_agents_converge_after_any_interleaving(ops: list[tuple[str, int, str, object]]) -> None:
+def test_three_agents_converge_after_any_interleaving(
+    ops: list[tuple[str, int, str, object]],
+) -> None:
     converge_case(ops)
 
 
 @pytest.mark.soak
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op, max_size=60))
-def test_three_agents_converge_after_any_interleaving_soak(ops: list[tuple[str, int, str, object]]) -> None:
+def test_three_agents_converge_after_any_interleaving_soak(
+    ops: list[tuple[str, int, str, object]],
+) -> None:
     converge_case(ops)
 
 
@@ -179,9 +191,15 @@ def test_three_agents_on_embedded_qdrant_converge() -> None:
     with shared("qdrant-embedded") as make:
         agents = [SemanticRouter(encoder=HashEncoder(), index=make()) for _ in range(3)]
         script = [
-            ("add", 0, "alpha", TEXTS[0]), ("add", 1, "beta", TEXTS[1]), ("add_utterances", 2, "alpha", 1),
-            ("update", 0, "beta", 2), ("delete", 1, "alpha", 0), ("add", 2, "gamma", TEXTS[2]),
-            ("add_utterances", 0, "gamma", 3), ("refresh", 1, "", 0), ("update", 2, "gamma", 1),
+            ("add", 0, "alpha", TEXTS[0]),
+            ("add", 1, "beta", TEXTS[1]),
+            ("add_utterances", 2, "alpha", 1),
+            ("update", 0, "beta", 2),
+            ("delete", 1, "alpha", 0),
+            ("add", 2, "gamma", TEXTS[2]),
+            ("add_utterances", 0, "gamma", 3),
+            ("refresh", 1, "", 0),
+            ("update", 2, "gamma", 1),
         ]
         for kind, who, name, arg in script:
             run_op(agents[who], kind, name, arg)
@@ -199,7 +217,9 @@ def test_two_routers_sharing_one_embedded_client_all_adds_succeed(same_collectio
     try:
         names = ["shared", "shared"] if same_collection else ["one", "two"]
         routers = [
-            SemanticRouter(encoder=HashEncoder(), index=QdrantIndex(index_name=n, client=client), lease_wait=60)
+            SemanticRouter(
+                encoder=HashEncoder(), index=QdrantIndex(index_name=n, client=client), lease_wait=60
+            )
             for n in names
         ]
         per_thread, threads_per_router = 10, 4
@@ -215,7 +235,10 @@ def test_two_routers_sharing_one_embedded_client_all_adds_succeed(same_collectio
                 except BaseException as exc:  # every failure counts
                     errors.append(exc)
 
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(len(routers) * threads_per_router)]
+        threads = [
+            threading.Thread(target=work, args=(k,))
+            for k in range(len(routers) * threads_per_router)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -223,7 +246,9 @@ def test_two_routers_sharing_one_embedded_client_all_adds_succeed(same_collectio
         assert errors == []
         total = len(threads) * per_thread  # 80 adds
         for n in dict.fromkeys(names):
-            fresh = SemanticRouter(encoder=HashEncoder(), index=QdrantIndex(index_name=n, client=client))
+            fresh = SemanticRouter(
+                encoder=HashEncoder(), index=QdrantIndex(index_name=n, client=client)
+            )
             want = total if same_collection else total // 2
             assert len(fresh.list_route_names()) == want
             assert fresh.index.count() == 2 * want  # the collection is readable, every point there

@@ -49,7 +49,9 @@ LOCAL = [
     Route(name="big", utterances=[f"big utterance {i}" for i in range(130)]),
 ]
 C = Route(name="c", utterances=[f"c utterance {i}" for i in range(90)])
-MERGED = {r.name: r for r in plan_sync("merge", LOCAL, RouterConfig(routes=SEEDED).to_utterances()).result}
+MERGED = {
+    r.name: r for r in plan_sync("merge", LOCAL, RouterConfig(routes=SEEDED).to_utterances()).result
+}
 B2 = SEEDED[1].model_copy(update={"metadata": {"v": 2}})
 FINAL = [MERGED["a"], MERGED["big"], B2, C]
 # every whole version a route may have at some point of the child's work
@@ -135,7 +137,11 @@ def run_child(kind: str, url: str, budget: int) -> tuple[int, list[object]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, kind, url, str(budget), SPEC],
-        capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        env=env,
+        timeout=120,
     )
     acks = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     if proc.returncode not in (0, -signal.SIGKILL):
@@ -160,7 +166,9 @@ def one_run(kind: str, budget: int) -> dict[str, object]:
             for name in {*VERSIONS, *fresh.list_route_names()}:
                 assert whole(fresh.get(name), VERSIONS.get(name, [])), (budget, name)
             if "sync" in acks:
-                assert whole(fresh.get("a"), [MERGED["a"]]) and whole(fresh.get("big"), [MERGED["big"]])
+                assert whole(fresh.get("a"), [MERGED["a"]]) and whole(
+                    fresh.get("big"), [MERGED["big"]]
+                )
             if "add" in acks:
                 assert whole(fresh.get("c"), [C])
             if "update" in acks:
@@ -191,7 +199,9 @@ def _no_pinecone_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(("kind", "budget"), [("qdrant", 6), ("qdrant", 17), ("pinecone", 9), ("pinecone", 21)])
+@pytest.mark.parametrize(
+    ("kind", "budget"), [("qdrant", 6), ("qdrant", 17), ("pinecone", 9), ("pinecone", 21)]
+)
 def test_kill9_during_remote_sync_and_writes(kind: str, budget: int) -> None:
     out = one_run(kind, budget)
     assert out["killed"]
@@ -212,11 +222,11 @@ def test_a_whole_child_run_fits_the_drawn_kill_points() -> None:
     """The kill points are drawn from 1..TOTAL_WRITES: a run with no kill must need about
     that many writes, or the draws would miss the end (or mostly not kill at all)."""
     with server("qdrant") as url:
-        bystander = SemanticRouter(routes=SEEDED, encoder=HashEncoder(), index=open_index("qdrant", url),
-                                   auto_sync="local")
+        bystander = SemanticRouter(
+            routes=SEEDED, encoder=HashEncoder(), index=open_index("qdrant", url), auto_sync="local"
+        )
         rc, acks = run_child("qdrant", url, 0)
         bystander.index.close()  # type: ignore[union-attr]
     assert rc == 0 and acks[:3] == ["sync", "add", "update"]
     writes = acks[3]["writes"]  # type: ignore[index]
     assert TOTAL_WRITES - 8 <= writes <= TOTAL_WRITES + 2, writes
-

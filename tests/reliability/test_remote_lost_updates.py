@@ -22,11 +22,12 @@ def base(kind: str) -> list[str]:
     return [f"base utterance number {i}" for i in range(1200 if kind == "local" else 200)]
 
 
-
 def make(kind: str, remote: MemoryRemote | None = None) -> SemanticRouter:
     if kind == "local":
         return SemanticRouter(encoder=HashEncoder(), index=LocalIndex())
-    return SemanticRouter(encoder=HashEncoder(), index=remote if remote is not None else MemoryRemote())
+    return SemanticRouter(
+        encoder=HashEncoder(), index=remote if remote is not None else MemoryRemote()
+    )
 
 
 def race(*calls: Callable[[], object]) -> list[BaseException | None]:
@@ -91,7 +92,9 @@ def test_delete_racing_update_never_resurrects_an_acknowledged_delete(kind: str)
     for round_ in range(10):
         name = f"doomed {round_}"
         r.add(Route(name=name, utterances=base(kind)))
-        deleted, updated = race(lambda n=name: r.delete(n), lambda n=name: r.update(n, metadata={"x": 1}))
+        deleted, updated = race(
+            lambda n=name: r.delete(n), lambda n=name: r.update(n, metadata={"x": 1})
+        )
         assert deleted is None  # the delete was acknowledged
         assert updated is None or isinstance(updated, RouteNotFoundError)
         assert r.get(name) is None

@@ -23,7 +23,9 @@ from fingerpost.sync._intent import is_intent
 from tests.sync.crash_remote import Crash, CrashAfter, expire_tickets
 from tests.sync.memory_remote import MemoryRemote
 
-BIG = Route(name="big", utterances=[f"big route utterance {i}" for i in range(300)], metadata={"k": "v"})
+BIG = Route(
+    name="big", utterances=[f"big route utterance {i}" for i in range(300)], metadata={"k": "v"}
+)
 
 
 def agent(index: RemoteIndex, routes: list[Route] | None = None, **kw: object) -> SemanticRouter:
@@ -82,8 +84,12 @@ def test_a_write_killed_at_every_point(op: str) -> None:
     old = Route(name="big", utterances=[f"old utterance {i}" for i in range(5)], metadata={"v": 1})
     new = {
         "add": Route(name="fresh", utterances=[f"new utterance {i}" for i in range(5)]),
-        "update": old.model_copy(update={"metadata": {"v": 2}, "utterances": [*old.utterances[:3], "x", "y"]}),
-        "add_utterances": old.model_copy(update={"utterances": [*old.utterances, "more", "and more"]}),
+        "update": old.model_copy(
+            update={"metadata": {"v": 2}, "utterances": [*old.utterances[:3], "x", "y"]}
+        ),
+        "add_utterances": old.model_copy(
+            update={"utterances": [*old.utterances, "more", "and more"]}
+        ),
         "delete": None,
     }[op]
     name = "fresh" if op == "add" else "big"
@@ -151,11 +157,15 @@ def test_pinecone_metadata_over_40kb_uploads_nothing() -> None:
 @pytest.mark.parametrize("mode", ["local", "merge", "merge-force-remote"])
 def test_a_sync_killed_at_every_point_converges_on_rerun(mode: str) -> None:
     local = [
-        Route(name="politics", utterances=["vote for me", "the president"], metadata={"v": "local"}),
+        Route(
+            name="politics", utterances=["vote for me", "the president"], metadata={"v": "local"}
+        ),
         Route(name="food", utterances=[f"dish {i}" for i in range(6)]),
     ]
     seeded = [
-        Route(name="politics", utterances=["the president", "tax policy"], metadata={"v": "remote"}),
+        Route(
+            name="politics", utterances=["the president", "tax policy"], metadata={"v": "remote"}
+        ),
         Route(name="sport", utterances=["goal", "match"]),
     ]
     expected = plan_sync(mode, local, RouterConfig(routes=seeded).to_utterances()).result
@@ -189,8 +199,12 @@ def test_a_sync_killed_at_every_point_converges_on_rerun(mode: str) -> None:
 
 NAMES = ["alpha", "beta", "gamma"]
 act = st.one_of(
-    st.tuples(st.sampled_from(["add", "add_utterances", "update", "delete", "refresh"]),
-              st.integers(0, 2), st.sampled_from(NAMES), st.integers(0, 9)),
+    st.tuples(
+        st.sampled_from(["add", "add_utterances", "update", "delete", "refresh"]),
+        st.integers(0, 2),
+        st.sampled_from(NAMES),
+        st.integers(0, 9),
+    ),
     st.tuples(st.just("kill"), st.integers(0, 2), st.integers(0, 6), st.integers(0, 9)),
     st.tuples(st.just("expire"), st.just(0), st.just(""), st.just(0)),
 )
@@ -224,7 +238,9 @@ def _expect(model: dict[str, object], kind: str, name: str, arg: int) -> None:
         if kind == "update":
             model[name] = cur.model_copy(update={"metadata": {"v": arg}})
         else:
-            model[name] = cur.model_copy(update={"utterances": [*cur.utterances, f"{name} extra {arg}"]})
+            model[name] = cur.model_copy(
+                update={"utterances": [*cur.utterances, f"{name} extra {arg}"]}
+            )
 
 
 def schedule_case(steps: list[tuple[str, int, object, int]]) -> None:
@@ -279,14 +295,18 @@ def schedule_case(steps: list[tuple[str, int, object, int]]) -> None:
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(act, max_size=25))
-def test_random_schedules_with_kills_and_lease_expiries(steps: list[tuple[str, int, object, int]]) -> None:
+def test_random_schedules_with_kills_and_lease_expiries(
+    steps: list[tuple[str, int, object, int]],
+) -> None:
     schedule_case(steps)
 
 
 @pytest.mark.soak
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(act, max_size=60))
-def test_random_schedules_with_kills_and_lease_expiries_soak(steps: list[tuple[str, int, object, int]]) -> None:
+def test_random_schedules_with_kills_and_lease_expiries_soak(
+    steps: list[tuple[str, int, object, int]],
+) -> None:
     schedule_case(steps)
 
 

@@ -97,5 +97,7 @@ def test_every_mode_over_random_states(mode: str, local: list[Route], remote: li
 @pytest.mark.parametrize("mode", SYNC_MODES)
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(local=route_set(), remote=route_set())
-def test_every_mode_over_random_states_soak(mode: str, local: list[Route], remote: list[Route]) -> None:
+def test_every_mode_over_random_states_soak(
+    mode: str, local: list[Route], remote: list[Route]
+) -> None:
     sync_case(mode, local, remote)

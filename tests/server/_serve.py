@@ -24,8 +24,14 @@ def serving(app: Any) -> Iterator[str]:
     sock.listen(1024)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", ws="none", http="h11", loop="asyncio", lifespan="on",
-        timeout_graceful_shutdown=10, backlog=1024,
+        app,
+        log_level="warning",
+        ws="none",
+        http="h11",
+        loop="asyncio",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        backlog=1024,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test")

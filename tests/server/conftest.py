@@ -20,8 +20,12 @@ LIMITS = ServerLimits(max_text_chars=200, max_batch=16, max_body_bytes=16_384, m
 
 def make_router(encoder: HashEncoder | None = None, **kwargs: object) -> SemanticRouter:
     return SemanticRouter(
-        routes=[Route(name="politics", utterances=POLITICS), Route(name="chitchat", utterances=CHITCHAT)],
-        encoder=encoder or HashEncoder(dim=128), **kwargs,  # type: ignore[arg-type]
+        routes=[
+            Route(name="politics", utterances=POLITICS),
+            Route(name="chitchat", utterances=CHITCHAT),
+        ],
+        encoder=encoder or HashEncoder(dim=128),
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -35,7 +39,10 @@ def router() -> Iterator[SemanticRouter]:
 @pytest.fixture
 def client(router: SemanticRouter) -> Iterator[httpx.Client]:
     """A client of the app over ``router``, served by uvicorn on loopback, with a token."""
-    with serving(create_app(router, token=TOKEN, limits=LIMITS)) as url, httpx.Client(base_url=url, timeout=30) as c:
+    with (
+        serving(create_app(router, token=TOKEN, limits=LIMITS)) as url,
+        httpx.Client(base_url=url, timeout=30) as c,
+    ):
         yield c
 
 

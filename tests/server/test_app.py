@@ -11,7 +11,11 @@ from fingerpost import SemanticRouter
 from ..conftest import CHITCHAT
 from .conftest import AUTH, LIMITS, TOKEN
 
-TURNS = ["don't you love the president", "how's the weather today?", "tell me about quantum chromodynamics"]
+TURNS = [
+    "don't you love the president",
+    "how's the weather today?",
+    "tell me about quantum chromodynamics",
+]
 
 
 def _error(response: httpx.Response, status: int, type_name: str) -> str:
@@ -31,7 +35,9 @@ def test_route_equals_the_library(client: httpx.Client, router: SemanticRouter) 
         got_all = client.post("/v1/route", json={"text": text, "limit": None}).json()
         assert got_all == {"choices": [c.model_dump(mode="json") for c in router(text, limit=None)]}
     assert any(client.post("/v1/route", json={"text": t}).json()["choices"] for t in TURNS)
-    filtered = client.post("/v1/route", json={"text": TURNS[0], "route_filter": ["chitchat"], "limit": None})
+    filtered = client.post(
+        "/v1/route", json={"text": TURNS[0], "route_filter": ["chitchat"], "limit": None}
+    )
     assert all(c["name"] == "chitchat" for c in filtered.json()["choices"])
 
 
@@ -49,10 +55,15 @@ def test_routes_crud_with_a_token(client: httpx.Client) -> None:
     new = {"name": "music/jazz", "utterances": ["play some jazz", "put on miles davis"]}
     created = client.post("/v1/routes", json=new, headers=AUTH)
     assert created.status_code == 201 and created.json()["name"] == "music/jazz"
-    assert client.post("/v1/route", json={"text": "play some jazz"}).json()["choices"][0]["name"] == "music/jazz"
+    assert (
+        client.post("/v1/route", json={"text": "play some jazz"}).json()["choices"][0]["name"]
+        == "music/jazz"
+    )
     _error(client.post("/v1/routes", json=new, headers=AUTH), 409, "DuplicateRouteError")
 
-    patched = client.patch("/v1/routes/music/jazz", json={"score_threshold": 0.9, "metadata": {"k": 1}}, headers=AUTH)
+    patched = client.patch(
+        "/v1/routes/music/jazz", json={"score_threshold": 0.9, "metadata": {"k": 1}}, headers=AUTH
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()["score_threshold"] == 0.9 and patched.json()["metadata"] == {"k": 1}
     assert patched.json()["utterances"] == new["utterances"]  # fields left out are kept
@@ -61,11 +72,21 @@ def test_routes_crud_with_a_token(client: httpx.Client) -> None:
     assert client.delete("/v1/routes/music/jazz", headers=AUTH).status_code == 204
     _error(client.get("/v1/routes/music/jazz"), 404, "RouteNotFoundError")
     _error(client.delete("/v1/routes/music/jazz", headers=AUTH), 404, "RouteNotFoundError")
-    _error(client.patch("/v1/routes/nope", json={"description": "x"}, headers=AUTH), 404, "RouteNotFoundError")
+    _error(
+        client.patch("/v1/routes/nope", json={"description": "x"}, headers=AUTH),
+        404,
+        "RouteNotFoundError",
+    )
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}]
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ],
 )
 def test_writes_need_the_token(client: httpx.Client, headers: dict[str, str]) -> None:
     route = {"name": "x", "utterances": ["y"]}
@@ -73,24 +94,40 @@ def test_writes_need_the_token(client: httpx.Client, headers: dict[str, str]) ->
     _error(response, 401, "UnauthorizedError")
     assert response.headers["www-authenticate"] == "Bearer"
     _error(client.delete("/v1/routes/chitchat", headers=headers), 401, "UnauthorizedError")
-    _error(client.patch("/v1/routes/chitchat", json={"description": "d"}, headers=headers), 401, "UnauthorizedError")
-    _error(client.post("/v1/sync", json={"mode": "merge"}, headers=headers), 401, "UnauthorizedError")
+    _error(
+        client.patch("/v1/routes/chitchat", json={"description": "d"}, headers=headers),
+        401,
+        "UnauthorizedError",
+    )
+    _error(
+        client.post("/v1/sync", json={"mode": "merge"}, headers=headers), 401, "UnauthorizedError"
+    )
     assert client.get("/v1/routes/chitchat").status_code == 200  # reads need no token
     assert client.post("/v1/route", json={"text": "hi"}).status_code == 200
 
 
 def test_limits_answer_413_or_422(client: httpx.Client) -> None:
-    _error(client.post("/v1/route", json={"text": "x" * (LIMITS.max_text_chars + 1)}), 422, "InvalidInputError")
+    _error(
+        client.post("/v1/route", json={"text": "x" * (LIMITS.max_text_chars + 1)}),
+        422,
+        "InvalidInputError",
+    )
     texts = ["hello"] * (LIMITS.max_batch + 1)
     _error(client.post("/v1/route/batch", json={"texts": texts}), 422, "InvalidInputError")
     big = b'{"text": "' + b"a" * LIMITS.max_body_bytes + b'"}'
-    _error(client.post("/v1/route", content=big, headers={"content-type": "application/json"}), 413, "PayloadTooLargeError")
+    _error(
+        client.post("/v1/route", content=big, headers={"content-type": "application/json"}),
+        413,
+        "PayloadTooLargeError",
+    )
 
     def chunks() -> object:  # no content-length: the limit holds while streaming
         for _ in range(8):
             yield b"a" * (LIMITS.max_body_bytes // 4)
 
-    streamed = client.post("/v1/route", content=chunks(), headers={"content-type": "application/json"})  # type: ignore[arg-type]
+    streamed = client.post(
+        "/v1/route", content=chunks(), headers={"content-type": "application/json"}
+    )  # type: ignore[arg-type]
     _error(streamed, 413, "PayloadTooLargeError")
     many = {"name": "big", "utterances": [f"u{i}" for i in range(LIMITS.max_utterances + 1)]}
     _error(client.post("/v1/routes", json=many, headers=AUTH), 422, "InvalidInputError")
@@ -120,7 +157,9 @@ def test_errors_have_one_shape(
 
 
 def test_invalid_json_is_a_422(client: httpx.Client) -> None:
-    response = client.post("/v1/route", content=b"{not json", headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/route", content=b"{not json", headers={"content-type": "application/json"}
+    )
     _error(response, 422, "InvalidInputError")
 
 
@@ -128,12 +167,26 @@ def test_health_ready_and_openapi(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "routes": None}
     assert client.get("/readyz").json() == {"status": "ready", "routes": 2}
     schema = client.get("/openapi.json").json()
-    assert {"/v1/route", "/v1/route/batch", "/v1/routes", "/v1/routes/{name}", "/v1/diff", "/v1/sync",
-            "/healthz", "/readyz", "/metrics"} <= set(schema["paths"])
-    assert schema["components"]["schemas"]["RouteRequest"]["properties"]["text"]["maxLength"] == LIMITS.max_text_chars
+    assert {
+        "/v1/route",
+        "/v1/route/batch",
+        "/v1/routes",
+        "/v1/routes/{name}",
+        "/v1/diff",
+        "/v1/sync",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(schema["paths"])
+    assert (
+        schema["components"]["schemas"]["RouteRequest"]["properties"]["text"]["maxLength"]
+        == LIMITS.max_text_chars
+    )
 
 
-def test_metrics_count_turns_batches_and_requests(client: httpx.Client, router: SemanticRouter) -> None:
+def test_metrics_count_turns_batches_and_requests(
+    client: httpx.Client, router: SemanticRouter
+) -> None:
     for text in TURNS:
         client.post("/v1/route", json={"text": text})
     client.post("/v1/route/batch", json={"texts": TURNS})
@@ -147,11 +200,16 @@ def test_metrics_count_turns_batches_and_requests(client: httpx.Client, router: 
     for stage in ("encode", "score"):
         assert f'fingerpost_latency_seconds_count{{stage="{stage}"}} 4.0' in text
     assert 'fingerpost_latency_seconds_count{stage="total"} 4.0' in text
-    assert 'fingerpost_queue_depth 0.0' in text
-    assert 'fingerpost_http_requests_total{endpoint="/v1/route",method="POST",status="200"} 3.0' in text
+    assert "fingerpost_queue_depth 0.0" in text
+    assert (
+        'fingerpost_http_requests_total{endpoint="/v1/route",method="POST",status="200"} 3.0'
+        in text
+    )
 
 
-def test_a_bug_is_a_500_in_the_same_shape(router: SemanticRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_is_a_500_in_the_same_shape(
+    router: SemanticRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fingerpost.server import create_app
 
     from ._serve import serving

@@ -60,7 +60,9 @@ async def test_64_concurrent_clients_get_batched_encoder_calls() -> None:
                 encoder.calls = 0
                 encoder.sizes.clear()
                 encoder.armed = True
-                tasks = [asyncio.create_task(client.post("/v1/route", json={"text": t})) for t in texts]
+                tasks = [
+                    asyncio.create_task(client.post("/v1/route", json={"text": t})) for t in texts
+                ]
                 await _wait_for(encoder.entered.is_set)
                 await _wait_for(lambda: router._batcher.stats.queued == CLIENTS - 1)
                 encoder.release.set()
@@ -71,7 +73,11 @@ async def test_64_concurrent_clients_get_batched_encoder_calls() -> None:
     got = [r.json()["choices"] for r in responses]
     assert [c[0]["name"] if c else None for c in got] == [w.name for w in want]
     scores = [c[0]["similarity_score"] for c in got if c]  # batched float32 sums: equal to ~1e-6
-    assert scores == pytest.approx([w.similarity_score for w in want if w.name is not None], abs=1e-5)
+    assert scores == pytest.approx(
+        [w.similarity_score for w in want if w.name is not None], abs=1e-5
+    )
     assert sum(encoder.sizes) == CLIENTS
-    assert encoder.calls == 2 < CLIENTS, encoder.sizes  # one alone, then the 63 that queued behind it
+    assert encoder.calls == 2 < CLIENTS, (
+        encoder.sizes
+    )  # one alone, then the 63 that queued behind it
     assert encoder.sizes == [1, CLIENTS - 1]

@@ -27,9 +27,18 @@ CHECKS = [
 
 
 OPERATIONS = [
-    "POST /v1/route", "POST /v1/route/batch", "GET /v1/routes", "POST /v1/routes", "GET /v1/routes/{name}",
-    "PATCH /v1/routes/{name}", "DELETE /v1/routes/{name}", "GET /v1/diff", "POST /v1/sync", "GET /healthz",
-    "GET /readyz", "GET /metrics",
+    "POST /v1/route",
+    "POST /v1/route/batch",
+    "GET /v1/routes",
+    "POST /v1/routes",
+    "GET /v1/routes/{name}",
+    "PATCH /v1/routes/{name}",
+    "DELETE /v1/routes/{name}",
+    "GET /v1/diff",
+    "POST /v1/sync",
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",
 ]
 
 
@@ -57,8 +66,13 @@ def test_api_conforms_to_its_schema(served: tuple[str, Any], label: str) -> None
     operation = api.find_operation_by_label(label)
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-              database=None)
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
     def check(case: Any) -> None:
         case.call_and_validate(base_url=url, headers=AUTH, checks=CHECKS, timeout=30)
 

@@ -47,7 +47,9 @@ class CrashAfter(RemoteIndex):
         self._alive()
         return self.inner.get_utterances()
 
-    def fetch(self, routes: Sequence[str] | None = None, *, with_vectors: bool = True) -> list[RemotePoint]:
+    def fetch(
+        self, routes: Sequence[str] | None = None, *, with_vectors: bool = True
+    ) -> list[RemotePoint]:
         self._alive()
         return self.inner.fetch(routes, with_vectors=with_vectors)
 
@@ -67,7 +69,9 @@ class CrashAfter(RemoteIndex):
         self._alive()
         return self.inner.count()
 
-    def query(self, vector: Any, limit: int, routes: Sequence[str] | None = None) -> list[ScoredPoint]:
+    def query(
+        self, vector: Any, limit: int, routes: Sequence[str] | None = None
+    ) -> list[ScoredPoint]:
         self._alive()
         return self.inner.query(vector, limit, routes)
 

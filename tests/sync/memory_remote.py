@@ -46,7 +46,9 @@ class MemoryRemote(RemoteIndex):
     def get_utterances(self) -> list[Utterance]:
         return [p.utterance for p in self.points.values()]
 
-    def fetch(self, routes: Sequence[str] | None = None, *, with_vectors: bool = True) -> list[RemotePoint]:
+    def fetch(
+        self, routes: Sequence[str] | None = None, *, with_vectors: bool = True
+    ) -> list[RemotePoint]:
         self.fetches.append(None if routes is None else tuple(routes))
         want = None if routes is None else set(routes)
         return [
@@ -59,7 +61,9 @@ class MemoryRemote(RemoteIndex):
         self._write("upsert")
         for p in points:
             assert p.vector is not None
-            self.points[p.utterance.key] = RemotePoint(p.utterance, np.asarray(p.vector, np.float32))
+            self.points[p.utterance.key] = RemotePoint(
+                p.utterance, np.asarray(p.vector, np.float32)
+            )
 
     def delete(self, keys: Sequence[tuple[str, str]]) -> None:
         self._write("delete")

@@ -62,7 +62,8 @@ def test_four_agents_see_a_new_route_without_restart(tmp_path: Path) -> None:
     with ServerProcess("tests.servers.qdrant_rest", ["--path", str(tmp_path / "q")]) as server:
         seed = SemanticRouter(
             routes=[Route(name="chitchat", utterances=["how are you", "lovely weather"])],
-            encoder=HashEncoder(), index=QdrantIndex(index_name="shared", url=server.url),
+            encoder=HashEncoder(),
+            index=QdrantIndex(index_name="shared", url=server.url),
             auto_sync="local",
         )
         seed.close()
@@ -71,12 +72,21 @@ def test_four_agents_see_a_new_route_without_restart(tmp_path: Path) -> None:
 
         env = {**os.environ, **env}
         agents = [
-            subprocess.Popen([sys.executable, "-c", AGENT, server.url, str(INTERVAL)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, cwd=str(ROOT), env=env)
+            subprocess.Popen(
+                [sys.executable, "-c", AGENT, server.url, str(INTERVAL)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=str(ROOT),
+                env=env,
+            )
             for _ in range(4)
         ]
         events: queue.Queue[tuple[int, dict]] = queue.Queue()
-        readers = [threading.Thread(target=_reader, args=(p, events, i), daemon=True) for i, p in enumerate(agents)]
+        readers = [
+            threading.Thread(target=_reader, args=(p, events, i), daemon=True)
+            for i, p in enumerate(agents)
+        ]
         for r in readers:
             r.start()
         try:

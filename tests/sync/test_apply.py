@@ -28,15 +28,21 @@ LOCAL = [
     Route(name="chitchat", utterances=["nice weather", "how are you"]),
 ]
 REMOTE = [
-    Route(name="politics", utterances=["the president", "tax policy"], metadata={"v": "remote"},
-          function_schemas=[{"name": "f", "parameters": {}}]),
+    Route(
+        name="politics",
+        utterances=["the president", "tax policy"],
+        metadata={"v": "remote"},
+        function_schemas=[{"name": "f", "parameters": {}}],
+    ),
     Route(name="politics extra", utterances=["senate votes"]),
 ]
 
 
 def router(remote: MemoryRemote, routes=None, **kw):  # type: ignore[no-untyped-def]
     kw.setdefault("score_threshold", 0.3)
-    return SemanticRouter(routes=routes, encoder=kw.pop("encoder", HashEncoder()), index=remote, **kw)
+    return SemanticRouter(
+        routes=routes, encoder=kw.pop("encoder", HashEncoder()), index=remote, **kw
+    )
 
 
 def seeded() -> MemoryRemote:
@@ -71,7 +77,9 @@ def test_is_synced_is_true_exactly_when_contents_are_equal() -> None:
     remote = seeded()
     r = router(remote, LOCAL, auto_sync="merge-force-local")
     assert r.is_synced()
-    assert {u.key for u in remote.get_utterances()} == {(x.name, t) for x in r.routes for t in x.utterances}
+    assert {u.key for u in remote.get_utterances()} == {
+        (x.name, t) for x in r.routes for t in x.utterances
+    }
     other = router(remote, None)  # a second agent adds behind our back
     other.add(Route(name="new", utterances=["brand new"]))
     assert not r.is_synced()
@@ -84,17 +92,34 @@ def test_metadata_only_change_is_not_synced() -> None:
     remote = seeded()
     r = router(remote, None)
     assert r.is_synced()
-    r._local.apply(add=[(r.get("politics").model_copy(update={"metadata": {"v": "changed"}}),  # type: ignore[union-attr]
-                         r._local.snapshot().route_vectors("politics"))], replace=True)
+    r._local.apply(
+        add=[
+            (
+                r.get("politics").model_copy(update={"metadata": {"v": "changed"}}),  # type: ignore[union-attr]
+                r._local.snapshot().route_vectors("politics"),
+            )
+        ],
+        replace=True,
+    )
     assert not r.is_synced()
-    assert set(r.get_utterance_diff()) == {"- politics: the president", "- politics: tax policy",
-                                          "+ politics: the president", "+ politics: tax policy"}
+    assert set(r.get_utterance_diff()) == {
+        "- politics: the president",
+        "- politics: tax policy",
+        "+ politics: the president",
+        "+ politics: tax policy",
+    }
 
 
 def test_function_schemas_and_odd_names_round_trip() -> None:
     remote = MemoryRemote()
-    odd = Route(name="we'rd \"name\" #1: ünï", utterances=["x y"], function_schemas=[{"name": "g"}],
-                metadata={"a": [1, {"b": None}]}, score_threshold=0.4, description="d")
+    odd = Route(
+        name='we\'rd "name" #1: ünï',
+        utterances=["x y"],
+        function_schemas=[{"name": "g"}],
+        metadata={"a": [1, {"b": None}]},
+        score_threshold=0.4,
+        description="d",
+    )
     router(remote, [odd], auto_sync="local")
     again = router(remote, None)
     assert again.get(odd.name) == odd
@@ -112,8 +137,12 @@ def test_error_mode_raises_and_writes_nothing() -> None:
 def test_incremental_sync_embeds_only_what_is_missing() -> None:
     remote = seeded()
     enc = HashEncoder()
-    r = router(remote, [*REMOTE, Route(name="food", utterances=["pizza", "sushi"])], auto_sync="local",
-               encoder=enc)
+    r = router(
+        remote,
+        [*REMOTE, Route(name="food", utterances=["pizza", "sushi"])],
+        auto_sync="local",
+        encoder=enc,
+    )
     assert enc.encoded == 2  # everything else came from the remote's vectors
     assert r("pizza").name == "food"
 
@@ -125,7 +154,9 @@ def test_remote_from_another_encoder_is_refused_before_any_write() -> None:
     assert remote.writes == []
 
 
-@pytest.mark.parametrize("mode", ["local", "remote", "merge", "merge-force-local", "merge-force-remote"])
+@pytest.mark.parametrize(
+    "mode", ["local", "remote", "merge", "merge-force-local", "merge-force-remote"]
+)
 def test_failure_at_every_write_converges_on_rerun(mode: str) -> None:
     expected_remote = seeded()
     expected = contents(plan_sync(mode, LOCAL, expected_remote.get_utterances()).result)

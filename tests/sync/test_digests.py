@@ -5,6 +5,8 @@ the requests the loopback servers answered (``request_counts``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fingerpost import Route, SemanticRouter
@@ -16,12 +18,19 @@ from tests.sync.memory_remote import MemoryRemote
 
 
 def routes(n: int, per: int = 3, tag: str = "") -> list[Route]:
-    return [Route(name=f"r{i:03d}", utterances=[f"route {i} utterance {j}{tag}" for j in range(per)]) for i in range(n)]
+    return [
+        Route(name=f"r{i:03d}", utterances=[f"route {i} utterance {j}{tag}" for j in range(per)])
+        for i in range(n)
+    ]
 
 
 def changed(rs: list[Route], which: list[int]) -> list[Route]:
-    return [r.model_copy(update={"utterances": [*r.utterances[1:], f"{r.utterances[0]} v2"]}) if i in which else r
-            for i, r in enumerate(rs)]
+    return [
+        r.model_copy(update={"utterances": [*r.utterances[1:], f"{r.utterances[0]} v2"]})
+        if i in which
+        else r
+        for i, r in enumerate(rs)
+    ]
 
 
 def make(remote: MemoryRemote, rs: list[Route] | None = None, **kw) -> SemanticRouter:  # type: ignore[no-untyped-def]
@@ -29,7 +38,10 @@ def make(remote: MemoryRemote, rs: list[Route] | None = None, **kw) -> SemanticR
 
 
 def test_route_and_utterance_digests_agree() -> None:
-    rs = [*routes(3), Route(name="x", utterances=["a", "b", "a"], description="d", metadata={"k": 1})]
+    rs = [
+        *routes(3),
+        Route(name="x", utterances=["a", "b", "a"], description="d", metadata={"k": 1}),
+    ]
     assert route_digests(rs) == utterance_digests(RouterConfig(routes=rs).to_utterances())
     assert route_digests(changed(rs, [0]))["r000"] != route_digests(rs)["r000"]
 
@@ -58,19 +70,31 @@ def test_sync_modes_over_digests_equal_the_full_path() -> None:
         remote = MemoryRemote()
         base = routes(10)
         make(remote, base, auto_sync="local")
-        b = make(remote, [*changed(base, [1])[:8], Route(name="new", utterances=["fresh one"])], auto_sync=mode)
+        b = make(
+            remote,
+            [*changed(base, [1])[:8], Route(name="new", utterances=["fresh one"])],
+            auto_sync=mode,
+        )
         full = MemoryRemote()  # the same sync against a remote without digests: the old path
         make(full, base, auto_sync="local")
         assert full.meta is not None
-        full.meta = full.meta.__class__(**{**{f: getattr(full.meta, f) for f in full.meta.__slots__}, "digests": None})
-        c = make(full, [*changed(base, [1])[:8], Route(name="new", utterances=["fresh one"])], auto_sync=mode)
+        full.meta = full.meta.__class__(
+            **{**{f: getattr(full.meta, f) for f in full.meta.__slots__}, "digests": None}
+        )
+        c = make(
+            full,
+            [*changed(base, [1])[:8], Route(name="new", utterances=["fresh one"])],
+            auto_sync=mode,
+        )
         got = {r.name: set(r.utterances) for r in b.routes}
         assert got == {r.name: set(r.utterances) for r in c.routes}, mode
         assert b.is_synced() and c.is_synced()
         assert full.meta.digests == route_digests(c.routes)  # the old remote gained digests
 
 
-def test_refresh_after_a_gap_in_the_change_log_reads_only_changed_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refresh_after_a_gap_in_the_change_log_reads_only_changed_routes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(_apply, "MAX_CHANGES", 1)
     remote = MemoryRemote()
     a = make(remote, routes(30), auto_sync="local")
@@ -90,7 +114,10 @@ def test_diff_reads_only_differing_routes() -> None:
     b = make(remote, changed(base, [4]))
     remote.fetches.clear()
     assert not b.is_synced()
-    assert sorted(b.get_utterance_diff()) == ["+ r004: route 4 utterance 0", "- r004: route 4 utterance 0 v2"]
+    assert sorted(b.get_utterance_diff()) == [
+        "+ r004: route 4 utterance 0",
+        "- r004: route 4 utterance 0 v2",
+    ]
     assert all(f == ("r004",) for f in remote.fetches) and remote.fetches
 
 
@@ -102,12 +129,16 @@ def test_digests_beyond_the_record_go_to_a_manifest(monkeypatch: pytest.MonkeyPa
     a = make(remote, base, auto_sync="local")
     assert remote.meta is not None and remote.meta.digests is None and remote.meta.manifest
     parts = [t for t in remote.tickets.values() if _manifest.is_manifest(t)]
-    assert len(parts) > 1 and _manifest.read_manifest(parts, remote.meta.manifest) == route_digests(base)
+    assert len(parts) > 1 and _manifest.read_manifest(parts, remote.meta.manifest) == route_digests(
+        base
+    )
     a.update("r001", utterances=["other"])  # a write replaces the manifest and sweeps the old one
     ids = {t.extra["manifest"] for t in remote.tickets.values() if _manifest.is_manifest(t)}
     assert ids == {remote.meta.manifest}
     remote.fetches.clear()
-    new = [r.model_copy(update={"utterances": ["seven"]}) if r.name == "r007" else r for r in a.routes]
+    new = [
+        r.model_copy(update={"utterances": ["seven"]}) if r.name == "r007" else r for r in a.routes
+    ]
     b = make(remote, new, auto_sync="local")
     assert {n for f in remote.fetches if f is not None for n in f} == {"r007"}
     assert b.is_synced() and make(remote).is_synced() is True
@@ -121,8 +152,12 @@ def _restart_requests(kind: str, n: int, k: int) -> tuple[dict[str, int], int]:
         base = routes(n)
         SemanticRouter(routes=base, encoder=HashEncoder(), index=make_index(), auto_sync="local")
         srv.faults.reset_counters()  # type: ignore[attr-defined]
-        r = SemanticRouter(routes=changed(base, list(range(k))), encoder=HashEncoder(), index=make_index(),
-                           auto_sync="local")
+        r = SemanticRouter(
+            routes=changed(base, list(range(k))),
+            encoder=HashEncoder(),
+            index=make_index(),
+            auto_sync="local",
+        )
         restart = dict(srv.faults.request_counts)  # type: ignore[attr-defined]
         srv.faults.reset_counters()  # type: ignore[attr-defined]
         assert r.is_synced()
@@ -157,8 +192,12 @@ def test_manifest_round_trips_through_the_pinecone_client(monkeypatch: pytest.Mo
     monkeypatch.setattr(_apply, "INLINE_BYTES", 100)
     with backend("pinecone") as (make_index, srv):
         base = routes(12)
-        make = lambda rs, **kw: SemanticRouter(routes=rs, encoder=HashEncoder(), index=make_index(),  # noqa: E731
-                                               score_threshold=0.3, **kw)
+
+        def make(rs: list[Route], **kw: Any) -> SemanticRouter:
+            return SemanticRouter(
+                routes=rs, encoder=HashEncoder(), index=make_index(), score_threshold=0.3, **kw
+            )
+
         make(base, auto_sync="local")
         b = make(changed(base, [5]), auto_sync="local")  # takes the lease past the manifest parts
         meta = b._remote.read_meta()  # type: ignore[union-attr]

@@ -11,8 +11,13 @@ from fingerpost.index._retry import ticket_payload
 from fingerpost.sync._intent import Intent, intent_tickets, is_intent, read_intent
 
 ROUTES = (
-    Route(name="big \"quoted\" ü", utterances=[f'utterance "{i}" \\ ü' for i in range(3000)],
-          metadata={"k": ["v", {"n": 1}]}, function_schemas=[{"name": "f"}], score_threshold=0.4),
+    Route(
+        name='big "quoted" ü',
+        utterances=[f'utterance "{i}" \\ ü' for i in range(3000)],
+        metadata={"k": ["v", {"n": 1}]},
+        function_schemas=[{"name": "f"}],
+        score_threshold=0.4,
+    ),
     Route(name="small", utterances=["x"]),
 )
 

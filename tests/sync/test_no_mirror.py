@@ -25,12 +25,22 @@ def clinc_routes(n_routes: int = 25, per: int = 20) -> tuple[list[Route], list[s
     return [Route(name=n, utterances=by[n][:per]) for n in names], turns
 
 
-@pytest.mark.parametrize(("aggregation", "top_k", "weight"), [("max", 5, 0.7), ("mean", 3, 0.7), ("sum", 5, 0.0)])
-def test_no_mirror_answers_equal_mirror_answers(aggregation: str, top_k: int, weight: float) -> None:
+@pytest.mark.parametrize(
+    ("aggregation", "top_k", "weight"), [("max", 5, 0.7), ("mean", 3, 0.7), ("sum", 5, 0.0)]
+)
+def test_no_mirror_answers_equal_mirror_answers(
+    aggregation: str, top_k: int, weight: float
+) -> None:
     routes, turns = clinc_routes()
     enc = HashEncoder()
     index = QdrantIndex(index_name="routes", location=":memory:")
-    kw = dict(encoder=enc, score_threshold=0.25, aggregation=aggregation, top_k=top_k, centroid_weight=weight)
+    kw = dict(
+        encoder=enc,
+        score_threshold=0.25,
+        aggregation=aggregation,
+        top_k=top_k,
+        centroid_weight=weight,
+    )
     mirrored = SemanticRouter(routes=routes, index=index, auto_sync="local", **kw)  # type: ignore[arg-type]
     remote = SemanticRouter(index=index, mirror=False, **kw)  # type: ignore[arg-type]
     assert remote._local.snapshot().n_rows == len(routes)  # only one centroid row per route
@@ -40,7 +50,9 @@ def test_no_mirror_answers_equal_mirror_answers(aggregation: str, top_k: int, we
             a = mirrored(turn, limit=None, route_filter=rf)
             b = remote(turn, limit=None, route_filter=rf)
             assert [c.name for c in b] == [c.name for c in a], turn
-            assert [c.similarity_score for c in b] == pytest.approx([c.similarity_score for c in a], abs=1e-4)
+            assert [c.similarity_score for c in b] == pytest.approx(
+                [c.similarity_score for c in a], abs=1e-4
+            )
     assert sum(bool(mirrored(t).name) for t in turns) > 20  # the comparison covered real matches
     index.close()
 
@@ -73,7 +85,13 @@ def test_no_mirror_turn_is_one_round_trip_grouped_and_at_most_two_otherwise(
     from tests.sync.test_sync_backends import backend
 
     routes, turns = clinc_routes(12, 8)
-    kw = dict(encoder=HashEncoder(), score_threshold=0.25, aggregation=aggregation, top_k=top_k, centroid_weight=0.7)
+    kw = dict(
+        encoder=HashEncoder(),
+        score_threshold=0.25,
+        aggregation=aggregation,
+        top_k=top_k,
+        centroid_weight=0.7,
+    )
     with backend(kind) as (make_index, srv):
         mirrored = SemanticRouter(routes=routes, index=make_index(), auto_sync="local", **kw)  # type: ignore[arg-type]
         remote = SemanticRouter(index=make_index(), mirror=False, **kw)  # type: ignore[arg-type]
@@ -84,7 +102,9 @@ def test_no_mirror_turn_is_one_round_trip_grouped_and_at_most_two_otherwise(
             b = remote(turn, limit=None)
             most = max(most, srv.faults.requests_total)  # type: ignore[attr-defined]
             assert [c.name for c in b] == [c.name for c in a], turn
-            assert [c.similarity_score for c in b] == pytest.approx([c.similarity_score for c in a], abs=1e-4)
+            assert [c.similarity_score for c in b] == pytest.approx(
+                [c.similarity_score for c in a], abs=1e-4
+            )
         assert most == 1 if kind == "qdrant-rest" else 1 <= most <= 2
 
 
@@ -100,5 +120,7 @@ def test_grouping_is_off_for_embedded_qdrant_unless_asked_and_answers_stay_equal
     for turn in turns[:20]:
         a, b = mirrored(turn, limit=None), remote(turn, limit=None)
         assert [c.name for c in b] == [c.name for c in a], turn
-        assert [c.similarity_score for c in b] == pytest.approx([c.similarity_score for c in a], abs=1e-4)
+        assert [c.similarity_score for c in b] == pytest.approx(
+            [c.similarity_score for c in a], abs=1e-4
+        )
     plain.close(), grouped.close()

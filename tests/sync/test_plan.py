@@ -41,7 +41,12 @@ L = [
 ]
 R = utts(
     [
-        Route(name="politics", utterances=["b", "x"], metadata={"side": "remote"}, function_schemas=[{"name": "f"}]),
+        Route(
+            name="politics",
+            utterances=["b", "x"],
+            metadata={"side": "remote"},
+            function_schemas=[{"name": "f"}],
+        ),
         Route(name="remote only", utterances=["r"]),
     ]
 )
@@ -102,7 +107,9 @@ def test_route_with_only_shared_utterances_still_counts_as_present() -> None:
 def test_no_duplicate_upserts_and_exact_route_names() -> None:
     """Defects 3 and 6."""
     local = [Route(name="politics extra", utterances=["a"])]
-    remote = utts([Route(name="politics", utterances=["a"]), Route(name="politics extra", utterances=["a"])])
+    remote = utts(
+        [Route(name="politics", utterances=["a"]), Route(name="politics extra", utterances=["a"])]
+    )
     plan = plan_sync("local", local, remote)
     assert plan.remote_delete == (("politics", "a"),)
     assert plan.remote_upsert == ()
@@ -118,7 +125,9 @@ def test_metadata_only_difference_is_seen_by_hash_diff_and_plan() -> None:
     c = [Route(name="p", utterances=["x"], metadata={"v": 1}, score_threshold=0.7)]
     for other in (b, c):
         assert content_hash(utts(a), "e", 8) != content_hash(utts(other), "e", 8)
-        diff = UtteranceDiff.from_utterances(local_utterances=utts(a), remote_utterances=utts(other))
+        diff = UtteranceDiff.from_utterances(
+            local_utterances=utts(a), remote_utterances=utts(other)
+        )
         assert diff.to_utterance_str() == ["- p: x", "+ p: x"]
         assert not plan_sync("local", a, utts(other)).is_noop
     assert content_hash(utts(a), "e", 8) != content_hash(utts(a), "other encoder", 8)
@@ -144,7 +153,10 @@ texts = st.sampled_from(["t1", "t2", "t3", "t4"])
 meta = st.sampled_from([{}, {"k": 1}, {"k": 2}])
 route_st = st.builds(
     lambda n, u, m, t: Route(name=n, utterances=u, metadata=m, score_threshold=t),
-    names, st.lists(texts, min_size=1, max_size=3, unique=True), meta, st.sampled_from([None, 0.5]),
+    names,
+    st.lists(texts, min_size=1, max_size=3, unique=True),
+    meta,
+    st.sampled_from([None, 0.5]),
 )
 side = st.lists(route_st, max_size=4, unique_by=lambda r: r.name)
 

@@ -25,7 +25,9 @@ from fingerpost.sync._hash import content_key
 from tests.servers.pinecone_server import PineconeTestServer
 from tests.servers.qdrant_rest import QdrantTestServer
 
-SCHEMA = [{"name": "get_time", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}}]
+SCHEMA = [
+    {"name": "get_time", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}}
+]
 LOCAL = [
     Route(name="politics", utterances=["vote for me", "the president"], metadata={"v": "local"}),
     Route(name="time", utterances=["what time is it"], function_schemas=SCHEMA),
@@ -68,7 +70,14 @@ def backend(kind: str, **kw) -> Iterator[tuple[object, object]]:  # type: ignore
     else:
         with PineconeTestServer(api_key="k") as srv:
             try:
-                yield (lambda: keep(PineconeIndex(index_name="routes", api_key="k", host=srv.url, **kw))), srv
+                yield (
+                    (
+                        lambda: keep(
+                            PineconeIndex(index_name="routes", api_key="k", host=srv.url, **kw)
+                        )
+                    ),
+                    srv,
+                )
             finally:
                 for i in made:
                     i.close()  # type: ignore[attr-defined]
@@ -113,16 +122,30 @@ def _utts(routes):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_function_schemas_odd_names_and_exact_deletes_round_trip(kind: str) -> None:
-    odd = Route(name="pol: \"itics\" #1 ü", utterances=["x y z"], function_schemas=SCHEMA,
-                metadata={"k": [1, 2]}, score_threshold=0.4, description="d")
+    odd = Route(
+        name='pol: "itics" #1 ü',
+        utterances=["x y z"],
+        function_schemas=SCHEMA,
+        metadata={"k": [1, 2]},
+        score_threshold=0.4,
+        description="d",
+    )
     with backend(kind) as (make, _):
-        r = router(make(), [*LOCAL, odd, Route(name="politics extra", utterances=["senate"])], auto_sync="local")
+        r = router(
+            make(),
+            [*LOCAL, odd, Route(name="politics extra", utterances=["senate"])],
+            auto_sync="local",
+        )
         again = router(make(), None)
         assert again.get("time") == LOCAL[1]
         assert again.get(odd.name) == odd
         r.delete("politics")
         assert {u.route for u in r.index.get_utterances()} == {"time", odd.name, "politics extra"}
-        assert again.refresh() and again.get("politics") is None and again.get("politics extra") is not None
+        assert (
+            again.refresh()
+            and again.get("politics") is None
+            and again.get("politics extra") is not None
+        )
 
 
 @pytest.mark.parametrize("kind", ["qdrant-rest", "pinecone"])
@@ -180,9 +203,10 @@ async def test_async_twins_over_a_real_client() -> None:
     with backend("qdrant-rest") as (make, _):
         r = router(make(), LOCAL)
         assert not await r.async_is_synced()
-        assert set(await r.aget_utterance_diff()) == {f"- {x}" for x in ["politics: vote for me",
-                                                                       "politics: the president",
-                                                                       "time: what time is it"]}
+        assert set(await r.aget_utterance_diff()) == {
+            f"- {x}"
+            for x in ["politics: vote for me", "politics: the president", "time: what time is it"]
+        }
         await r.async_sync("local")
         assert await r.async_is_synced()
         assert (await r.acall("the president")).name == "politics"
@@ -196,8 +220,14 @@ def test_fitted_thresholds_reach_other_agents_through_the_real_clients(kind: str
         Route(name="weather", utterances=["will it rain today", "weather forecast", "is it sunny"]),
         Route(name="music", utterances=["play a song", "put on some jazz", "next track"]),
     ]
-    X = ["rain tomorrow?", "sunny weekend forecast", "play my playlist", "skip this song",
-         "what is the capital of peru", "tell me a joke"]
+    X = [
+        "rain tomorrow?",
+        "sunny weekend forecast",
+        "play my playlist",
+        "skip this song",
+        "what is the capital of peru",
+        "tell me a joke",
+    ]
     y = ["weather", "weather", "music", "music", None, None]
     with backend(kind) as (make, _):
         r = router(make(), routes, auto_sync="local")

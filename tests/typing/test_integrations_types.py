@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("langchain_fingerpost", reason="needs integrations/langchain installed")
-pytest.importorskip("llama_index.selectors.fingerpost", reason="needs integrations/llama-index installed")
+pytest.importorskip(
+    "llama_index.selectors.fingerpost", reason="needs integrations/llama-index installed"
+)
 
 from langchain_fingerpost import SemanticRouterRunnable
 from llama_index.core.schema import QueryBundle
@@ -33,7 +35,9 @@ async def test_langchain_runnable_types() -> None:
     choice = assert_type(route.invoke("I need a refund"), RouteChoice)
     assert choice.name == "billing"
     assert route.invoke({"input": "I need a refund"}).name == "billing"
-    choices: list[RouteChoice] = route.batch(["I need a refund", "don't you just love the president"])
+    choices: list[RouteChoice] = route.batch(
+        ["I need a refund", "don't you just love the president"]
+    )
     assert [c.name for c in choices] == ["billing", "politics"]
     assert (await route.ainvoke("I need a refund")).name == "billing"
     assert [c.name for c in await route.abatch(["I need a refund"])] == ["billing"]

@@ -65,7 +65,9 @@ async def test_async_types() -> None:
         assert many[0].name == "politics"
         batch = assert_type(await router.abatch(["the president"]), list[RouteChoice])
         assert batch[0].name == "politics"
-        nested = assert_type(await router.abatch(["the president"], limit=None), list[list[RouteChoice]])
+        nested = assert_type(
+            await router.abatch(["the president"], limit=None), list[list[RouteChoice]]
+        )
         assert nested[0][0].name == "politics"
 
 
@@ -82,7 +84,9 @@ def test_management_and_config_types(tmp_path: Path) -> None:
     router.to_yaml(path)
     again = SemanticRouter.from_yaml(path, encoder=HashEncoder())
     assert sorted(again.list_route_names()) == ["chitchat", "politics"]
-    with SemanticRouter(routes=[POLITICS], encoder=HashEncoder(), index=LocalIndex(path=tmp_path / "r.db")) as stored:
+    with SemanticRouter(
+        routes=[POLITICS], encoder=HashEncoder(), index=LocalIndex(path=tmp_path / "r.db")
+    ) as stored:
         assert stored("don't you just love the president").name == "politics"
 
 

@@ -43,10 +43,6 @@ TIME_TURN = "what time is it in paris"
 OTHER_TURN = "explain quantum entanglement"
 
 
-
-
-
-
 def make_router(encoder: HashEncoder | None = None) -> SemanticRouter:
     return SemanticRouter(
         routes=[
@@ -88,24 +84,32 @@ class CountingRunnable(Runnable[Any, Any]):
             self.invokes.append(input)
         return self._call_with_config(self._one, input, config)
 
-    async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> str:
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> str:
         return self.invoke(input, config)
 
     def batch(
-        self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,
+        self,
+        inputs: list[Any],
+        config: Any = None,
+        *,
+        return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[Any]:
         with self._lock:
             self.batches.append(list(inputs))
         return self._batch_with_config(
-            lambda xs: [_safe(self._one, x) for x in xs], inputs, config,
+            lambda xs: [_safe(self._one, x) for x in xs],
+            inputs,
+            config,
             return_exceptions=return_exceptions,
         )
 
     async def abatch(
-        self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,
+        self,
+        inputs: list[Any],
+        config: Any = None,
+        *,
+        return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[Any]:
         return self.batch(inputs, config, return_exceptions=return_exceptions)
@@ -123,8 +127,6 @@ def _safe(fn: Callable[[Any], Any], value: Any) -> Any:
         return fn(value)
     except Exception as exc:
         return exc
-
-
 
 
 class CountingChatModel(BaseChatModel):
@@ -175,8 +177,6 @@ def time_tool_call(messages: list[BaseMessage]) -> AIMessage:
     )
 
 
-
-
 class RunCollector(BaseTracer):
     """Keeps every finished root run, with its child runs."""
 
@@ -186,8 +186,6 @@ class RunCollector(BaseTracer):
 
     def _persist_run(self, run: Run) -> None:
         self.roots.append(run)
-
-
 
 
 def flatten(run: Run) -> list[Run]:

@@ -54,8 +54,9 @@ def test_invoke_dispatches_to_the_route_or_the_default(
 
 
 def test_a_route_without_a_runnable_goes_to_the_default(router: SemanticRouter) -> None:
-    branch = RouteBranch(router=router, routes={"chitchat": CountingRunnable("c")},
-                         default=CountingRunnable("main"))
+    branch = RouteBranch(
+        router=router, routes={"chitchat": CountingRunnable("c")}, default=CountingRunnable("main")
+    )
     assert branch.invoke(POLITICAL_TURN) == "main:" + POLITICAL_TURN
 
 
@@ -87,8 +88,9 @@ async def test_batch_equals_invoke_and_ainvoke(branch: RouteBranch) -> None:
 
 def test_a_shared_runnable_is_batched_once(router: SemanticRouter) -> None:
     shared = CountingRunnable("shared")
-    branch = RouteBranch(router=router, routes={"politics": shared, "chitchat": shared},
-                         default=shared)
+    branch = RouteBranch(
+        router=router, routes={"politics": shared, "chitchat": shared}, default=shared
+    )
     branch.batch(MIXED)
     assert shared.batches == [MIXED]
 
@@ -97,8 +99,9 @@ def test_return_exceptions_keeps_other_outputs(
     router: SemanticRouter, encoder: HashEncoder
 ) -> None:
     failing = CountingRunnable("politics", fail_on=MIXED[3])
-    branch = RouteBranch(router=router, routes={"politics": failing},
-                         default=CountingRunnable("main"))
+    branch = RouteBranch(
+        router=router, routes={"politics": failing}, default=CountingRunnable("main")
+    )
     out = branch.batch([*MIXED, 42], return_exceptions=True)
     assert out[0] == "politics:" + MIXED[0]
     assert isinstance(out[3], RuntimeError)
@@ -110,8 +113,9 @@ def test_return_exceptions_keeps_other_outputs(
 
 async def test_areturn_exceptions_keeps_other_outputs(router: SemanticRouter) -> None:
     failing = CountingRunnable("politics", fail_on=MIXED[3])
-    branch = RouteBranch(router=router, routes={"politics": failing},
-                         default=CountingRunnable("main"))
+    branch = RouteBranch(
+        router=router, routes={"politics": failing}, default=CountingRunnable("main")
+    )
     out = await branch.abatch(MIXED, return_exceptions=True)
     assert isinstance(out[3], RuntimeError)
     assert out[1] == "main:" + MIXED[1]
@@ -141,8 +145,12 @@ async def test_astream_events_shows_route_tagged_child(branch: RouteBranch) -> N
 
 def test_pass_choice_hands_the_choice_to_the_target(router: SemanticRouter) -> None:
     seen: list[Any] = []
-    branch = RouteBranch(router=router, routes={"politics": RunnableLambda(seen.append)},
-                         default=lambda x: x, pass_choice=True)
+    branch = RouteBranch(
+        router=router,
+        routes={"politics": RunnableLambda(seen.append)},
+        default=lambda x: x,
+        pass_choice=True,
+    )
     branch.invoke(POLITICAL_TURN)
     assert seen[0]["input"] == POLITICAL_TURN
     assert isinstance(seen[0]["choice"], RouteChoice)
@@ -158,8 +166,11 @@ def test_a_configurable_router_works_inside_a_branch(router: SemanticRouter) -> 
     configurable = SemanticRouterRunnable(router=router).configurable_fields(
         score_threshold=ConfigurableField(id="score_threshold")
     )
-    branch = RouteBranch(router=configurable, routes={"politics": CountingRunnable("p")},
-                         default=CountingRunnable("main"))
+    branch = RouteBranch(
+        router=configurable,
+        routes={"politics": CountingRunnable("p")},
+        default=CountingRunnable("main"),
+    )
     assert branch.invoke(POLITICAL_TURN) == "p:" + POLITICAL_TURN
     strict = {"configurable": {"score_threshold": 1.0}}
     assert branch.invoke(POLITICAL_TURN, strict) == "main:" + POLITICAL_TURN

@@ -119,7 +119,10 @@ async def test_a_model_without_bind_tools_gets_a_clear_typed_error(
         else runnable.batch(TURNS, return_exceptions=True)
     )
     assert [type(c).__name__ for c in out] == [
-        "ToolCallingUnsupportedError", "RouteChoice", "ToolCallingUnsupportedError",
-        "RouteChoice", "RouteChoice",
+        "ToolCallingUnsupportedError",
+        "RouteChoice",
+        "ToolCallingUnsupportedError",
+        "RouteChoice",
+        "RouteChoice",
     ]
     assert out[1].name == "politics"

@@ -38,7 +38,10 @@ EXPORTS = [
 def test_exports_are_pinned_and_sorted() -> None:
     assert langchain_fingerpost.__all__ == EXPORTS
     # isort style (as ruff's RUF022): CONSTANTS, then Classes, then functions.
-    assert sorted(EXPORTS, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)) == EXPORTS
+    assert (
+        sorted(EXPORTS, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n))
+        == EXPORTS
+    )
     for name in EXPORTS:
         assert getattr(langchain_fingerpost, name) is not None
 

@@ -38,7 +38,9 @@ def test_agent_sends_only_the_normal_turn_to_the_model(router: SemanticRouter) -
     assert model.calls[0][-1].content == CHITCHAT_TURN
     answers = _answers(states)
     assert [a.content for a in answers] == [
-        "I keep out of politics.", f"model: {CHITCHAT_TURN}", "I keep out of politics."
+        "I keep out of politics.",
+        f"model: {CHITCHAT_TURN}",
+        "I keep out of politics.",
     ]
     assert answers[0].name == GUARDRAIL_NAME
     assert answers[0].response_metadata["fingerpost"]["route"] == "politics"
@@ -90,14 +92,19 @@ async def test_lcel_guardrail_batch_and_async(router: SemanticRouter) -> None:
     inputs = [{"input": t} for t in TURNS]
     answers = guarded.batch(inputs) + await guarded.abatch(inputs)
     assert len(model.calls) == 2
-    assert [a.content for a in answers] == ["No politics.", f"model: {CHITCHAT_TURN}",
-                                            "No politics."] * 2
+    assert [a.content for a in answers] == [
+        "No politics.",
+        f"model: {CHITCHAT_TURN}",
+        "No politics.",
+    ] * 2
 
 
 def test_lcel_guardrail_with_a_runnable_refusal(router: SemanticRouter) -> None:
     model = make_chat_model()
     guarded = guardrail(
-        router, blocked=["politics"], chain=_chain(model) | StrOutputParser(),
+        router,
+        blocked=["politics"],
+        chain=_chain(model) | StrOutputParser(),
         message=RunnableLambda(lambda _: "plain refusal"),
     )
     assert guarded.invoke({"input": POLITICAL_TURN}) == "plain refusal"

@@ -109,7 +109,9 @@ def test_batch_reports_bad_inputs_in_place(router: SemanticRouter, encoder: Hash
         runnable.batch([POLITICAL_TURN, 42])
 
 
-def test_all_bad_batch_never_calls_the_encoder(router: SemanticRouter, encoder: HashEncoder) -> None:
+def test_all_bad_batch_never_calls_the_encoder(
+    router: SemanticRouter, encoder: HashEncoder
+) -> None:
     before = encoder.calls
     out = SemanticRouterRunnable(router=router).batch(["  "], return_exceptions=True)
     assert isinstance(out[0], InvalidInputError)
@@ -138,7 +140,9 @@ async def test_score_threshold_override_async(router: SemanticRouter) -> None:
     runnable = SemanticRouterRunnable(router=router).configurable_fields(
         score_threshold=ConfigurableField(id="score_threshold")
     )
-    assert (await runnable.ainvoke(POLITICAL_TURN, {"configurable": {"score_threshold": 1.0}})).name is None
+    assert (
+        await runnable.ainvoke(POLITICAL_TURN, {"configurable": {"score_threshold": 1.0}})
+    ).name is None
     assert (await runnable.ainvoke(POLITICAL_TURN)).name == "politics"
 
 

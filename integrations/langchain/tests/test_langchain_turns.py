@@ -48,8 +48,11 @@ def test_a_prompt_value_is_routed_on_its_human_message() -> None:
 
 def test_content_blocks_keep_only_text() -> None:
     message = HumanMessage(
-        content=[{"type": "text", "text": "look "}, {"type": "image_url", "image_url": {"url": "x"}},
-                 {"type": "text", "text": "here"}]
+        content=[
+            {"type": "text", "text": "look "},
+            {"type": "image_url", "image_url": {"url": "x"}},
+            {"type": "text", "text": "here"},
+        ]
     )
     assert parse_turn([message]).text == "look here"
 

@@ -99,7 +99,9 @@ def test_the_packaged_onnx_encoder_round_trips_by_name_without_loading() -> None
 def test_an_encoder_unknown_by_name_is_refused_or_passed_back() -> None:
     own = OwnEncoder(dim=32, name="own-32")
     data = FingerpostEmbedding(own).to_dict()
-    with pytest.raises(EncoderMismatchError, match=r"OwnEncoder 'own-32'.*from_dict\(data, encoder="):
+    with pytest.raises(
+        EncoderMismatchError, match=r"OwnEncoder 'own-32'.*from_dict\(data, encoder="
+    ):
         FingerpostEmbedding.from_dict(data)
     assert FingerpostEmbedding.from_dict(data, encoder=own).encoder is own
     with pytest.raises(EncoderMismatchError, match="own-32"):

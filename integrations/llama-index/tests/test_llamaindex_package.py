@@ -70,13 +70,17 @@ def test_llamahub_metadata_names_the_package_and_its_classes() -> None:
     assert hub["contains_example"] is False
     assert importlib.import_module(hub["import_path"]) is package
     authors = hub["class_authors"]
-    assert {"SemanticRouterSelector", "FingerpostEmbedding"} <= authors.keys() <= set(package.__all__)
+    assert (
+        {"SemanticRouterSelector", "FingerpostEmbedding"} <= authors.keys() <= set(package.__all__)
+    )
     assert all(isinstance(a, str) and a for a in authors.values())
 
 
 def test_the_fingerpost_dependency_is_bounded_on_a_0x_core() -> None:
     [spec] = [
-        Requirement(r) for r in _pyproject()["project"]["dependencies"] if r.startswith("fingerpost")
+        Requirement(r)
+        for r in _pyproject()["project"]["dependencies"]
+        if r.startswith("fingerpost")
     ]
     assert any(s.operator == "<" for s in spec.specifier)  # a 0.x minor may break the API
     assert fingerpost.__version__ in spec.specifier

@@ -43,17 +43,27 @@ def _common(fn: F) -> F:
     fn = click.option("--quiet", "-q", is_flag=True, help="no progress bars")(fn)
     fn = click.option("--debug", is_flag=True, help="show the traceback of any error")(fn)
     return click.option(
-        "--encoder", type=click.Choice(ENCODERS), default="default", envvar="FINGERPOST_ENCODER",
+        "--encoder",
+        type=click.Choice(ENCODERS),
+        default="default",
+        envvar="FINGERPOST_ENCODER",
         show_envvar=True,
         help="default: the ONNX model; hash: the deterministic test encoder (no model, for tests)",
     )(fn)
 
 
 def _sources(fn: F) -> F:
-    fn = click.option("--index", metavar="URL", help="remote index: qdrant://host:6333/name or pinecone://name")(fn)
-    fn = click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="SQLite store (created if missing)")(fn)
+    fn = click.option(
+        "--index", metavar="URL", help="remote index: qdrant://host:6333/name or pinecone://name"
+    )(fn)
+    fn = click.option(
+        "--store",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="SQLite store (created if missing)",
+    )(fn)
     return click.option(
-        "--routes", type=click.Path(dir_okay=False, path_type=Path),
+        "--routes",
+        type=click.Path(dir_okay=False, path_type=Path),
         help="router config or list of routes (YAML/JSON)",
     )(fn)
 
@@ -134,14 +144,33 @@ def _read_turns(stream: IO[str]) -> Iterator[list[str]]:
     )
 )
 @click.argument("text", required=False)
-@click.option("--file", "file", type=click.File("r", encoding="utf-8"), help="one turn per line ('-': stdin); JSON lines out")
-@click.option("--limit", type=click.IntRange(min=1), default=1, show_default=True, help="at most this many passing routes")
+@click.option(
+    "--file",
+    "file",
+    type=click.File("r", encoding="utf-8"),
+    help="one turn per line ('-': stdin); JSON lines out",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="at most this many passing routes",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON (always on with --file)")
 @_sources
 @_common
 def route(
-    text: str | None, file: IO[str] | None, limit: int, as_json: bool,
-    routes: Path | None, store: Path | None, index: str | None, encoder: str, debug: bool, quiet: bool,
+    text: str | None,
+    file: IO[str] | None,
+    limit: int,
+    as_json: bool,
+    routes: Path | None,
+    store: Path | None,
+    index: str | None,
+    encoder: str,
+    debug: bool,
+    quiet: bool,
 ) -> None:
     """Route a turn (or a file of turns) and print the choice."""
     if (text is None) == (file is None):
@@ -176,18 +205,42 @@ def _human(result: RouteChoice | list[RouteChoice]) -> str:
         "fingerpost fit --store routes.db --data labelled.jsonl      # saved in the store",
     )
 )
-@click.option("--data", required=True, type=click.Path(dir_okay=False, path_type=Path), help='JSONL: {"text": ..., "label": ... or null}')
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write the fitted router config here (.yaml or .json)")
-@click.option("--objective", type=click.Choice(["balanced", "accuracy"]), default="balanced", show_default=True)
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='JSONL: {"text": ..., "label": ... or null}',
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the fitted router config here (.yaml or .json)",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(["balanced", "accuracy"]),
+    default="balanced",
+    show_default=True,
+)
 @_sources
 @_common
 def fit(
-    data: Path, out: Path | None, objective: str,
-    routes: Path | None, store: Path | None, index: str | None, encoder: str, debug: bool, quiet: bool,
+    data: Path,
+    out: Path | None,
+    objective: str,
+    routes: Path | None,
+    store: Path | None,
+    index: str | None,
+    encoder: str,
+    debug: bool,
+    quiet: bool,
 ) -> None:
     """Fit thresholds and a route head on labelled turns; save them."""
     if out is None and store is None and index is None:
-        raise CliError("nowhere to save the fit: give --out FILE (or fit a --store/--index in place)", EXIT_USAGE)
+        raise CliError(
+            "nowhere to save the fit: give --out FILE (or fit a --store/--index in place)",
+            EXIT_USAGE,
+        )
     labelled = read_labelled(data)
     src = Sources(routes, store, index, encoder)
     with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
@@ -226,16 +279,51 @@ def _note(message: str | None) -> None:
         "fingerpost eval --routes routes.yaml --data test.jsonl --fit train.jsonl --plot scores.png",
     ),
 )
-@click.option("--data", required=True, type=click.Path(dir_okay=False, path_type=Path), help='JSONL: {"text": ..., "label": ... or null}')
-@click.option("--fit", "fit_data", type=click.Path(dir_okay=False, path_type=Path), help="fit on this JSONL first (same format), then evaluate")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="write score distributions and thresholds to this image")
-@click.option("--objective", type=click.Choice(["balanced", "accuracy"]), default="balanced", show_default=True, help="what --fit maximises")
-@click.option("--worst", type=click.IntRange(min=0), default=10, show_default=True, help="how many of the worst routes to list")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='JSONL: {"text": ..., "label": ... or null}',
+)
+@click.option(
+    "--fit",
+    "fit_data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="fit on this JSONL first (same format), then evaluate",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write score distributions and thresholds to this image",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(["balanced", "accuracy"]),
+    default="balanced",
+    show_default=True,
+    help="what --fit maximises",
+)
+@click.option(
+    "--worst",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="how many of the worst routes to list",
+)
 @_sources
 @_common
 def eval_(
-    data: Path, fit_data: Path | None, plot: Path | None, objective: str, worst: int,
-    routes: Path | None, store: Path | None, index: str | None, encoder: str, debug: bool, quiet: bool,
+    data: Path,
+    fit_data: Path | None,
+    plot: Path | None,
+    objective: str,
+    worst: int,
+    routes: Path | None,
+    store: Path | None,
+    index: str | None,
+    encoder: str,
+    debug: bool,
+    quiet: bool,
 ) -> None:
     """Measure routing quality on a labelled set.
 
@@ -277,11 +365,23 @@ def eval_(
         "fingerpost sync --routes routes.yaml --index pinecone://routes --mode local   # PINECONE_API_KEY",
     )
 )
-@click.option("--mode", type=click.Choice(SYNC_MODES), default="merge", show_default=True, help="which side wins where they differ")
+@click.option(
+    "--mode",
+    type=click.Choice(SYNC_MODES),
+    default="merge",
+    show_default=True,
+    help="which side wins where they differ",
+)
 @_sources
 @_common
 def sync(
-    mode: str, routes: Path | None, store: Path | None, index: str | None, encoder: str, debug: bool, quiet: bool,
+    mode: str,
+    routes: Path | None,
+    store: Path | None,
+    index: str | None,
+    encoder: str,
+    debug: bool,
+    quiet: bool,
 ) -> None:
     """Make local routes and the remote index equal; print what differed.
 
@@ -289,11 +389,18 @@ def sync(
     """
     src = Sources(routes, store, index, encoder)
     src.require(index=True)
-    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router, progress.task(f"syncing ({mode})"):
-            lines = router.sync(mode)
+    with (
+        Progress.for_terminal(quiet) as progress,
+        _open(src, progress) as router,
+        progress.task(f"syncing ({mode})"),
+    ):
+        lines = router.sync(mode)
     for line in lines:
         click.echo(line)
-    click.echo(f"synced ({mode}): {len(lines)} difference{'s' if len(lines) != 1 else ''} resolved", err=True)
+    click.echo(
+        f"synced ({mode}): {len(lines)} difference{'s' if len(lines) != 1 else ''} resolved",
+        err=True,
+    )
 
 
 @cli.command(
@@ -306,7 +413,13 @@ def sync(
 @_sources
 @_common
 def diff(
-    metadata: bool, routes: Path | None, store: Path | None, index: str | None, encoder: str, debug: bool, quiet: bool,
+    metadata: bool,
+    routes: Path | None,
+    store: Path | None,
+    index: str | None,
+    encoder: str,
+    debug: bool,
+    quiet: bool,
 ) -> None:
     """Print how local routes differ from the remote index.
 
@@ -314,8 +427,12 @@ def diff(
     """
     src = Sources(routes, store, index, encoder)
     src.require(index=True)
-    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router, progress.task("reading the remote"):
-            lines = router.get_utterance_diff(include_metadata=metadata)
+    with (
+        Progress.for_terminal(quiet) as progress,
+        _open(src, progress) as router,
+        progress.task("reading the remote"),
+    ):
+        lines = router.get_utterance_diff(include_metadata=metadata)
     for line in lines:
         click.echo(line)
 
@@ -329,13 +446,22 @@ def diff(
 @_sources
 @_common
 def is_synced(
-    routes: Path | None, store: Path | None, index: str | None, encoder: str, debug: bool, quiet: bool,
+    routes: Path | None,
+    store: Path | None,
+    index: str | None,
+    encoder: str,
+    debug: bool,
+    quiet: bool,
 ) -> None:
     """Exit 0 when local routes and the remote index are equal, else 1."""
     src = Sources(routes, store, index, encoder)
     src.require(index=True)
-    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router, progress.task("comparing with the remote"):
-            same = router.is_synced()
+    with (
+        Progress.for_terminal(quiet) as progress,
+        _open(src, progress) as router,
+        progress.task("comparing with the remote"),
+    ):
+        same = router.is_synced()
     click.echo("synced" if same else "not synced")
     if not same:
         raise click.exceptions.Exit(1)
@@ -345,22 +471,42 @@ def is_synced(
 @cli.command(
     epilog=_example(
         "fingerpost serve --store routes.db --host 0.0.0.0 --port 8000 --token-file token.txt",
-        "curl -s localhost:8000/v1/route -d '{\"text\": \"how is the weather\"}'",
+        'curl -s localhost:8000/v1/route -d \'{"text": "how is the weather"}\'',
     )
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), help="bearer token that mutating endpoints require")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="bearer token that mutating endpoints require",
+)
 @click.option("--max-text-chars", type=click.IntRange(min=1), default=4096, show_default=True)
-@click.option("--max-batch", type=click.IntRange(min=1), default=256, show_default=True, help="most turns per /v1/route/batch")
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="most turns per /v1/route/batch",
+)
 @click.option("--max-body-bytes", type=click.IntRange(min=1024), default=1 << 20, show_default=True)
 @click.option("--access-log", is_flag=True, help="log every request (costs throughput)")
 @_sources
 @_common
 def serve(
-    host: str, port: int, token_file: Path | None, max_text_chars: int, max_batch: int, max_body_bytes: int,
+    host: str,
+    port: int,
+    token_file: Path | None,
+    max_text_chars: int,
+    max_batch: int,
+    max_body_bytes: int,
     access_log: bool,
-    routes: Path | None, store: Path | None, index: str | None, encoder: str, debug: bool, quiet: bool,
+    routes: Path | None,
+    store: Path | None,
+    index: str | None,
+    encoder: str,
+    debug: bool,
+    quiet: bool,
 ) -> None:
     """Serve the router over HTTP (OpenAPI at /docs).
 
@@ -374,13 +520,22 @@ def serve(
 
     token = read_token(token_file) if token_file is not None else None
     src = Sources(routes, store, index, encoder)
-    limits = ServerLimits(max_text_chars=max_text_chars, max_batch=max_batch, max_body_bytes=max_body_bytes)
+    limits = ServerLimits(
+        max_text_chars=max_text_chars, max_batch=max_batch, max_body_bytes=max_body_bytes
+    )
     with ExitStack() as stack:
         with Progress.for_terminal(quiet) as progress:  # a bar while loading, not over the log
             router = stack.enter_context(_open(src, progress))
         app = create_app(router, token=token, limits=limits)
-        uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info", access_log=access_log,
-                    ws="none", lifespan="on")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning" if quiet else "info",
+            access_log=access_log,
+            ws="none",
+            lifespan="on",
+        )
 
 
 # ---- migrate -------------------------------------------------------------------------------

@@ -43,7 +43,9 @@ def _qdrant(parts: Any, layout: str, clients: dict[str, Any]) -> RemoteIndex:
         return QdrantIndex(name, client=clients[path], layout=layout)  # type: ignore[arg-type]
     scheme = "https" if parts.scheme == "qdrants" else "http"
     return QdrantIndex(
-        name, url=f"{scheme}://{parts.netloc}", api_key=os.environ.get("QDRANT_API_KEY"),
+        name,
+        url=f"{scheme}://{parts.netloc}",
+        api_key=os.environ.get("QDRANT_API_KEY"),
         layout=layout,  # type: ignore[arg-type]
     )
 
@@ -60,7 +62,10 @@ def open_location(
 
         namespace = parts.path.strip("/") or None
         return PineconeIndex(
-            parts.netloc, host=pinecone_host, namespace=namespace, layout=layout  # type: ignore[arg-type]
+            parts.netloc,
+            host=pinecone_host,
+            namespace=namespace,
+            layout=layout,  # type: ignore[arg-type]
         )
     raise InvalidInputError(
         f"unknown location {location!r}: use qdrant://HOST:PORT/NAME, qdrant+path:///DIR/NAME "
@@ -72,20 +77,49 @@ def open_location(
     epilog="\b\nExample:\n  fingerpost migrate --from semantic-router "
     "--index qdrant://localhost:6333/old --to qdrant://localhost:6333/routes",
 )
-@click.option("--from", "layout", type=click.Choice(["semantic-router", "fingerpost"]), required=True,
-              help="the layout of the source index")
-@click.option("--index", "source", required=True, metavar="LOC", help="source: qdrant://, qdrant+path:// or pinecone://")
-@click.option("--to", "target", required=True, metavar="LOC", help="target (same forms); must be empty")
-@click.option("--encoder", type=click.Choice(ENCODERS), default="default", envvar="FINGERPOST_ENCODER",
-              help="default: the ONNX model; hash: the deterministic test encoder")
+@click.option(
+    "--from",
+    "layout",
+    type=click.Choice(["semantic-router", "fingerpost"]),
+    required=True,
+    help="the layout of the source index",
+)
+@click.option(
+    "--index",
+    "source",
+    required=True,
+    metavar="LOC",
+    help="source: qdrant://, qdrant+path:// or pinecone://",
+)
+@click.option(
+    "--to", "target", required=True, metavar="LOC", help="target (same forms); must be empty"
+)
+@click.option(
+    "--encoder",
+    type=click.Choice(ENCODERS),
+    default="default",
+    envvar="FINGERPOST_ENCODER",
+    help="default: the ONNX model; hash: the deterministic test encoder",
+)
 @click.option("--dim", type=click.IntRange(min=1), help="width of the hash encoder (default 128)")
-@click.option("--reembed", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="auto: reuse stored vectors when they are the encoder's")
+@click.option(
+    "--reembed",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="auto: reuse stored vectors when they are the encoder's",
+)
 @click.option("--pinecone-host", metavar="URL", help="Pinecone control-plane URL (emulators)")
 @click.option("--debug", is_flag=True, help="show the traceback of any error")
 def migrate_command(
-    layout: str, source: str, target: str, encoder: str, dim: int | None, reembed: str,
-    pinecone_host: str | None, debug: bool,
+    layout: str,
+    source: str,
+    target: str,
+    encoder: str,
+    dim: int | None,
+    reembed: str,
+    pinecone_host: str | None,
+    debug: bool,
 ) -> None:
     """Copy a semantic-router 0.1.x index into fingerpost's layout, reusing stored vectors
     when they are the encoder's. Prints the report as one JSON object."""

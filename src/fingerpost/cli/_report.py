@@ -26,7 +26,9 @@ def _pct(value: float | None) -> str:
 def _md(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     cells = [list(header), *[list(r) for r in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -59,7 +61,13 @@ def render(
         _md(
             ["router", "in-scope accuracy", "OOS recall", "OOS precision", "accuracy"],
             [
-                [name, _pct(r.in_scope_accuracy), _pct(r.oos_recall), _pct(r.oos_precision), _pct(r.accuracy)]
+                [
+                    name,
+                    _pct(r.in_scope_accuracy),
+                    _pct(r.oos_recall),
+                    _pct(r.oos_precision),
+                    _pct(r.accuracy),
+                ]
                 for name, r in reports
             ],
         ),
@@ -68,7 +76,13 @@ def render(
         out += ["", fit_summary(fit)]
     name, last = reports[-1]
     rows = [
-        [route, str(n), str(ok), _pct(ok / n), "(no route)" if wrong is None and ok < n else (wrong or "")]
+        [
+            route,
+            str(n),
+            str(ok),
+            _pct(ok / n),
+            "(no route)" if wrong is None and ok < n else (wrong or ""),
+        ]
         for route, n, ok, wrong in last.worst_routes(worst)
     ]
     if rows:
@@ -89,7 +103,9 @@ def require_matplotlib() -> None:
         raise CliError(PLOT_HINT, EXIT_USAGE) from exc
 
 
-def plot_scores(router: SemanticRouter, texts: list[str], labels: list[str | None], path: Path) -> None:
+def plot_scores(
+    router: SemanticRouter, texts: list[str], labels: list[str | None], path: Path
+) -> None:
     """Histogram of each turn's best route score, in scope vs out of scope, with thresholds."""
     try:
         import matplotlib
@@ -114,7 +130,9 @@ def plot_scores(router: SemanticRouter, texts: list[str], labels: list[str | Non
     if thresholds.size:
         lo, mid, hi = float(thresholds.min()), float(np.median(thresholds)), float(thresholds.max())
         if hi - lo > 1e-9:
-            ax.axvspan(lo, hi, color="grey", alpha=0.15, label=f"route thresholds {lo:.2f}..{hi:.2f}")
+            ax.axvspan(
+                lo, hi, color="grey", alpha=0.15, label=f"route thresholds {lo:.2f}..{hi:.2f}"
+            )
         ax.axvline(mid, color="black", linestyle="--", label=f"threshold (median) {mid:.3f}")
     ax.set_xlabel("best route score")
     ax.set_ylabel("turns")

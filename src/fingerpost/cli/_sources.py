@@ -51,11 +51,19 @@ class Sources:
         if routes and self.routes is None:
             raise CliError("this command needs --routes FILE", EXIT_USAGE)
         if index and self.index is None:
-            raise CliError("this command needs --index URL (qdrant://host:port/name or pinecone://name)", EXIT_USAGE)
+            raise CliError(
+                "this command needs --index URL (qdrant://host:port/name or pinecone://name)",
+                EXIT_USAGE,
+            )
         if self.routes is None and self.store is None and self.index is None:
-            raise CliError("say where the routes are: --routes FILE, --store FILE.db or --index URL", EXIT_USAGE)
+            raise CliError(
+                "say where the routes are: --routes FILE, --store FILE.db or --index URL",
+                EXIT_USAGE,
+            )
         if self.store is not None and self.index is not None:
-            raise CliError("--store and --index are two different homes for routes: give one", EXIT_USAGE)
+            raise CliError(
+                "--store and --index are two different homes for routes: give one", EXIT_USAGE
+            )
 
     def config(self) -> RouterConfig | None:
         """The ``--routes`` file, read and validated (``None`` without one)."""
@@ -88,7 +96,10 @@ class Sources:
             raise
 
     def _build(
-        self, config: RouterConfig | None, enc: DenseEncoder, index: LocalIndex | RemoteIndex | None,
+        self,
+        config: RouterConfig | None,
+        enc: DenseEncoder,
+        index: LocalIndex | RemoteIndex | None,
         **kwargs: Any,
     ) -> SemanticRouter:
         from ..index.local import LocalIndex
@@ -110,9 +121,14 @@ class Sources:
                 f"{self.routes} was made with encoder {config.encoder_name!r}; got {enc.name!r}"
             )
         return SemanticRouter(
-            routes=config.routes, encoder=enc, index=index, top_k=config.top_k,
-            aggregation=config.aggregation, score_threshold=config.score_threshold,
-            centroid_weight=config.centroid_weight, **kwargs,
+            routes=config.routes,
+            encoder=enc,
+            index=index,
+            top_k=config.top_k,
+            aggregation=config.aggregation,
+            score_threshold=config.score_threshold,
+            centroid_weight=config.centroid_weight,
+            **kwargs,
         )
 
 
@@ -128,13 +144,18 @@ def read_routes(path: Path) -> RouterConfig:
         if isinstance(data, list):
             for item in data:
                 if not isinstance(item, dict):
-                    raise CliError(f"{path}: every route must be a mapping with 'name' and 'utterances'", EXIT_USAGE)
+                    raise CliError(
+                        f"{path}: every route must be a mapping with 'name' and 'utterances'",
+                        EXIT_USAGE,
+                    )
             return RouterConfig(routes=[Route(**item) for item in data])
         if isinstance(data, dict):
             return RouterConfig.from_dict(data)
     except FingerpostError as exc:
         raise CliError(f"{path}: {exc}", EXIT_USAGE) from exc
-    raise CliError(f"{path}: expected a router config (mapping with 'routes') or a list of routes", EXIT_USAGE)
+    raise CliError(
+        f"{path}: expected a router config (mapping with 'routes') or a list of routes", EXIT_USAGE
+    )
 
 
 def make_encoder(kind: str, dim: int | None = None) -> DenseEncoder:
@@ -144,7 +165,9 @@ def make_encoder(kind: str, dim: int | None = None) -> DenseEncoder:
 
         return HashEncoder(dim=dim or 128)
     if kind != "default":
-        raise CliError(f"unknown encoder {kind!r}: expected one of {', '.join(ENCODERS)}", EXIT_USAGE)
+        raise CliError(
+            f"unknown encoder {kind!r}: expected one of {', '.join(ENCODERS)}", EXIT_USAGE
+        )
     from ..encoders.onnx import OnnxEncoder
 
     return OnnxEncoder()
@@ -165,7 +188,8 @@ def parse_index_url(url: str) -> RemoteIndex:
         http = "https" if scheme == "qdrants" else "http"
         port = f":{parts.port}" if parts.port else ""
         return QdrantIndex(
-            index_name=name, url=f"{http}://{parts.hostname}{port}",
+            index_name=name,
+            url=f"{http}://{parts.hostname}{port}",
             api_key=os.environ.get("QDRANT_API_KEY") or None,
         )
     if scheme == "pinecone":

@@ -50,7 +50,9 @@ def sr_decide(
     candidates = np.arange(len(row_routes))
     if route_filter is not None:
         allowed = set(route_filter)
-        candidates = np.asarray([i for i, r in enumerate(row_routes) if r in allowed], dtype=np.int64)
+        candidates = np.asarray(
+            [i for i, r in enumerate(row_routes) if r in allowed], dtype=np.int64
+        )
     if candidates.size == 0:
         return []
     order = candidates[np.argsort(-sims[candidates], kind="stable")[:top_k]]

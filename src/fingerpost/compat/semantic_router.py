@@ -164,7 +164,9 @@ class _Adapter(_FPEncoder):
         known: dict[str, Vectors] = dict([primed]) if primed is not None else {}
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            known.update(zip(missing, np.asarray(self.inner(missing), dtype=np.float32), strict=True))
+            known.update(
+                zip(missing, np.asarray(self.inner(missing), dtype=np.float32), strict=True)
+            )
         out = unit_rows(np.stack([known[t] for t in texts]), len(texts), self.dim)
         record = self.record
         if record is not None:
@@ -212,7 +214,9 @@ class SemanticRouter:
         **kwargs: Any,
     ) -> None:
         if scoring not in ("semantic-router", "fingerpost"):
-            raise InvalidInputError(f"scoring must be 'semantic-router' or 'fingerpost', got {scoring!r}")
+            raise InvalidInputError(
+                f"scoring must be 'semantic-router' or 'fingerpost', got {scoring!r}"
+            )
         if aggregation not in ("mean", "max", "sum"):
             raise InvalidInputError(f"aggregation must be mean, max or sum, got {aggregation!r}")
         items = _as_list(routes)
@@ -270,8 +274,10 @@ class SemanticRouter:
         """The stored utterances' vectors and routes, rebuilt only when the routes change."""
         routes = self.router.routes
         cached = self._table
-        if cached is not None and len(cached[0]) == len(routes) and all(
-            a is b for a, b in zip(cached[0], routes, strict=True)
+        if (
+            cached is not None
+            and len(cached[0]) == len(routes)
+            and all(a is b for a, b in zip(cached[0], routes, strict=True))
         ):
             return cached
         texts = [u for r in routes for u in r.utterances]
@@ -291,8 +297,13 @@ class SemanticRouter:
         routes, matrix, row_routes = self._rows()
         by_name = {r.name: r for r in routes}
         passed = sr_decide(
-            matrix @ query, row_routes, self.router.get_thresholds(), self.top_k,
-            self.aggregation, limit, route_filter,
+            matrix @ query,
+            row_routes,
+            self.router.get_thresholds(),
+            self.top_k,
+            self.aggregation,
+            limit,
+            route_filter,
         )
         choices = [
             RouteChoice(name=n, similarity_score=score, metadata=by_name[n].metadata or None)
@@ -333,7 +344,9 @@ class SemanticRouter:
         if vector is None and isinstance(text, str) and not text.strip():
             return RouteChoice()
         if self.scoring == "fingerpost":
-            return await self.router.acall(text, vector=vector, route_filter=route_filter, limit=limit)
+            return await self.router.acall(
+                text, vector=vector, route_filter=route_filter, limit=limit
+            )
         if vector is None:
             vector = (await self._adapter.acall([check_text(text)]))[0]
         return self._sr_choices(self._query(vector), route_filter, limit)

@@ -31,7 +31,9 @@ def check_texts(texts: Sequence[str]) -> list[str]:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise InvalidInputError(f"text {i} is not valid unicode (lone surrogate at {exc.start})") from None
+            raise InvalidInputError(
+                f"text {i} is not valid unicode (lone surrogate at {exc.start})"
+            ) from None
     return out
 
 

@@ -35,7 +35,7 @@ class HashEncoder(DenseEncoder):
         feats = [(f"w:{w}", 1.0) for w in words]
         for w in words:
             padded = f"#{w}#"
-            feats.extend((f"c:{padded[i:i + 3]}", 0.3) for i in range(len(padded) - 2))
+            feats.extend((f"c:{padded[i : i + 3]}", 0.3) for i in range(len(padded) - 2))
         return feats or [(f"raw:{text}", 1.0)]
 
     def encode(self, texts: list[str]) -> Vectors:

@@ -54,8 +54,14 @@ def json_digest(route_jsons: Sequence[str]) -> str:
 
 
 def _header(store_id: str, generation: int, rows: int, dim: int, digest: str) -> dict[str, Any]:
-    return {"magic": _MAGIC, "store_id": store_id, "generation": generation, "rows": rows, "dim": dim,
-            "json_digest": digest}
+    return {
+        "magic": _MAGIC,
+        "store_id": store_id,
+        "generation": generation,
+        "rows": rows,
+        "dim": dim,
+        "json_digest": digest,
+    }
 
 
 def open_sidecar(
@@ -98,7 +104,10 @@ def write_sidecar(
     tmp = path.with_name(path.name + ".tmp")
     rows, dim = matrix.shape
     data = np.ascontiguousarray(matrix, dtype=np.float32).tobytes()
-    header = {**_header(store_id, generation, int(rows), int(dim), digest), "crc32": zlib.crc32(data)}
+    header = {
+        **_header(store_id, generation, int(rows), int(dim), digest),
+        "crc32": zlib.crc32(data),
+    }
     head = json.dumps(header).encode("ascii")
     if len(head) > HEADER_BYTES:  # pragma: no cover - the header is ~200 bytes
         return

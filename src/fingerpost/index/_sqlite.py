@@ -156,7 +156,9 @@ class SqliteStore:
         """
         unsummed: list[tuple[str, str]] = []
         try:
-            (total,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(vectors)), 0) FROM routes").fetchone()
+            (total,) = self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(vectors)), 0) FROM routes"
+            ).fetchone()
             matrix = np.empty((int(total) // (4 * dim), dim), dtype=np.float32)
             routes, row = [], 0
             for name, route_json, blob, checksum in self._db.execute(
@@ -204,14 +206,20 @@ class SqliteStore:
         if store_id is not None and generation is not None:
             texts = [str(j) for _, j in rows]
             try:
-                routes = [Route.model_construct(**json.loads(t)) for t in texts]  # validated when written
+                routes = [
+                    Route.model_construct(**json.loads(t)) for t in texts
+                ]  # validated when written
                 n = sum(len(r.utterances) for r in routes)
             except (ValueError, TypeError):
                 routes, n = [], -1
-            matrix = None if n < 0 else open_sidecar(
-                self.path, store_id, int(generation), n, dim, json_digest(texts)
+            matrix = (
+                None
+                if n < 0
+                else open_sidecar(self.path, store_id, int(generation), n, dim, json_digest(texts))
             )
-            if matrix is not None and all(r.name == name for r, (name, _) in zip(routes, rows, strict=True)):
+            if matrix is not None and all(
+                r.name == name for r, (name, _) in zip(routes, rows, strict=True)
+            ):
                 return routes, matrix
         routes, matrix = self.load(dim)
         if self._db.in_transaction:

@@ -37,7 +37,9 @@ class SemanticRouterPineconeIndex(PineconeIndex):
     def bind(self, encoder_name: str, dim: int) -> RemoteMeta:
         check_bind_args(encoder_name, dim)
         if self.namespace == SR_CONFIG:
-            raise InvalidInputError("namespace 'sr_config' holds semantic-router's config, not routes")
+            raise InvalidInputError(
+                "namespace 'sr_config' holds semantic-router's config, not routes"
+            )
         pc = self._control()
         name = self.index_name
         if not self._call("has_index", partial(pc.has_index, name)):

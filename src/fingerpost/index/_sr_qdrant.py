@@ -161,4 +161,3 @@ class SemanticRouterQdrantIndex(QdrantIndex):
     afetch = RemoteIndex.afetch
     aquery = RemoteIndex.aquery
     aread_meta = RemoteIndex.aread_meta
-

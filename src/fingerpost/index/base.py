@@ -112,11 +112,15 @@ class RemoteMeta:
             version=int(d.get("version", 0)),
             content_hash=str(d.get("content_hash", "")),
             count=int(d.get("count", 0)),
-            changes=tuple(ChangeEntry(int(v), tuple(r), bool(f)) for v, r, f in d.get("changes", [])),
+            changes=tuple(
+                ChangeEntry(int(v), tuple(r), bool(f)) for v, r, f in d.get("changes", [])
+            ),
             updated_at=float(d.get("updated_at", 0.0)),
             pending=str(d.get("pending", "")),
             pending_routes=tuple(str(r) for r in d.get("pending_routes", [])),
-            digests=None if d.get("digests") is None else {str(k): str(v) for k, v in d["digests"].items()},
+            digests=None
+            if d.get("digests") is None
+            else {str(k): str(v) for k, v in d["digests"].items()},
             manifest=str(d.get("manifest", "")),
         )
 
@@ -156,7 +160,9 @@ class RemoteIndex(ABC):
         """Every (route, utterance) held remotely, with route-level fields (no vectors)."""
 
     @abstractmethod
-    def fetch(self, routes: Sequence[str] | None = None, *, with_vectors: bool = True) -> list[RemotePoint]:
+    def fetch(
+        self, routes: Sequence[str] | None = None, *, with_vectors: bool = True
+    ) -> list[RemotePoint]:
         """Points of the given routes (exact names), or of every route when ``None``."""
 
     def validate(self, points: Sequence[RemotePoint]) -> None:  # noqa: B027 - optional hook

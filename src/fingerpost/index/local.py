@@ -47,7 +47,11 @@ class LocalIndex:
     """
 
     def __init__(
-        self, path: str | Path | None = None, *, synchronous: str = "FULL", centroids_only: bool = False
+        self,
+        path: str | Path | None = None,
+        *,
+        synchronous: str = "FULL",
+        centroids_only: bool = False,
     ) -> None:
         if centroids_only and path is not None:
             raise FingerpostError("a centroid-only mirror is never stored")
@@ -65,7 +69,12 @@ class LocalIndex:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def bind(
-        self, encoder_name: str, dim: int, settings: ScoringSettings, *, stored_threshold: bool = False
+        self,
+        encoder_name: str,
+        dim: int,
+        settings: ScoringSettings,
+        *,
+        stored_threshold: bool = False,
     ) -> None:
         """Attach to an encoder: open the store (if any) and check its encoder.
 
@@ -156,7 +165,9 @@ class LocalIndex:
             settings = dataclasses.replace(snap.settings, score_threshold=saved, calibrate=False)
         if upserts or deletes or settings is not None:
             cal, _ = self._calibrate(upserts, deletes, settings or snap.settings)
-            table.apply(add=upserts, delete=deletes, replace=True, settings=settings, calibrated=cal)
+            table.apply(
+                add=upserts, delete=deletes, replace=True, settings=settings, calibrated=cal
+            )
         self._seen_version, self._seen_threshold = version, saved
 
     def stored(self) -> list[RouteVectors]:
@@ -187,8 +198,7 @@ class LocalIndex:
                 settings = self.table.snapshot().settings
                 calibrated, meta = self._calibrate(_split(routes, matrix), (), settings)
                 fresh = {
-                    k: v for k, v in meta.items()
-                    if v is None or self._store.get_meta_json(k) != v
+                    k: v for k, v in meta.items() if v is None or self._store.get_meta_json(k) != v
                 }
                 if fresh:
                     self._store.write([], [], fresh)
@@ -273,7 +283,9 @@ class LocalIndex:
         with table.lock:
             if store is not None and (adds or deletes or meta):
                 # Calibrate first: it may cache the background's vectors in the store.
-                cal, cal_meta = self._calibrate(adds, deletes, settings or table.snapshot().settings)
+                cal, cal_meta = self._calibrate(
+                    adds, deletes, settings or table.snapshot().settings
+                )
                 with store.transaction():  # other processes' writers wait from here
                     self._reload_if_changed()
                     table.check(add=adds, delete=deletes, replace=replace)
@@ -282,11 +294,17 @@ class LocalIndex:
                     self._seen_threshold = float(meta["score_threshold"])
             else:
                 table.check(add=adds, delete=deletes, replace=replace)
-                cal, cal_meta = self._calibrate(adds, deletes, settings or table.snapshot().settings)
+                cal, cal_meta = self._calibrate(
+                    adds, deletes, settings or table.snapshot().settings
+                )
                 if self._store is not None and cal_meta:
                     self._store.write([], [], cal_meta)
             return table.apply(
-                add=adds, delete=deletes, replace=replace, settings=settings, extras=extras,
+                add=adds,
+                delete=deletes,
+                replace=replace,
+                settings=settings,
+                extras=extras,
                 calibrated=cal,
             )
 

@@ -604,5 +604,10 @@ def _check_host(host: object) -> None:
     except ValueError as exc:
         raise InvalidInputError(f"host {host!r} is not a usable URL: {exc}") from exc
     name = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not name or any(c.isspace() for c in host) or port == 0:
+    if (
+        parts.scheme not in ("http", "https")
+        or not name
+        or any(c.isspace() for c in host)
+        or port == 0
+    ):
         raise InvalidInputError(f"host {host!r} is not a usable http(s) URL")

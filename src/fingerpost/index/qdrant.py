@@ -114,7 +114,9 @@ _EMBEDDED_PAGE = 1_000_000
 # is not thread-safe, and two routers sharing one client through ``client=`` must not call
 # it at the same time (unguarded, 7-49 of 80 concurrent adds failed, and a collection once
 # became unreadable). Weak keys: the lock goes when the client does.
-_CLIENT_LOCKS: weakref.WeakKeyDictionary[QdrantClient, threading.RLock] = weakref.WeakKeyDictionary()
+_CLIENT_LOCKS: weakref.WeakKeyDictionary[QdrantClient, threading.RLock] = (
+    weakref.WeakKeyDictionary()
+)
 _CLIENT_LOCKS_GUARD = threading.Lock()
 
 

@@ -66,7 +66,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 _HTTP_ERRORS: dict[int, type[FingerpostError]] = {
-    401: UnauthorizedError, 404: EndpointNotFoundError, 405: MethodNotAllowedError,
+    401: UnauthorizedError,
+    404: EndpointNotFoundError,
+    405: MethodNotAllowedError,
     413: PayloadTooLargeError,
 }
 
@@ -118,8 +120,10 @@ def create_app(
     SyncRequest: Any = api.SyncRequest
     expected = None if token is None else token.encode()
     write_lock = threading.Lock()
-    bearer = HTTPBearer(auto_error=False, description="Required by mutating endpoints when the "
-                        "service runs with --token-file")
+    bearer = HTTPBearer(
+        auto_error=False,
+        description="Required by mutating endpoints when the service runs with --token-file",
+    )
 
     ready = threading.Event()
 
@@ -136,19 +140,31 @@ def create_app(
                 router.close()
 
     app = FastAPI(
-        title="fingerpost", version=__version__, lifespan=lifespan, responses=_ERRORS,
+        title="fingerpost",
+        version=__version__,
+        lifespan=lifespan,
+        responses=_ERRORS,
         description="A local, zero-token semantic router: route turns, manage routes, sync.",
     )
     # Inner first: the hot path answers inside the limits-and-metrics layer.
-    app.add_middleware(RouteFastPath, router=router, metrics=metrics, route_model=RouteRequest,
-                       batch_model=BatchRequest)
+    app.add_middleware(
+        RouteFastPath,
+        router=router,
+        metrics=metrics,
+        route_model=RouteRequest,
+        batch_model=BatchRequest,
+    )
     app.add_middleware(ServiceMiddleware, max_body_bytes=limits.max_body_bytes, metrics=metrics)
 
     def authorize(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         if expected is None:
             return
         given = b"" if creds is None else creds.credentials.encode()
-        if creds is None or creds.scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
+        if (
+            creds is None
+            or creds.scheme.lower() != "bearer"
+            or not hmac.compare_digest(given, expected)
+        ):
             raise UnauthorizedError("a valid bearer token is required")
 
     Mutating = [Depends(authorize)]
@@ -160,12 +176,18 @@ def create_app(
         headers = {"Retry-After": "1"} if isinstance(exc, QueueFullError) else None
         if isinstance(exc, UnauthorizedError):
             headers = {"WWW-Authenticate": "Bearer"}
-        return JSONResponse(error_body(type(exc).__name__, str(exc), status), status, headers=headers)
+        return JSONResponse(
+            error_body(type(exc).__name__, str(exc), status), status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
             for e in exc.errors()
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
@@ -174,15 +196,21 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        cls = _HTTP_ERRORS.get(exc.status_code, InvalidInputError if exc.status_code < 500 else FingerpostError)
+        cls = _HTTP_ERRORS.get(
+            exc.status_code, InvalidInputError if exc.status_code < 500 else FingerpostError
+        )
         return JSONResponse(
-            error_body(cls.__name__, str(exc.detail), exc.status_code), exc.status_code, headers=exc.headers
+            error_body(cls.__name__, str(exc.detail), exc.status_code),
+            exc.status_code,
+            headers=exc.headers,
         )
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
         # Starlette's last resort (it still logs the traceback); the shape stays the same.
-        return JSONResponse(error_body(FingerpostError.__name__, f"internal error: {type(exc).__name__}", 500), 500)
+        return JSONResponse(
+            error_body(FingerpostError.__name__, f"internal error: {type(exc).__name__}", 500), 500
+        )
 
     # ---- routing -----------------------------------------------------------------------------
     @app.post("/v1/route", response_model=RouteResult, tags=["routing"])
@@ -206,7 +234,9 @@ def create_app(
     async def list_routes() -> RouteList:
         return RouteList(routes=router.routes)
 
-    @app.post("/v1/routes", response_model=Route, status_code=201, dependencies=Mutating, tags=["routes"])
+    @app.post(
+        "/v1/routes", response_model=Route, status_code=201, dependencies=Mutating, tags=["routes"]
+    )
     def add_route(body: Annotated[RouteIn, Body()]) -> Route:
         """Add a route (409 if the name exists)."""
         new = Route(**body.model_dump())
@@ -221,7 +251,9 @@ def create_app(
             raise RouteNotFoundError(f"no route named {name!r}")
         return found
 
-    @app.patch("/v1/routes/{name:path}", response_model=Route, dependencies=Mutating, tags=["routes"])
+    @app.patch(
+        "/v1/routes/{name:path}", response_model=Route, dependencies=Mutating, tags=["routes"]
+    )
     def patch_route(name: str, body: Annotated[RoutePatch, Body()]) -> Route:
         """Change the given fields of a route; only new utterances are encoded."""
         changes = {k: getattr(body, k) for k in body.model_fields_set}
@@ -232,8 +264,13 @@ def create_app(
         with write_lock:
             return router.update(name, **changes)
 
-    @app.delete("/v1/routes/{name:path}", status_code=204, dependencies=Mutating, tags=["routes"],
-                response_class=Response)
+    @app.delete(
+        "/v1/routes/{name:path}",
+        status_code=204,
+        dependencies=Mutating,
+        tags=["routes"],
+        response_class=Response,
+    )
     def delete_route(name: str) -> Response:
         with write_lock:
             router.delete(name)
@@ -259,8 +296,12 @@ def create_app(
         """The process answers."""
         return Status(status="ok")
 
-    @app.get("/readyz", response_model=Status, tags=["operations"],
-             responses={503: {"model": Status, "description": "not ready"}})
+    @app.get(
+        "/readyz",
+        response_model=Status,
+        tags=["operations"],
+        responses={503: {"model": Status, "description": "not ready"}},
+    )
     async def readyz() -> Any:
         """Ready to route: the micro-batcher runs."""
         n = len(router.routes)
@@ -268,8 +309,12 @@ def create_app(
             return JSONResponse(Status(status="starting", routes=n).model_dump(), 503)
         return Status(status="ready", routes=n)
 
-    @app.get("/metrics", tags=["operations"], response_class=Response,
-             responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}})
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
+    )
     async def prometheus() -> Response:
         """Prometheus metrics (text format)."""
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)

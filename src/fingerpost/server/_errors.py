@@ -95,5 +95,7 @@ class ErrorBody(BaseModel):
     error: ErrorInfo
 
 
-def error_body(type_name: str, message: str, status: int, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    type_name: str, message: str, status: int, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {"error": {"type": type_name, "message": message, "status": status, "details": details}}

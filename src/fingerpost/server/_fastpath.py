@@ -37,12 +37,18 @@ _JSON = [(b"content-type", b"application/json")]
 
 class RouteFastPath:
     def __init__(
-        self, app: ASGIApp, *, router: SemanticRouter, metrics: RouterMetrics,
-        route_model: type[BaseModel], batch_model: type[BaseModel],
+        self,
+        app: ASGIApp,
+        *,
+        router: SemanticRouter,
+        metrics: RouterMetrics,
+        route_model: type[BaseModel],
+        batch_model: type[BaseModel],
     ) -> None:
         self.app, self.router, self.metrics = app, router, metrics
         self._handlers: dict[str, Callable[[bytes], Awaitable[bytes]]] = {
-            "/v1/route": self._route, "/v1/route/batch": self._batch,
+            "/v1/route": self._route,
+            "/v1/route/batch": self._batch,
         }
         self._route_model, self._batch_model = route_model, batch_model
 
@@ -59,13 +65,22 @@ class RouteFastPath:
             status, payload, headers = 422, _validation_error(exc), _JSON
         except HTTPException as exc:  # the body limit, raised while reading
             cls = PayloadTooLargeError if exc.status_code == 413 else InvalidInputError
-            status, payload, headers = exc.status_code, _encode(error_body(cls.__name__, str(exc.detail), exc.status_code)), _JSON
+            status, payload, headers = (
+                exc.status_code,
+                _encode(error_body(cls.__name__, str(exc.detail), exc.status_code)),
+                _JSON,
+            )
         except FingerpostError as exc:
             status = status_of(exc)
             payload = _encode(error_body(type(exc).__name__, str(exc), status))
             headers = [*_JSON, (b"retry-after", b"1")] if isinstance(exc, QueueFullError) else _JSON
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     async def _route(self, body: bytes) -> bytes:
@@ -78,7 +93,9 @@ class RouteFastPath:
     async def _batch(self, body: bytes) -> bytes:
         req: Any = self._batch_model.model_validate_json(body)
         start = time.perf_counter()
-        results = await self.router.abatch(req.texts, limit=req.limit, route_filter=req.route_filter)
+        results = await self.router.abatch(
+            req.texts, limit=req.limit, route_filter=req.route_filter
+        )
         self.metrics.observe_latency("total", time.perf_counter() - start)
         return BatchResult(results=[route_result(r) for r in results]).model_dump_json().encode()
 
@@ -98,7 +115,11 @@ async def _read_body(receive: Receive) -> bytes:
 def _validation_error(exc: ValidationError) -> bytes:
     """The shape FastAPI's handler gives (``loc`` starts with ``body``)."""
     errors = [
-        {"loc": ["body", *(str(p) for p in e.get("loc", ()))], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": ["body", *(str(p) for p in e.get("loc", ()))],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in exc.errors(include_url=False)
     ]
     first = errors[0] if errors else {"loc": ["body"], "msg": "invalid request"}
@@ -108,4 +129,3 @@ def _validation_error(exc: ValidationError) -> bytes:
 
 def _encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
-

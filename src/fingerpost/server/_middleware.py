@@ -76,9 +76,15 @@ def _content_length(scope: Scope) -> int | None:
 async def _send_too_large(send: Send, limit: int) -> None:
     body: Any = error_body("PayloadTooLargeError", f"request body over {limit} bytes", 413)
     raw = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start", "status": 413,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
-                    (b"connection", b"close")],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": raw})

@@ -171,7 +171,9 @@ class RemoteSync:
             snap.cache["route_digests"] = cached
         return {str(k): str(v) for k, v in cached.items()}
 
-    def remote_digests(self, meta: RemoteMeta, tickets: Sequence[LeaseTicket] | None = None) -> dict[str, str] | None:
+    def remote_digests(
+        self, meta: RemoteMeta, tickets: Sequence[LeaseTicket] | None = None
+    ) -> dict[str, str] | None:
         """The committed per-route digests of ``meta`` (``None``: unknown, read everything).
 
         A manifest is read from ``tickets`` when given (the lease's listing), else with one
@@ -186,7 +188,9 @@ class RemoteSync:
             return {}  # a fresh remote: nothing in it
         return None
 
-    def changed_routes(self, meta: RemoteMeta, tickets: Sequence[LeaseTicket] | None = None) -> list[str] | None:
+    def changed_routes(
+        self, meta: RemoteMeta, tickets: Sequence[LeaseTicket] | None = None
+    ) -> list[str] | None:
         """Routes whose remote digest differs from the mirror's (``None``: unknown)."""
         remote = self.remote_digests(meta, tickets)
         if remote is None:
@@ -207,7 +211,9 @@ class RemoteSync:
             remote = self.remote.get_utterances()
             local = self.local_utterances()
         else:
-            remote = [p.utterance for p in self.remote.fetch(scope, with_vectors=False)] if scope else []
+            remote = (
+                [p.utterance for p in self.remote.fetch(scope, with_vectors=False)] if scope else []
+            )
             wanted = set(scope)
             routes = [r for r in self.local.snapshot().live_routes() if r.name in wanted]
             local = RouterConfig(routes=routes).to_utterances()
@@ -244,22 +250,37 @@ class RemoteSync:
             # unknown), read without vectors; fetch vectors only for the routes whose
             # utterances this side lacks. Routes with equal digests are equal on both sides.
             remote_d = self.remote_digests(meta, self.lease.manifests)
-            scope = self.changed_routes(meta, self.lease.manifests) if remote_d is not None else None
+            scope = (
+                self.changed_routes(meta, self.lease.manifests) if remote_d is not None else None
+            )
             if scope is None:
                 points = self.remote.fetch(None, with_vectors=False)
                 plan = plan_sync(mode, local_routes, [p.utterance for p in points])
             else:
                 points = self.remote.fetch(scope, with_vectors=False) if scope else []
                 wanted = set(scope)
-                plan = plan_sync(mode, [r for r in local_routes if r.name in wanted], [p.utterance for p in points])
+                plan = plan_sync(
+                    mode,
+                    [r for r in local_routes if r.name in wanted],
+                    [p.utterance for p in points],
+                )
                 same = tuple(r for r in local_routes if r.name not in wanted)
                 plan = replace(plan, result=same + plan.result)
             txn = ""
             if not plan.is_noop:
                 vectors = self._local_vectors()
                 need = sorted(
-                    {r.name for r in plan.local_upsert for t in r.utterances if vectors.get(r.name, t) is None}
-                    | {u.route for u in plan.remote_upsert if vectors.get(u.route, u.utterance) is None}
+                    {
+                        r.name
+                        for r in plan.local_upsert
+                        for t in r.utterances
+                        if vectors.get(r.name, t) is None
+                    }
+                    | {
+                        u.route
+                        for u in plan.remote_upsert
+                        if vectors.get(u.route, u.utterance) is None
+                    }
                 )
                 if need:
                     vectors.add_points(self.remote.fetch(need, with_vectors=True))
@@ -270,11 +291,23 @@ class RemoteSync:
                 self._apply(plan, ups, vectors)
             got, count, digests = self._verify(meta, plan, scope, remote_d, points)
             version = meta.version + (0 if plan.is_noop else 1)
-            if plan.is_noop and meta.content_hash == got and meta.count == count and remote_d == digests:
+            if (
+                plan.is_noop
+                and meta.content_hash == got
+                and meta.count == count
+                and remote_d == digests
+            ):
                 self.local_version = meta.version
                 return plan
             self._commit(
-                meta, version, got, count, plan.touched, txn, full=len(plan.touched) > 64, digests=digests
+                meta,
+                version,
+                got,
+                count,
+                plan.touched,
+                txn,
+                full=len(plan.touched) > 64,
+                digests=digests,
             )
             self.local_version = version
             return plan
@@ -296,7 +329,9 @@ class RemoteSync:
             remote_utts = self.remote.get_utterances()
             got = content_hash(remote_utts, self.encoder_name, self.encoder_dim)
             want = content_hash(
-                RouterConfig(routes=list(plan.result)).to_utterances(), self.encoder_name, self.encoder_dim
+                RouterConfig(routes=list(plan.result)).to_utterances(),
+                self.encoder_name,
+                self.encoder_dim,
             )
             ok = got == want
             count, digests = len(remote_utts), utterance_digests(remote_utts)
@@ -416,10 +451,16 @@ class RemoteSync:
         utts = RouterConfig(routes=targets).to_utterances()
         have = {p.utterance.key: content_key(p.utterance) for p in current}
         keep = {u.key for u in utts}
-        ups = [RemotePoint(u, vec.get(u.route, u.utterance)) for u in utts if have.get(u.key) != content_key(u)]
+        ups = [
+            RemotePoint(u, vec.get(u.route, u.utterance))
+            for u in utts
+            if have.get(u.key) != content_key(u)
+        ]
         self.remote.validate(ups)
         self._upload(ups, [k for k in have if k not in keep])
-        log.warning("repaired an unfinished write of %d route(s) on %r", len(names), self.remote.index_name)
+        log.warning(
+            "repaired an unfinished write of %d route(s) on %r", len(names), self.remote.index_name
+        )
         everything = self.remote.get_utterances()
         version = meta.version + 1
         content = content_hash(everything, self.encoder_name, self.encoder_dim)
@@ -443,8 +484,11 @@ class RemoteSync:
     ) -> RemoteMeta:
         """Write the version record; digests too large for it go to a fresh manifest first,
         and the manifest it replaces is removed after (a leftover is swept next time)."""
-        entry = ChangeEntry(version, () if full or len(routes) > MAX_ENTRY_ROUTES else tuple(routes),
-                            full or len(routes) > MAX_ENTRY_ROUTES)
+        entry = ChangeEntry(
+            version,
+            () if full or len(routes) > MAX_ENTRY_ROUTES else tuple(routes),
+            full or len(routes) > MAX_ENTRY_ROUTES,
+        )
         changes = _bounded((*meta.changes, entry)) if version != meta.version else meta.changes
         new = RemoteMeta(
             encoder_name=self.encoder_name,
@@ -578,7 +622,9 @@ class RemoteSync:
             if synced:
                 self.local_version = version
 
-    def _adopt(self, names: Sequence[str], points: Sequence[RemotePoint], *, drop_missing: bool) -> None:
+    def _adopt(
+        self, names: Sequence[str], points: Sequence[RemotePoint], *, drop_missing: bool
+    ) -> None:
         """Make the mirror hold ``names`` as ``points`` (the remote's) do, where it differs."""
         snap = self.local.snapshot()
         routes = group_routes(p.utterance for p in points)
@@ -590,7 +636,11 @@ class RemoteSync:
             if (old := mine[r.name]) is None or not same_route(old, r)
         ]
         present = {r.name for r in routes}
-        drop = [n for n in dict.fromkeys(names) if drop_missing and n not in present and snap.route(n) is not None]
+        drop = [
+            n
+            for n in dict.fromkeys(names)
+            if drop_missing and n not in present and snap.route(n) is not None
+        ]
         if adds or drop:
             self.local.apply(add=adds, delete=drop, replace=True)
 

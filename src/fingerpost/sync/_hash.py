@@ -24,7 +24,14 @@ from .._content import content_key
 from .._content import fields_key as _key
 from ..schema import Route, Utterance
 
-__all__ = ["content_hash", "content_key", "route_digests", "routes_hash", "update_hash", "utterance_digests"]
+__all__ = [
+    "content_hash",
+    "content_key",
+    "route_digests",
+    "routes_hash",
+    "update_hash",
+    "utterance_digests",
+]
 
 _MOD = 1 << 256
 DIGEST_HEX = 16  # 64 bits per route: enough to tell a changed route, small enough to ship
@@ -35,7 +42,9 @@ def routes_hash(routes: Iterable[Route], encoder_name: str, encoder_dim: int) ->
     total = 0
     for r in routes:
         for text in set(r.utterances):
-            total += _h(_key(r.name, text, r.description, r.function_schemas, r.metadata, r.score_threshold))
+            total += _h(
+                _key(r.name, text, r.description, r.function_schemas, r.metadata, r.score_threshold)
+            )
     return f"{(total + _encoder(encoder_name, encoder_dim)) % _MOD:064x}"
 
 

@@ -47,14 +47,21 @@ def is_intent(ticket: LeaseTicket) -> bool:
 def intent_tickets(txn: str, intent: Intent, now: float) -> list[LeaseTicket]:
     """``intent`` as tickets of transaction ``txn`` (never live: created == expires)."""
     text = json.dumps(
-        {"upserts": [r.model_dump(mode="json") for r in intent.upserts], "deletes": list(intent.deletes)},
+        {
+            "upserts": [r.model_dump(mode="json") for r in intent.upserts],
+            "deletes": list(intent.deletes),
+        },
         ensure_ascii=True,
         sort_keys=True,
     )
     parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
     return [
         LeaseTicket(
-            f"intent-{txn}-{i}", "intent", now, now, {"intent": txn, "part": i, "of": len(parts), "data": p}
+            f"intent-{txn}-{i}",
+            "intent",
+            now,
+            now,
+            {"intent": txn, "part": i, "of": len(parts), "data": p},
         )
         for i, p in enumerate(parts)
     ]

@@ -37,7 +37,11 @@ def manifest_tickets(mid: str, digests: dict[str, str], now: float) -> list[Leas
     parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
     return [
         LeaseTicket(
-            f"manifest-{mid}-{i}", "manifest", now, now, {"manifest": mid, "part": i, "of": len(parts), "data": p}
+            f"manifest-{mid}-{i}",
+            "manifest",
+            now,
+            now,
+            {"manifest": mid, "part": i, "of": len(parts), "data": p},
         )
         for i, p in enumerate(parts)
     ]

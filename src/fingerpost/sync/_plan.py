@@ -45,7 +45,9 @@ class SyncPlan:
 
     @property
     def is_noop(self) -> bool:
-        return not (self.remote_upsert or self.remote_delete or self.local_upsert or self.local_delete)
+        return not (
+            self.remote_upsert or self.remote_delete or self.local_upsert or self.local_delete
+        )
 
 
 def check_mode(mode: str) -> SyncMode:
@@ -93,9 +95,9 @@ def _merge(priority: Route, other: Route | None) -> Route:
 
 def same_route(a: Route, b: Route) -> bool:
     """Equal as contents: utterance order does not matter."""
-    return set(a.utterances) == set(b.utterances) and a.model_dump(exclude={"utterances"}) == b.model_dump(
+    return set(a.utterances) == set(b.utterances) and a.model_dump(
         exclude={"utterances"}
-    )
+    ) == b.model_dump(exclude={"utterances"})
 
 
 def plan_sync(
@@ -108,7 +110,9 @@ def plan_sync(
     R = {r.name: r for r in remote}
     if mode == "error":
         local_utts = RouterConfig(routes=list(local)).to_utterances()
-        diff = UtteranceDiff.from_utterances(local_utterances=local_utts, remote_utterances=remote_utterances)
+        diff = UtteranceDiff.from_utterances(
+            local_utterances=local_utts, remote_utterances=remote_utterances
+        )
         changes = diff.to_utterance_str()
         if changes:
             shown = "\n  ".join(changes[:10]) + ("\n  ..." if len(changes) > 10 else "")
@@ -139,7 +143,9 @@ def _writes(
     remote_upsert = tuple(u for u in desired if have.get(u.key) != content_key(u))
     remote_delete = tuple(sorted(k for k in have if k not in want_keys))
     res = {r.name: r for r in result}
-    local_upsert = tuple(r for r in result if r.name not in local or not same_route(local[r.name], r))
+    local_upsert = tuple(
+        r for r in result if r.name not in local or not same_route(local[r.name], r)
+    )
     local_delete = tuple(n for n in local if n not in res)
     touched = sorted(
         {u.route for u in remote_upsert}

@@ -186,7 +186,10 @@ class RouteBranch(RunnableSerializable[Any, Any]):
         """Route all inputs at once, then call each target's ``batch`` once with its group."""
         return self._batch_with_config(
             partial(self._batch, return_exceptions=return_exceptions),
-            inputs, config, return_exceptions=return_exceptions, **kwargs,
+            inputs,
+            config,
+            return_exceptions=return_exceptions,
+            **kwargs,
         )
 
     def _batch(
@@ -221,7 +224,9 @@ class RouteBranch(RunnableSerializable[Any, Any]):
         """Route, then stream the chosen runnable's chunks."""
         config = ensure_config(config)
         run_manager = get_callback_manager_for_config(config).on_chain_start(
-            None, input, name=config.get("run_name") or self.get_name(),
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
             run_id=config.pop("run_id", None),
         )
         final = _Accumulator()
@@ -240,9 +245,7 @@ class RouteBranch(RunnableSerializable[Any, Any]):
         run_manager.on_chain_end(final.value)
 
     # ---- async ------------------------------------------------------------------------------
-    async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Any:
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
     async def _ainvoke(
@@ -270,7 +273,10 @@ class RouteBranch(RunnableSerializable[Any, Any]):
         """Async twin of :meth:`batch`; the targets' batches run concurrently."""
         return await self._abatch_with_config(
             partial(self._abatch, return_exceptions=return_exceptions),
-            inputs, config, return_exceptions=return_exceptions, **kwargs,
+            inputs,
+            config,
+            return_exceptions=return_exceptions,
+            **kwargs,
         )
 
     async def _abatch(
@@ -315,7 +321,9 @@ class RouteBranch(RunnableSerializable[Any, Any]):
         """Route, then stream the chosen runnable's chunks."""
         config = ensure_config(config)
         run_manager = await get_async_callback_manager_for_config(config).on_chain_start(
-            None, input, name=config.get("run_name") or self.get_name(),
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
             run_id=config.pop("run_id", None),
         )
         final = _Accumulator()

@@ -76,7 +76,9 @@ def guardrail(
         raise InvalidInputError("blocked must be a non-empty list of route names")
     router_runnable = as_router_runnable(router)
     refusal = message if isinstance(message, Runnable) else _refusal(router_runnable, message)
-    return RouteBranch(router=router_runnable, routes=dict.fromkeys(blocked, refusal), default=chain)
+    return RouteBranch(
+        router=router_runnable, routes=dict.fromkeys(blocked, refusal), default=chain
+    )
 
 
 def _refusal(router: Runnable[Any, RouteChoice], message: str | None) -> Runnable[Any, AIMessage]:

@@ -75,8 +75,6 @@ class FingerpostGuardrailMiddleware(AgentMiddleware[AgentState[Any], Any]):
         return None if messages is None else self._verdict(self.router.invoke(messages))
 
     @hook_config(can_jump_to=["end"])
-    async def abefore_model(
-        self, state: AgentState[Any], runtime: Any
-    ) -> dict[str, Any] | None:
+    async def abefore_model(self, state: AgentState[Any], runtime: Any) -> dict[str, Any] | None:
         messages = self._fresh_turn(state)
         return None if messages is None else self._verdict(await self.router.ainvoke(messages))

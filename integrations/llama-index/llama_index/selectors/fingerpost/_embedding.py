@@ -57,9 +57,7 @@ class FingerpostEmbedding(BaseEmbedding):
     )
     _encoder: DenseEncoder = PrivateAttr()
 
-    def __init__(
-        self, encoder: DenseEncoder | SemanticRouter | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, encoder: DenseEncoder | SemanticRouter | None = None, **kwargs: Any) -> None:
         if isinstance(encoder, SemanticRouter):
             encoder = encoder.encoder
         spec = kwargs.pop("encoder_spec", None)

@@ -12,7 +12,7 @@ import pytest
 from fingerpost import Route, SemanticRouter
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.schema import RouterConfig
-from fingerpost.sync import _apply, _manifest
+from fingerpost.sync import _apply, _manifest, _tickets
 from fingerpost.sync._hash import route_digests, utterance_digests
 from tests.sync.memory_remote import MemoryRemote
 
@@ -123,7 +123,7 @@ def test_diff_reads_only_differing_routes() -> None:
 
 def test_digests_beyond_the_record_go_to_a_manifest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_apply, "INLINE_BYTES", 200)
-    monkeypatch.setattr(_manifest, "CHUNK", 300)
+    monkeypatch.setattr(_tickets, "CHUNK", 300)  # the parts' size, shared with intents
     remote = MemoryRemote()
     base = routes(30)
     a = make(remote, base, auto_sync="local")

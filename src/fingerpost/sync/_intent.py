@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 from ..index.base import LeaseTicket
 from ..schema import Route
+from ._tickets import join_parts, text_tickets
 
 __all__ = ["Intent", "intent_tickets", "is_intent", "read_intent"]
-
-CHUNK = 12_000  # characters of ASCII JSON per ticket; escaped once more it stays under 40 KB
 
 
 @dataclass(frozen=True)
@@ -54,31 +53,16 @@ def intent_tickets(txn: str, intent: Intent, now: float) -> list[LeaseTicket]:
         ensure_ascii=True,
         sort_keys=True,
     )
-    parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
-    return [
-        LeaseTicket(
-            f"intent-{txn}-{i}",
-            "intent",
-            now,
-            now,
-            {"intent": txn, "part": i, "of": len(parts), "data": p},
-        )
-        for i, p in enumerate(parts)
-    ]
+    return text_tickets("intent", txn, text, now)
 
 
 def read_intent(tickets: Sequence[LeaseTicket], txn: str) -> Intent | None:
     """The intent of ``txn`` from the tickets present, or ``None`` if any part is missing."""
-    parts: dict[int, str] = {}
-    total = -1
-    for t in tickets:
-        if t.extra.get("intent") == txn:
-            parts[int(t.extra["part"])] = str(t.extra["data"])
-            total = int(t.extra["of"])
-    if total < 1 or sorted(parts) != list(range(total)):
+    text = join_parts(tickets, "intent", txn)
+    if text is None:
         return None
     try:
-        data = json.loads("".join(parts[i] for i in range(total)))
+        data = json.loads(text)
         return Intent(
             tuple(Route(**r) for r in data["upserts"]), tuple(str(n) for n in data["deletes"])
         )

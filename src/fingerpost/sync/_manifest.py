@@ -19,11 +19,11 @@ import json
 from collections.abc import Sequence
 
 from ..index.base import LeaseTicket
+from ._tickets import join_parts, text_tickets
 
 __all__ = ["INLINE_BYTES", "is_manifest", "manifest_tickets", "read_manifest"]
 
 INLINE_BYTES = 8_000  # digests JSON kept in the version record up to this size
-CHUNK = 12_000  # characters of ASCII JSON per part (escaped once more it stays under 40 KB)
 
 
 def is_manifest(ticket: LeaseTicket) -> bool:
@@ -34,31 +34,16 @@ def is_manifest(ticket: LeaseTicket) -> bool:
 def manifest_tickets(mid: str, digests: dict[str, str], now: float) -> list[LeaseTicket]:
     """``digests`` as the parts of manifest ``mid``."""
     text = json.dumps(digests, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
-    parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
-    return [
-        LeaseTicket(
-            f"manifest-{mid}-{i}",
-            "manifest",
-            now,
-            now,
-            {"manifest": mid, "part": i, "of": len(parts), "data": p},
-        )
-        for i, p in enumerate(parts)
-    ]
+    return text_tickets("manifest", mid, text, now)
 
 
 def read_manifest(tickets: Sequence[LeaseTicket], mid: str) -> dict[str, str] | None:
     """The digests of manifest ``mid``, or ``None`` if any part is missing or damaged."""
-    parts: dict[int, str] = {}
-    total = -1
-    for t in tickets:
-        if t.extra.get("manifest") == mid:
-            parts[int(t.extra["part"])] = str(t.extra["data"])
-            total = int(t.extra["of"])
-    if total < 1 or sorted(parts) != list(range(total)):
+    text = join_parts(tickets, "manifest", mid)
+    if text is None:
         return None
     try:
-        data = json.loads("".join(parts[i] for i in range(total)))
+        data = json.loads(text)
     except ValueError:
         return None
     if not isinstance(data, dict):

@@ -4,6 +4,7 @@ router-wide false-positive budget."""
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,15 @@ from fingerpost import (
     _calibration,
     _calibrator,
 )
-from fingerpost._calibration import Gate, fit_gate, neighbourhood, route_score
+from fingerpost._calibration import (
+    CONFIDENCE_Z,
+    NEIGHBOURHOOD_SHARE,
+    Gate,
+    allowed,
+    fit_gate,
+    neighbourhood,
+    route_score,
+)
 from fingerpost._table import ScoringSettings
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
@@ -141,21 +150,28 @@ def test_a_gate_lets_through_at_most_its_share_of_held_out_background_turns(
     assert loose is not None and strict is not None and loose.cutoff(1) <= strict.cutoff(1)
 
 
-def test_the_neighbourhood_leaves_out_at_most_the_target_share(encoder: HashEncoder) -> None:
+def test_the_neighbourhood_leaves_out_at_most_its_share(encoder: HashEncoder) -> None:
     route = encoder(CARD)
     bg = encoder(ORDINARY * 30 + CARD_IN_BACKGROUND)
     scores = route_score(route, bg, settings()).astype(np.float64)
-    out = neighbourhood(route, scores, settings(), 0.05)
+    out = neighbourhood(route, scores, settings(), 0.01)
     assert set(out.tolist()) >= set(range(len(ORDINARY) * 30, bg.shape[0]))  # every card turn
-    assert out.size <= bg.shape[0] * 0.05
-    # examples unrelated to each other: the neighbourhood is capped at the target
+    assert out.size <= bg.shape[0] * NEIGHBOURHOOD_SHARE
+    # examples unrelated to each other: the neighbourhood is capped at the share
     loose = encoder(["order a pizza", "the stock market crashed", "my knee hurts"])
-    assert (
-        neighbourhood(
-            loose, route_score(loose, bg, settings()).astype(np.float64), settings(), 0.01
-        ).size
-        <= bg.shape[0] * 0.01
+    wide = neighbourhood(
+        loose, route_score(loose, bg, settings()).astype(np.float64), settings(), 0.01
     )
+    assert 0 < wide.size <= bg.shape[0] * NEIGHBOURHOOD_SHARE
+
+
+def test_allowed_keeps_a_confidence_margin_below_the_budget() -> None:
+    # the target is a ceiling: k plus 1.645 sqrt(k) stays within the budget, and k is the largest
+    for budget in (0.0, 0.4, 1.0, 2.6, 2.7, 10.0, 15.5, 31.0, 100.0, 1e4):
+        k = allowed(budget)
+        assert k + CONFIDENCE_Z * math.sqrt(k) <= budget + 1e-9
+        assert (k + 1) + CONFIDENCE_Z * math.sqrt(k + 1) > budget
+    assert allowed(31.0) == 23  # 1 % of 3,100 held-out turns: 23 may pass, not 31
 
 
 def test_card_arrival_stays_reachable_when_its_topic_is_in_the_background(

@@ -406,7 +406,12 @@ def run_fewshot(
             }
             turns += sum(len(v) for v in got.values())
         results[setting["label"]] = per_case
-        log("fewshot", setting["label"], f"{len(per_case)} cases", f"{time.perf_counter() - t0:.1f}s")
+        log(
+            "fewshot",
+            setting["label"],
+            f"{len(per_case)} cases",
+            f"{time.perf_counter() - t0:.1f}s",
+        )
     wall = time.perf_counter() - t0
     return {
         "results": results,

@@ -52,7 +52,7 @@ TASKS and their --json-args (defaults shown; all optional):
       names (the caller's vectors: the same model); one router per case and setting, built as a
       user would (LocalIndex, auto_sync="local", top_k=5, mean, threshold 0.5 = the
       HuggingFaceEncoder default for all-MiniLM-L6-v2); each turn's route or none. A setting
-      may name "score_threshold", "top_k", "aggregation".
+      may name "threshold" (or "score_threshold": the router's), "top_k", "aggregation".
   cold_boot        unsupported (no durable local store).
   list             the task names.
 Common args: "threads" (ONNX intra-op threads, default fingerpost's), "clinc" (path),
@@ -704,7 +704,11 @@ def task_fewshot(args: dict[str, Any]) -> dict[str, Any]:
         setting: dict[str, Any], routes: list[dict[str, Any]], sets: dict[str, list[str]]
     ) -> dict[str, list[str | None]]:
         enc = FingerpostDenseEncoder(
-            table, counter, score_threshold=setting.get("score_threshold", DEFAULT_THRESHOLD)
+            table,
+            counter,
+            score_threshold=setting.get(
+                "threshold", setting.get("score_threshold", DEFAULT_THRESHOLD)
+            ),
         )
         router = SemanticRouter(
             encoder=enc,

@@ -13,13 +13,23 @@
     turns of ``tests/data/political_turns.txt`` (written after the first mechanism was final)
     and ``tests/data/political_turns_2.txt`` (written after the gate was final).
 
-    .venv/bin/python benchmarks/run.py --only fewshot
+The peers (semantic-router 0.1.16, synaptoroute) get the same routes and turns in the same run,
+with their DEFAULT settings (no fit, their default thresholds: what a user gets out of the box)
+and the same vectors: fingerpost's cached vectors of every text go to each peer's venv in an
+.npz (``benchmarks/peers/*_bench.py fewshot``), so the model is the same by construction. A
+second row per peer sets its documented threshold to fingerpost's fixed one (``PEER_SETTINGS``).
+
+    .venv/bin/python benchmarks/run.py --only fewshot              # with peers
+    .venv/bin/python benchmarks/run.py --only fewshot --no-peers
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +45,24 @@ POLITICAL = [
     HERE.parent / "tests" / "data" / f for f in ("political_turns.txt", "political_turns_2.txt")
 ]
 FIXED = 0.45  # the router's default fixed threshold (score_threshold=0.45 turns calibration off)
+EVAL = "eval"  # the peers' name for test + oos_test (ordinary turns, guardrail recall and FP)
+# peer name -> (task, args) -> JSON; benchmarks/run.py passes its `peer` (one venv each)
+PeerRunner = Callable[[str, str, dict[str, Any]], dict[str, Any]]
+# "defaults" is the headline (what a user gets out of the box); the second row puts each peer
+# on fingerpost's fixed threshold, a documented knob of both (semantic-router: score_threshold;
+# synaptoroute: Route.threshold), so the scoring rules differ and the threshold does not.
+PEER_SETTINGS: list[dict[str, Any]] = [
+    {"label": "defaults"},
+    {"label": f"threshold {FIXED}", "threshold": FIXED},
+]
+PEER_NOTE = {
+    "semantic-router 0.1.16": "SemanticRouter(encoder, routes, LocalIndex(), auto_sync='local') with "
+    "its defaults: top_k 5, mean of the route's hits among them, threshold 0.5 (its "
+    "HuggingFaceEncoder's default for all-MiniLM-L6-v2; a custom DenseEncoder defaults to None, "
+    "which routes every turn)",
+    "synaptoroute": "AdaptiveRouter(encoder) with its defaults: Route.threshold 0.5 on the best "
+    "single hit among the top 5, margin 0.0; router(text)",
+}
 
 
 def _router(routes: list[Route], enc: CachedEncoder, calibrated: bool) -> SemanticRouter:
@@ -43,8 +71,13 @@ def _router(routes: list[Route], enc: CachedEncoder, calibrated: bool) -> Semant
     return SemanticRouter(routes=routes, encoder=enc, score_threshold=FIXED)
 
 
-def guardrails(data: dict[str, Any], enc: CachedEncoder, repeats: int = 3) -> list[list[Any]]:
-    domains: dict[str, list[str]] = json.loads(DOMAINS.read_text(encoding="utf-8"))
+def _domains() -> dict[str, list[str]]:
+    return json.loads(DOMAINS.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def guard_draws(data: dict[str, Any], repeats: int = 3) -> list[tuple[str, list[str]]]:
+    """(domain, 5 utterances) per draw, in the order the table uses them (seeded)."""
+    domains = _domains()
     background = set(default_background().texts)
     assert not background & {t for k in ("test", "oos_test") for t, _ in data[k]}, (
         "test turn in background"
@@ -53,48 +86,65 @@ def guardrails(data: dict[str, Any], enc: CachedEncoder, repeats: int = 3) -> li
     for text, intent in data["train"]:
         if text not in background:
             by.setdefault(intent, []).append(text)
+    rng = np.random.default_rng(0)
+    draws = []
+    for dom, intents in domains.items():
+        for _ in range(repeats):
+            picks = rng.choice(len(intents), 5, replace=False)
+            draws.append(
+                (dom, [by[intents[i]][int(rng.integers(len(by[intents[i]])))] for i in picks])
+            )
+    return draws
+
+
+def _rate(hits: Sequence[tuple[float, float]]) -> str:
+    return f"{np.mean([x[0] for x in hits]):.3f} / {np.mean([x[1] for x in hits]):.4f}"
+
+
+def guardrails(
+    data: dict[str, Any],
+    enc: CachedEncoder,
+    draws: list[tuple[str, list[str]]],
+    peers: dict[str, dict[str, Any]],
+) -> list[list[Any]]:
+    domains = _domains()
     test_by: dict[str, list[str]] = {}
     for text, intent in data["test"]:
         test_by.setdefault(intent, []).append(text)
     oos = [t for t, _ in data["oos_test"]]
-    rng = np.random.default_rng(0)
-    rows = []
-    totals: dict[str, list[tuple[float, float]]] = {"calibrated": [], "fixed": []}
-    for dom, intents in domains.items():
+    domain_of = {g: d for d, gs in domains.items() for g in gs}
+    # the peers answer on EVAL (test + oos_test, in that order): each turn's domain or None
+    eval_dom = [domain_of[g] for _, g in data["test"]] + [None] * len(data["oos_test"])
+    modes = ["calibrated", "fixed", *peers]
+    totals: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
+    res: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for k, (dom, utts) in enumerate(draws):
+        intents = domains[dom]
         pos = [t for g in intents for t in test_by[g]]
         neg = [t for d, gs in domains.items() if d != dom for g in gs for t in test_by[g]] + oos
-        res: dict[str, list[tuple[float, float]]] = {"calibrated": [], "fixed": []}
-        for _ in range(repeats):
-            picks = rng.choice(len(intents), 5, replace=False)
-            utts = [by[intents[i]][int(rng.integers(len(by[intents[i]])))] for i in picks]
-            for mode in res:
-                r = _router([Route(name=dom, utterances=utts)], enc, mode == "calibrated")
-                rec = float(np.mean([c.name == dom for c in r.batch(pos)]))
-                fp = float(np.mean([c.name == dom for c in r.batch(neg)]))
-                res[mode].append((rec, fp))
-                totals[mode].append((rec, fp))
-        rows.append(
-            [
-                dom,
-                *(
-                    f"{np.mean([x[0] for x in res[m]]):.3f} / {np.mean([x[1] for x in res[m]]):.4f}"
-                    for m in res
-                ),
-            ]
-        )
-    rows.append(
-        [
-            "mean",
-            *(
-                f"{np.mean([x[0] for x in totals[m]]):.3f} / {np.mean([x[1] for x in totals[m]]):.4f}"
-                for m in totals
-            ),
-        ]
-    )
+        assert len(pos) + len(neg) == len(eval_dom)
+        cell = res.setdefault(dom, {m: [] for m in modes})
+        for mode in ("calibrated", "fixed"):
+            r = _router([Route(name=dom, utterances=utts)], enc, mode == "calibrated")
+            rec = float(np.mean([c.name == dom for c in r.batch(pos)]))
+            fp = float(np.mean([c.name == dom for c in r.batch(neg)]))
+            cell[mode].append((rec, fp))
+            totals[mode].append((rec, fp))
+        for name, got in peers.items():
+            pred = got[f"guard/{k}"][EVAL]  # route index, -1: none (one route: 0 = caught)
+            hit = [p == 0 for p, d in zip(pred, eval_dom, strict=True) if d == dom]
+            miss = [p == 0 for p, d in zip(pred, eval_dom, strict=True) if d != dom]
+            rec, fp = float(np.mean(hit)), float(np.mean(miss))
+            cell[name].append((rec, fp))
+            totals[name].append((rec, fp))
+    rows = [[dom, *(_rate(cell[m]) for m in modes)] for dom, cell in res.items()]
+    rows.append(["mean", *(_rate(totals[m]) for m in modes)])
     return rows
 
 
-def few_shot(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
+def few_shot(
+    data: dict[str, Any], enc: CachedEncoder, peers: dict[str, dict[str, Any]]
+) -> list[list[Any]]:
     rows_ = data["test"] + data["oos_test"]
     X, y = [t for t, _ in rows_], [None if g == "oos" else g for _, g in rows_]
     out = []
@@ -112,6 +162,21 @@ def few_shot(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
                     ev.oos_recall,
                     ev.accuracy,
                     gates,
+                ]
+            )
+        for name, got in peers.items():
+            names = [rt.name for rt in routes]
+            pred = [None if i < 0 else names[i] for i in got[f"fewshot/{per}"][EVAL]]
+            ins = [(p, g) for p, g in zip(pred, y, strict=True) if g is not None]
+            oos = [p for p, g in zip(pred, y, strict=True) if g is None]
+            out.append(
+                [
+                    per,
+                    name,
+                    sum(p == g for p, g in ins) / len(ins),
+                    sum(p is None for p in oos) / len(oos),
+                    sum(p == g for p, g in zip(pred, y, strict=True)) / len(y),
+                    "-",
                 ]
             )
     return out
@@ -142,13 +207,20 @@ SEED_ROUTES = [  # the routes of the sync-strategies seed (politics: six utteran
 ]
 
 
-def politics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
+def politics_routers() -> list[tuple[str, list[Route]]]:
     sys.path.insert(0, str(HERE.parent / "examples"))
     from quickstart import ROUTES  # the quickstart's politics route, unchanged
 
     route = next(r for r in ROUTES if r.name == "politics")
-    ordinary = [t for k in ("test", "oos_test") for t, _ in data[k]]
-    sets = [
+    return [
+        ("quickstart's politics alone", [route]),
+        (f"all {len(ROUTES)} quickstart routes", list(ROUTES)),
+        ("seed routes: politics (6) + chitchat (5)", SEED_ROUTES),
+    ]
+
+
+def political_sets() -> list[list[str]]:
+    return [
         [
             t
             for t in p.read_text(encoding="utf-8").splitlines()
@@ -157,11 +229,14 @@ def politics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
         for p in POLITICAL
         if p.exists()
     ]
-    routers = [
-        ("quickstart's politics alone", [route]),
-        (f"all {len(ROUTES)} quickstart routes", list(ROUTES)),
-        ("seed routes: politics (6) + chitchat (5)", SEED_ROUTES),
-    ]
+
+
+def politics(
+    data: dict[str, Any], enc: CachedEncoder, peers: dict[str, dict[str, Any]]
+) -> list[list[Any]]:
+    ordinary = [t for k in ("test", "oos_test") for t, _ in data[k]]
+    sets = political_sets()
+    routers = politics_routers()
     out = []
     for calibrated in (True, False):
         for name, routes in routers:
@@ -180,17 +255,101 @@ def politics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
                     len(ordinary),
                 ]
             )
+    for peer, got in peers.items():
+        for k, (name, routes) in enumerate(routers):
+            ans = got[f"politics/{k}"]
+            pol = [rt.name for rt in routes].index("politics")
+            recs = [
+                f"{np.mean([i == pol for i in ans[f'political/{j}']]):.2f} of {len(ts)}"
+                for j, ts in enumerate(sets)
+            ]
+            fp = float(np.mean([i == pol for i in ans[EVAL]]))
+            out.append([peer, name, *recs, fp, len(ordinary)])
     return out
 
 
-def main() -> str:
+def peer_spec(
+    data: dict[str, Any], draws: list[tuple[str, list[str]]]
+) -> tuple[dict[str, Any], list[str]]:
+    """Every router of the three tables as (routes, turn sets), and every text they need."""
+
+    def plain(routes: Sequence[Route]) -> list[dict[str, Any]]:
+        return [{"name": r.name, "utterances": list(r.utterances)} for r in routes]
+
+    sets = {EVAL: [t for k in ("test", "oos_test") for t, _ in data[k]]}
+    pol_keys = []
+    for j, ts in enumerate(political_sets()):
+        sets[f"political/{j}"] = ts
+        pol_keys.append(f"political/{j}")
+    cases = [
+        {"id": f"guard/{k}", "routes": plain([Route(name=d, utterances=u)]), "turns": [EVAL]}
+        for k, (d, u) in enumerate(draws)
+    ]
+    cases += [
+        {"id": f"fewshot/{per}", "routes": plain(clinc_routes(data["train"], per)), "turns": [EVAL]}
+        for per in (5, 10)
+    ]
+    cases += [
+        {"id": f"politics/{k}", "routes": plain(routes), "turns": [EVAL, *pol_keys]}
+        for k, (_, routes) in enumerate(politics_routers())
+    ]
+    texts = {t for ts in sets.values() for t in ts}
+    texts |= {u for c in cases for r in c["routes"] for u in r["utterances"]}
+    texts.add("test")  # semantic-router probes the encoder's dimension with encoder(["test"])
+    spec = {"turn_sets": sets, "cases": cases, "settings": PEER_SETTINGS}
+    return spec, sorted(texts)
+
+
+def run_peers(
+    data: dict[str, Any],
+    enc: CachedEncoder,
+    draws: list[tuple[str, list[str]]],
+    run_peer: PeerRunner | None,
+    names: Sequence[str],
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each peer's answers (case id -> turn set -> route index) and lines to print."""
+    if run_peer is None:
+        return {}, [f"Peers ({', '.join(names)}) skipped: --no-peers."]
+    spec, texts = peer_spec(data, draws)
+    answers: dict[str, dict[str, Any]] = {}
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="fp-fewshot-") as tmp:
+        vec = Path(tmp) / "vectors.npz"
+        np.savez(vec, texts=np.array(texts), vectors=enc.encode(texts))
+        inp = Path(tmp) / "spec.json"
+        inp.write_text(json.dumps({**spec, "vectors": str(vec)}), encoding="utf-8")
+        for name in names:
+            r = run_peer(name, "fewshot", {"input": str(inp)})
+            if "results" not in r:
+                lines.append(f"{name}: skipped ({r.get('error', 'no results')}).")
+                continue
+            for setting in PEER_SETTINGS:
+                answers[f"{name} ({setting['label']})"] = r["results"][setting["label"]]
+            version = r.get("peer_version")
+            lines.append(
+                f"{name if str(version) in name else f'{name} {version}'}: "
+                f"{PEER_NOTE.get(name, 'defaults')}; "
+                f"{r['turns_routed']} turns in {r['route_wall_s']} s, "
+                f"{r['encoder_misses']} texts the shared vectors lacked."
+            )
+    return answers, lines
+
+
+def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> str:
     data = clinc()
     enc = cached_encoder(OnnxEncoder(), data)
+    draws = guard_draws(data)
+    peers, notes = run_peers(data, enc, draws, run_peer, peer_names)
     out = [
         table(
             "Topic guardrail: one route of 5 utterances per CLINC150 domain (3 draws each); recall on the domain's test turns / false positives on other domains' test turns + oos_test",
-            ["domain", "calibrated: recall / FP rate", f"fixed {FIXED}: recall / FP rate"],
-            guardrails(data, enc),
+            [
+                "domain",
+                "calibrated: recall / FP rate",
+                f"fixed {FIXED}: recall / FP rate",
+                *(f"{name}: recall / FP rate" for name in peers),
+            ],
+            guardrails(data, enc, draws, peers),
         )
     ]
     out.append(
@@ -204,7 +363,7 @@ def main() -> str:
                 "accuracy",
                 "routes with a gate",
             ],
-            few_shot(data, enc),
+            few_shot(data, enc, peers),
         )
     )
     out.append(
@@ -218,12 +377,26 @@ def main() -> str:
                 "ordinary turns flagged",
                 "ordinary turns",
             ],
-            politics(data, enc),
+            politics(data, enc, peers),
         )
     )
-    out.append("Peers (semantic-router 0.1.16, synaptoroute) are not run in this section yet.\n")
+    if peers:
+        notes.append(
+            f"the rows marked threshold {FIXED} set each peer's documented threshold to "
+            f"fingerpost's fixed {FIXED} (semantic-router: score_threshold; synaptoroute: every "
+            "Route.threshold): the same threshold, each router's own score."
+        )
+        out.append(
+            "Peers, same run, same vectors (fingerpost's model, cached), no fit:\n\n"
+            + "\n".join(f"* {line}" for line in notes)
+            + "\n"
+        )
+    else:
+        out.append("\n".join(notes) + "\n")
     return "\n".join(out)
 
 
 if __name__ == "__main__":
-    print(main())
+    from run import PEERS, peer
+
+    print(main(None if "--no-peers" in sys.argv else peer, list(PEERS)))

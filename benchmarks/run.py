@@ -283,7 +283,10 @@ def quality(quick: bool, with_peers: bool) -> str:
 def fewshot(quick: bool, with_peers: bool) -> str:
     import fp_fewshot
 
-    return fp_fewshot.main()
+    return fp_fewshot.main(
+        (lambda name, task, args: peer(name, task, args, timeout=1800)) if with_peers else None,
+        list(PEERS),
+    )
 
 
 def concurrency(quick: bool, with_peers: bool) -> str:

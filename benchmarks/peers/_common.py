@@ -338,3 +338,85 @@ def _json_default(o: object) -> Any:
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
+
+
+# ---------------------------------------------------------------------------------------------
+# few-shot routing (benchmarks/fp_fewshot.py): routes and turn sets come in a JSON file, the
+# vectors of every text in an .npz written by fingerpost's run (same model, same vectors)
+
+
+class TableEncoder:
+    """Vectors looked up in the caller's table; a text missing from it goes to the shared model
+    (loaded on first miss, counted), so the peer sees exactly the vectors fingerpost used."""
+
+    def __init__(self, table: dict[str, np.ndarray], args: dict[str, Any]) -> None:
+        self.table = table
+        self.args = args
+        self.misses = 0
+        self._model: Any = None
+        first = next(iter(table.values()))
+        self.dim = int(first.shape[0])
+        self.name = "fingerpost-onnx (vectors from the caller's table)"
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self.table]
+        if missing:
+            if self._model is None:
+                self._model, _ = make_fingerpost_encoder(self.args)
+            self.misses += len(missing)
+            self.table.update(zip(missing, self._model(missing), strict=True))
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        return np.stack([self.table[t] for t in texts]).astype(np.float32, copy=False)
+
+    async def acall(self, texts: list[str]) -> np.ndarray:
+        return self(texts)
+
+
+def load_fewshot_input(args: dict[str, Any]) -> tuple[dict[str, Any], TableEncoder]:
+    """The task spec (``args["input"]``, a JSON file) and an encoder over its vector table.
+
+    Spec: ``{"vectors": npz with texts + vectors, "turn_sets": {key: [text]},
+    "cases": [{"id", "routes": [{"name", "utterances"}], "turns": [key]}],
+    "settings": [{"label", ...peer options; {} = the peer's defaults}]}``.
+    """
+    spec = json.loads(Path(args["input"]).read_text(encoding="utf-8"))
+    z = np.load(spec["vectors"], allow_pickle=False)
+    table = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+    return spec, TableEncoder(table, args)
+
+
+def run_fewshot(
+    spec: dict[str, Any],
+    route_case: Callable[[dict[str, Any], list[dict[str, Any]], dict[str, list[str]]], Any],
+) -> dict[str, Any]:
+    """``route_case(setting, routes, {key: texts})`` -> ``{key: [route name or None]}`` for each
+    setting and case; answers come back as route indices (-1: no route) to keep stdout small."""
+    sets: dict[str, list[str]] = spec["turn_sets"]
+    results: dict[str, dict[str, dict[str, list[int]]]] = {}
+    t0 = time.perf_counter()
+    turns = 0
+    for setting in spec["settings"]:
+        per_case: dict[str, dict[str, list[int]]] = {}
+        for case in spec["cases"]:
+            names = [r["name"] for r in case["routes"]]
+            got = route_case(setting, case["routes"], {k: sets[k] for k in case["turns"]})
+            per_case[case["id"]] = {
+                k: [-1 if n is None else names.index(n) for n in v] for k, v in got.items()
+            }
+            turns += sum(len(v) for v in got.values())
+        results[setting["label"]] = per_case
+        log(
+            "fewshot",
+            setting["label"],
+            f"{len(per_case)} cases",
+            f"{time.perf_counter() - t0:.1f}s",
+        )
+    wall = time.perf_counter() - t0
+    return {
+        "results": results,
+        "cases": len(spec["cases"]),
+        "turns_routed": turns,
+        "route_wall_s": round(wall, 3),
+        "ms_per_turn": round(wall * 1e3 / max(1, turns), 4),
+    }

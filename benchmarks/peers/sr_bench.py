@@ -47,6 +47,12 @@ TASKS and their --json-args (defaults shown; all optional):
   quirks           {}
       checks behaviours the README states (Index is not ready, thresholds, acall on stock
       encoders, acall on in-memory Qdrant).
+  fewshot          {"input": "spec.json"}  (written by benchmarks/fp_fewshot.py)
+      routes (name + utterances) and turn sets from a JSON file, vectors from the .npz it
+      names (the caller's vectors: the same model); one router per case and setting, built as a
+      user would (LocalIndex, auto_sync="local", top_k=5, mean, threshold 0.5 = the
+      HuggingFaceEncoder default for all-MiniLM-L6-v2); each turn's route or none. A setting
+      may name "threshold" (or "score_threshold": the router's), "top_k", "aggregation".
   cold_boot        unsupported (no durable local store).
   list             the task names.
 Common args: "threads" (ONNX intra-op threads, default fingerpost's), "clinc" (path),
@@ -682,6 +688,47 @@ def task_quirks(args: dict[str, Any]) -> dict[str, Any]:
     return {**env.base(), **out}
 
 
+def task_fewshot(args: dict[str, Any]) -> dict[str, Any]:
+    """Few-shot routes as a user would build them: SemanticRouter(encoder, routes, LocalIndex(),
+    auto_sync="local") with the defaults (top_k=5, mean aggregation); the threshold is the one
+    semantic-router's HuggingFaceEncoder gives this model (all-MiniLM-L6-v2: 0.5), unless a
+    setting names "score_threshold". Turns are routed by vector (simulate_static, as evaluate)."""
+    if args.get("quiet_peer_logs", True):
+        for name in list(logging.root.manager.loggerDict):
+            if name.startswith("semantic_router"):
+                logging.getLogger(name).setLevel(logging.ERROR)
+    spec, table = C.load_fewshot_input(args)
+    counter = C.Counter()
+
+    def route_case(
+        setting: dict[str, Any], routes: list[dict[str, Any]], sets: dict[str, list[str]]
+    ) -> dict[str, list[str | None]]:
+        enc = FingerpostDenseEncoder(
+            table,
+            counter,
+            score_threshold=setting.get(
+                "threshold", setting.get("score_threshold", DEFAULT_THRESHOLD)
+            ),
+        )
+        router = SemanticRouter(
+            encoder=enc,
+            routes=[Route(name=r["name"], utterances=list(r["utterances"])) for r in routes],
+            index=LocalIndex(),
+            auto_sync="local",
+            **{k: setting[k] for k in ("top_k", "aggregation") if k in setting},
+        )
+        return {k: _predict(router, table(v)) for k, v in sets.items()}
+
+    out = C.run_fewshot(spec, route_case)
+    return {
+        **out,
+        "encoder": {"impl": table.name, "dim": table.dim},
+        "encoder_misses": table.misses,
+        "defaults": {"score_threshold": DEFAULT_THRESHOLD, "top_k": 5, "aggregation": "mean"},
+        "call": "router(vector=v, simulate_static=True)",
+    }
+
+
 TASKS = {
     "encoder_latency": task_encoder_latency,
     "route_latency": task_route_latency,
@@ -691,6 +738,7 @@ TASKS = {
     "sync": task_sync,
     "cold_boot": task_cold_boot,
     "quirks": task_quirks,
+    "fewshot": task_fewshot,
 }
 
 if __name__ == "__main__":

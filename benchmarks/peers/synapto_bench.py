@@ -47,6 +47,11 @@ TASKS and their --json-args (defaults shown; all optional):
   quirks           {}
       checks behaviours the README states (add_route visibility, margin only on the sync
       path, aquery before start).
+  fewshot          {"input": "spec.json"}  (written by benchmarks/fp_fewshot.py)
+      routes (name + utterances) and turn sets from a JSON file, vectors from the .npz it
+      names (the caller's vectors: the same model); one AdaptiveRouter per case and setting
+      with its defaults (threshold 0.5 per route, margin 0.0); each turn's route or none
+      through router(text). A setting may name "threshold" (every route's) and "margin".
   sync             unsupported (only a Redis pub/sub sync manager; no vector-DB sync).
   list             the task names.
 Common args: "threads" (ONNX intra-op threads, default fingerpost's), "clinc" (path),
@@ -629,6 +634,40 @@ def task_sync(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def task_fewshot(args: dict[str, Any]) -> dict[str, Any]:
+    """Few-shot routes as a user would build them: AdaptiveRouter(encoder) with its defaults
+    (SQLiteStorage(":memory:"), margin 0.0, Route.threshold 0.5, best single hit among the top
+    5), one add_route per route, waited until searchable; each turn through router(text). A
+    setting may name "threshold" (every Route's) and "margin"."""
+    spec, table = C.load_fewshot_input(args)
+    counter = C.Counter()
+    encoder = FingerpostSynaptoEncoder(table, counter, bool(args.get("requires_lock", False)))
+
+    def route_case(
+        setting: dict[str, Any], routes: list[dict[str, Any]], sets: dict[str, list[str]]
+    ) -> dict[str, list[str | None]]:
+        kw = {"margin": setting["margin"]} if "margin" in setting else {}
+        router = AdaptiveRouter(encoder=encoder, **kw)
+        extra = {"threshold": setting["threshold"]} if "threshold" in setting else {}
+        for r in routes:
+            router.add_route(Route(name=r["name"], utterances=list(r["utterances"]), **extra))
+        wait_vectors(router, sum(len(r["utterances"]) for r in routes))
+        try:
+            return {k: [_name(router(t)) for t in v] for k, v in sets.items()}
+        finally:
+            router._read_pool.shutdown(wait=False)
+            router._write_pool.shutdown(wait=False)
+
+    out = C.run_fewshot(spec, route_case)
+    return {
+        **out,
+        "encoder": {"impl": table.name, "dim": table.dim},
+        "encoder_misses": table.misses,
+        "defaults": {"threshold": Route(name="x", utterances=["y"]).threshold, "margin": 0.0},
+        "call": "router(text)  # sync path, default margin",
+    }
+
+
 TASKS = {
     "encoder_latency": task_encoder_latency,
     "route_latency": task_route_latency,
@@ -638,6 +677,7 @@ TASKS = {
     "accuracy": task_accuracy,
     "quirks": task_quirks,
     "sync": task_sync,
+    "fewshot": task_fewshot,
 }
 
 if __name__ == "__main__":

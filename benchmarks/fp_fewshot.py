@@ -10,8 +10,10 @@
     in-scope accuracy with thresholds, and out-of-scope recall, on ``test`` + ``oos_test``.
 (c) The quickstart's politics route (its utterances unchanged), no fit: the share of CLINC150
     ``test`` + ``oos_test`` turns (ordinary turns) it flags, and its recall on the political
-    turns of ``tests/data/political_turns.txt`` (written after the first mechanism was final)
-    and ``tests/data/political_turns_2.txt`` (written after the gate was final).
+    turns of ``tests/data/political_turns.txt`` (written after the first mechanism was final),
+    ``tests/data/political_turns_2.txt`` (written after the gate was final) and
+    ``tests/data/political_turns_3.txt`` (written after round 3: confidence margin, wider
+    neighbourhood).
 
 The peers (semantic-router 0.1.16, synaptoroute) get the same routes and turns in the same run,
 with their DEFAULT settings (no fit, their default thresholds: what a user gets out of the box)
@@ -42,7 +44,8 @@ from fingerpost.encoders import OnnxEncoder
 
 DOMAINS = CLINC.parent / "domains.json"
 POLITICAL = [
-    HERE.parent / "tests" / "data" / f for f in ("political_turns.txt", "political_turns_2.txt")
+    HERE.parent / "tests" / "data" / f
+    for f in ("political_turns.txt", "political_turns_2.txt", "political_turns_3.txt")
 ]
 FIXED = 0.45  # the router's default fixed threshold (score_threshold=0.45 turns calibration off)
 EVAL = "eval"  # the peers' name for test + oos_test (ordinary turns, guardrail recall and FP)
@@ -95,6 +98,57 @@ def guard_draws(data: dict[str, Any], repeats: int = 3) -> list[tuple[str, list[
                 (dom, [by[intents[i]][int(rng.integers(len(by[intents[i]])))] for i in picks])
             )
     return draws
+
+
+def ceiling(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
+    """How far any threshold could go: for 5 and 10 utterances per domain route, fingerpost's
+    calibrated recall and FP rate, and the recall at a 1 % FP rate that the route's similarity
+    score and its gate score would reach with a threshold picked on the test turns themselves
+    (an oracle: no threshold set without the test turns can do better with these scores)."""
+    from fingerpost._calibration import fit_gate, route_score
+    from fingerpost._table import ScoringSettings
+
+    domains = _domains()
+    test_by: dict[str, list[str]] = {}
+    for text, intent in data["test"]:
+        test_by.setdefault(intent, []).append(text)
+    oos = [t for t, _ in data["oos_test"]]
+    background = set(default_background().texts)
+    by: dict[str, list[str]] = {}
+    for text, intent in data["train"]:
+        if text not in background:
+            by.setdefault(intent, []).append(text)
+    settings = ScoringSettings()
+    cal = SemanticRouter(routes=[], encoder=enc)._local.calibrator
+    assert cal is not None
+    bgv = cal.vectors()
+    rng = np.random.default_rng(1)
+    rows = []
+    for per in (5, 10):
+        got: dict[str, list[float]] = {"rec": [], "fp": [], "sim": [], "gate": []}
+        for dom, intents in domains.items():
+            pos = [t for g in intents for t in test_by[g]]
+            neg = [t for d, gs in domains.items() if d != dom for g in gs for t in test_by[g]]
+            neg += oos
+            vp, vn = enc.encode(pos), enc.encode(neg)
+            for _ in range(3):
+                picks = rng.choice(len(intents), per, replace=False)
+                utts = [by[intents[i]][int(rng.integers(len(by[intents[i]])))] for i in picks]
+                r = _router([Route(name=dom, utterances=utts)], enc, True)
+                got["rec"].append(float(np.mean([c.name == dom for c in r.batch(pos)])))
+                got["fp"].append(float(np.mean([c.name == dom for c in r.batch(neg)])))
+                vr = enc.encode(utts)
+                gate = fit_gate(vr, bgv, settings, 0.01)
+                assert gate is not None
+                for key, (sp, sn) in {
+                    "sim": (route_score(vr, vp, settings), route_score(vr, vn, settings)),
+                    "gate": (vp @ gate.weights, vn @ gate.weights),
+                }.items():
+                    got[key].append(float((sp > np.quantile(sn, 0.99)).mean()))
+        rows.append(
+            [per, *(round(float(np.mean(got[k])), 3) for k in ("rec", "fp", "sim", "gate"))]
+        )
+    return rows
 
 
 def _rate(hits: Sequence[tuple[float, float]]) -> str:
@@ -216,6 +270,7 @@ def politics_routers() -> list[tuple[str, list[Route]]]:
         ("quickstart's politics alone", [route]),
         (f"all {len(ROUTES)} quickstart routes", list(ROUTES)),
         ("seed routes: politics (6) + chitchat (5)", SEED_ROUTES),
+        ("seed's politics alone", SEED_ROUTES[:1]),
     ]
 
 
@@ -354,6 +409,19 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
     ]
     out.append(
         table(
+            "Topic guardrail ceiling (fingerpost only): 5 or 10 utterances per CLINC150 domain route (3 draws each); calibrated recall and FP rate, and the recall at 1 % FP that an oracle threshold picked on the test turns reaches with the similarity score or the gate score",
+            [
+                "utterances per route",
+                "calibrated recall",
+                "calibrated FP rate",
+                "oracle recall @1% FP: similarity",
+                "oracle recall @1% FP: gate",
+            ],
+            ceiling(data, enc),
+        )
+    )
+    out.append(
+        table(
             "Few-shot CLINC150, no fit: 150 routes of the first n train utterances; test + oos_test",
             [
                 "utterances per route",
@@ -374,6 +442,7 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
                 "router",
                 "political_turns.txt caught",
                 "political_turns_2.txt caught",
+                "political_turns_3.txt caught",
                 "ordinary turns flagged",
                 "ordinary turns",
             ],

@@ -483,3 +483,38 @@ def test_without_a_mirror_a_router_does_not_calibrate(
     assert bare.to_config().calibration is None
     turns = ["what about politics", "the election is near", "hello there friend", "check my alarm"]
     assert [c.name for c in bare.batch(turns)] == [c.name for c in fixed.batch(turns)]
+
+
+def test_a_broad_topic_filling_four_percent_of_the_background_stays_reachable(
+    encoder: HashEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Round 3: the neighbourhood used to be capped at ``target_fpr`` (1 %) of the background,
+    so a topic filling more of it (a CLINC150 domain is a tenth) kept most of its own turns
+    among the negatives and the gate rejected new turns of it. Up to NEIGHBOURHOOD_SHARE (5 %)
+    is left out now."""
+    topic = [
+        f"{a} my {b} card {c}{d}"
+        for a, b, c, d in itertools.product(
+            ["when will", "why has", "how long until"],
+            ["new", "replacement", "debit", "credit"],
+            ["arrive", "not arrived yet", "arrive in the mail", "be shipped"],
+            ["", " please", " today"],
+        )
+    ]  # 144 turns: 4.8 % of the background
+    background = fresh(ORDINARY_MANY + topic, "broad-card")
+    held_out = [
+        "when will my card arrive",
+        "my new card has not arrived",
+        "has the card been shipped",
+        "my replacement card has not arrived",
+    ]
+    router = SemanticRouter(
+        routes=[Route(name="card_arrival", utterances=CARD)], encoder=encoder, background=background
+    )
+    assert [c.name for c in router.batch(held_out)] == ["card_arrival"] * len(held_out)
+    gate = gates_of(router)["card_arrival"]
+    assert (gate_scores(gate, encoder(held_out)) > gate.cutoff(1)).all()
+    monkeypatch.setattr(_calibration, "NEIGHBOURHOOD_SHARE", 0.01)  # the round-2 cap
+    capped = fit_gate(encoder(CARD), encoder(background), settings(), 0.01)
+    assert capped is not None
+    assert not (gate_scores(capped, encoder(held_out)) > capped.cutoff(1)).all()

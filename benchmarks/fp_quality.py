@@ -17,8 +17,8 @@ import numpy as np
 from _data import CACHE, HERE, CachedEncoder, cached_encoder, clinc, clinc_routes, table
 
 from fingerpost import SemanticRouter
-from fingerpost._evaluate import EvalReport, evaluation_report, route_scores
 from fingerpost.encoders import OnnxEncoder
+from fingerpost.quality._evaluate import EvalReport, evaluation_report, route_scores
 
 FIT_CACHE = HERE / "results" / "clinc_fit_vectors.npz"
 

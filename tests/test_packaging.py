@@ -98,7 +98,7 @@ def test_scoring_defaults_agree_everywhere() -> None:
 
     from fingerpost import RouterConfig, SemanticRouter
     from fingerpost import _defaults as d
-    from fingerpost._table import ScoringSettings
+    from fingerpost.engine._table import ScoringSettings
 
     config, settings = RouterConfig(), ScoringSettings()
     params = inspect.signature(SemanticRouter).parameters

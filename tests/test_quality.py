@@ -17,12 +17,12 @@ from fingerpost import (
     RouterConfig,
     SemanticRouter,
 )
-from fingerpost import _evaluate as E
-from fingerpost import _fit_state as S
-from fingerpost import _quality as Q
-from fingerpost._fit import SoftmaxHead
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
+from fingerpost.quality import _evaluate as E
+from fingerpost.quality import _fit_state as S
+from fingerpost.quality import _quality as Q
+from fingerpost.quality._fit import SoftmaxHead
 from fingerpost.schema import FitState
 
 from .conftest import CHITCHAT, POLITICS

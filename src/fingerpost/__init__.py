@@ -23,8 +23,8 @@ from ._exceptions import (
     SyncError,
 )
 from ._migrate import MigrationReport, migrate
-from ._quality import FitReport
-from ._threads import limit_blas_threads
+from .engine._threads import limit_blas_threads
+from .quality._quality import FitReport
 from .router import SemanticRouter
 from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, UtteranceDiff
 from .sync._plan import SyncMode

@@ -15,9 +15,23 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, overload
 
 import numpy as np
 
-from ._batcher import MicroBatcher
 from ._calibrator import calibration_choice, calibration_state, make_calibrator
-from ._decide import (
+from ._defaults import (
+    DEFAULT_AGGREGATION,
+    DEFAULT_CENTROID_WEIGHT,
+    DEFAULT_TARGET_FPR,
+    DEFAULT_TOP_K,
+)
+from ._exceptions import (
+    EncoderMismatchError,
+    FingerpostError,
+    InvalidInputError,
+    RouteNotFoundError,
+)
+from ._types import Vectors
+from .encoders.base import DenseEncoder, check_texts, unit_rows
+from .engine._batcher import MicroBatcher
+from .engine._decide import (
     as_routes,
     candidates,
     check_fit_data,
@@ -33,24 +47,9 @@ from ._decide import (
     query_vector,
     scoring_settings,
 )
-from ._defaults import (
-    DEFAULT_AGGREGATION,
-    DEFAULT_CENTROID_WEIGHT,
-    DEFAULT_TARGET_FPR,
-    DEFAULT_TOP_K,
-)
-from ._exceptions import (
-    EncoderMismatchError,
-    FingerpostError,
-    InvalidInputError,
-    RouteNotFoundError,
-)
-from ._remote_scoring import remote_passing_routes
-from ._router_remote import Refresher, RemoteMixin
-from ._table import Snapshot
-from ._threads import limit_blas_threads
-from ._types import Vectors
-from .encoders.base import DenseEncoder, check_texts, unit_rows
+from .engine._remote_scoring import remote_passing_routes
+from .engine._table import Snapshot
+from .engine._threads import limit_blas_threads
 from .index.base import RemoteIndex
 from .index.local import LocalIndex
 from .schema import (
@@ -64,9 +63,10 @@ from .schema import (
 )
 from .sync._apply import RemoteSync
 from .sync._plan import SyncMode, check_mode
+from .sync._router import Refresher, RemoteMixin
 
 if TYPE_CHECKING:
-    from ._quality import FitReport
+    from .quality._quality import FitReport
 
 __all__ = ["SemanticRouter"]
 
@@ -226,7 +226,7 @@ class SemanticRouter(RemoteMixin):
             if self._local.boot():
                 state = self._local.get_meta("fit_state")
                 if state is not None:
-                    from ._fit_state import restore_fit_state
+                    from .quality._fit_state import restore_fit_state
 
                     restore_fit_state(self, FitState(**state))
             return
@@ -606,7 +606,7 @@ class SemanticRouter(RemoteMixin):
         """Copies of the live routes, in write order."""
         return [copy_route(r) for r in self._local.snapshot().live_routes()]
 
-    # ---- quality: fitting and evaluation (fingerpost._quality) ------------------------------
+    # ---- quality: fitting and evaluation (fingerpost.quality) ------------------------------
     def fit(
         self,
         X: Sequence[str],
@@ -625,27 +625,27 @@ class SemanticRouter(RemoteMixin):
         configs and stores; after route changes the head retrains in the background. Over a
         remote index only thresholds are fitted, written through the remote for every agent.
         """
-        from ._quality import fit_router
+        from .quality._quality import fit_router
 
         check_fit_data(X, y)
         return fit_router(self, X, y, objective=objective, head=head, head_weight=head_weight)
 
     def wait_for_retrain(self, timeout: float | None = None) -> bool:
         """Block until a background head retrain (after add/delete/update) has finished."""
-        from ._fit_state import wait_for_retrain
+        from .quality._fit_state import wait_for_retrain
 
         return wait_for_retrain(self, timeout)
 
     def evaluate(self, X: Sequence[str], y: Sequence[str | None]) -> float:
         """Accuracy; a ``None`` label is correct when the choice's name is ``None``."""
-        from ._evaluate import evaluate_router
+        from .quality._evaluate import evaluate_router
 
         return evaluate_router(self, X, y)
 
     def _routes_changed(self) -> None:
         """Called after every successful write: a fitted head may need retraining."""
         if self._local.snapshot().extras.get("head") is not None:
-            from ._fit_state import on_routes_changed
+            from .quality._fit_state import on_routes_changed
 
             on_routes_changed(self)
 
@@ -705,7 +705,7 @@ class SemanticRouter(RemoteMixin):
         )
 
     def _fit_state(self, snap: Snapshot) -> FitState | None:
-        from ._fit_state import fit_state_of
+        from .quality._fit_state import fit_state_of
 
         return fit_state_of(self, snap)
 
@@ -742,7 +742,7 @@ class SemanticRouter(RemoteMixin):
             **kwargs,
         )
         if config.fit_state is not None:
-            from ._fit_state import restore_fit_state
+            from .quality._fit_state import restore_fit_state
 
             restore_fit_state(router, config.fit_state)
         return router

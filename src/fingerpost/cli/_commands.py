@@ -22,7 +22,7 @@ from ._report import plot_scores, render, require_matplotlib
 from ._sources import ENCODERS, Sources, make_encoder
 
 if TYPE_CHECKING:
-    from .._evaluate import EvalReport
+    from ..quality._evaluate import EvalReport
     from ..router import SemanticRouter
 
 __all__ = ["cli"]
@@ -329,7 +329,7 @@ def eval_(
 
     In-scope accuracy, out-of-scope recall and precision, and the worst routes.
     """
-    from .._evaluate import evaluation_report
+    from ..quality._evaluate import evaluation_report
 
     if plot is not None:
         require_matplotlib()

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from ._errors import EXIT_USAGE, CliError
 
 if TYPE_CHECKING:
-    from .._evaluate import EvalReport
-    from .._quality import FitReport
+    from ..quality._evaluate import EvalReport
+    from ..quality._quality import FitReport
     from ..router import SemanticRouter
 
 __all__ = ["PLOT_HINT", "fit_summary", "plot_scores", "render", "require_matplotlib"]
@@ -116,7 +116,7 @@ def plot_scores(
         raise CliError(PLOT_HINT, EXIT_USAGE) from exc
     import numpy as np
 
-    from .._evaluate import route_scores
+    from ..quality._evaluate import route_scores
 
     _, scores, thresholds = route_scores(router, router._encode(texts))
     best = scores.max(axis=1) if scores.shape[1] else np.zeros(len(texts), np.float32)

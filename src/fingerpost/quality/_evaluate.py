@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._decide import effective_thresholds
-from ._exceptions import InvalidInputError, RouteNotFoundError
-from ._head import head_inputs
-from ._scoring import all_route_scores
-from ._table import Snapshot
-from ._types import F32
-from .encoders.base import check_texts
+from .._exceptions import InvalidInputError, RouteNotFoundError
+from .._types import F32
+from ..encoders.base import check_texts
+from ..engine._decide import effective_thresholds
+from ..engine._head import head_inputs
+from ..engine._scoring import all_route_scores
+from ..engine._table import Snapshot
 
 if TYPE_CHECKING:
-    from .router import SemanticRouter
+    from ..router import SemanticRouter
 
 __all__ = ["EvalReport", "check_labelled", "evaluate_router", "evaluation_report", "route_scores"]
 

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from ._exceptions import EncoderMismatchError, FingerpostError, InvalidInputError
+from .._exceptions import EncoderMismatchError, FingerpostError, InvalidInputError
+from ..engine._table import Snapshot
+from ..schema import FitState, Route
 from ._fit import SoftmaxHead, train_head
-from ._table import Snapshot
-from .schema import FitState, Route
 
 if TYPE_CHECKING:
-    from .router import SemanticRouter
-    from .sync._apply import RemoteSync
+    from ..router import SemanticRouter
+    from ..sync._apply import RemoteSync
 
 __all__ = [
     "fit_state_of",

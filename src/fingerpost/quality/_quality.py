@@ -21,18 +21,18 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from .._exceptions import InvalidInputError
+from .._types import F32
+from ..engine._scoring import all_route_scores
+from ..engine._table import LiveRows, Snapshot
 from . import _fit, _thresholds
 from ._evaluate import check_labelled
-from ._exceptions import InvalidInputError
 from ._fit import SoftmaxHead
 from ._fit_state import on_routes_changed, publish, publish_remote, session_of
-from ._scoring import all_route_scores
-from ._table import LiveRows, Snapshot
 from ._thresholds import BlendChoice
-from ._types import F32
 
 if TYPE_CHECKING:
-    from .router import SemanticRouter
+    from ..router import SemanticRouter
 
 __all__ = ["FitReport", "fit_router"]
 
@@ -340,7 +340,7 @@ def fit_router(
     queries = router._encode(texts) if texts else np.empty((0, router.encoder.dim), np.float32)
     prior = snap.settings.score_threshold
     # BLAS threads are left as the application set them: changing them here, while other
-    # threads may be inside a BLAS call (routing turns), can crash OpenBLAS (fingerpost._threads).
+    # threads may be inside a BLAS call (routing turns), can crash OpenBLAS (fingerpost.engine._threads).
     fitted = _fit_arrays(
         snap,
         table,

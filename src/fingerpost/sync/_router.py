@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._exceptions import FingerpostError, InvalidInputError
-from ._types import Vectors
-from .index.base import RemoteIndex
-from .index.local import LocalIndex
-from .schema import Route, RouterConfig
-from .sync._apply import RemoteSync
-from .sync._plan import check_mode
+from .._exceptions import FingerpostError, InvalidInputError
+from .._types import Vectors
+from ..index.base import RemoteIndex
+from ..index.local import LocalIndex
+from ..schema import Route, RouterConfig
+from ._apply import RemoteSync
+from ._plan import check_mode
 
 if TYPE_CHECKING:
-    from .router import SemanticRouter
+    from ..router import SemanticRouter
 
 __all__ = ["Refresher", "RemoteMixin"]
 

@@ -1,0 +1,1 @@
+"""Fitting and evaluating a router (placeholder; filled in with the FitTarget seam)."""

@@ -24,7 +24,7 @@ from ._exceptions import (
 )
 from ._migrate import MigrationReport, migrate
 from .engine._threads import limit_blas_threads
-from .quality._quality import FitReport
+from .quality import FitReport
 from .router import SemanticRouter
 from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, UtteranceDiff
 from .sync._plan import SyncMode

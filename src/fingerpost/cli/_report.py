@@ -118,7 +118,7 @@ def plot_scores(
 
     from ..quality._evaluate import route_scores
 
-    _, scores, thresholds = route_scores(router, router._encode(texts))
+    _, scores, thresholds = route_scores(router._fit_target, router._encode(texts))
     best = scores.max(axis=1) if scores.shape[1] else np.zeros(len(texts), np.float32)
     in_scope = np.array([label is not None for label in labels])
     fig, ax = plt.subplots(figsize=(8, 4.5))

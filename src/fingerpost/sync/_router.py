@@ -21,6 +21,7 @@ from ._apply import RemoteSync
 from ._plan import check_mode
 
 if TYPE_CHECKING:
+    from .._fit_target import RouterFitTarget
     from ..router import SemanticRouter
 
 __all__ = ["Refresher", "RemoteMixin"]
@@ -32,6 +33,7 @@ class RemoteMixin:
     index: LocalIndex | RemoteIndex
     _local: LocalIndex
     _remote: RemoteSync | None
+    _fit_target: RouterFitTarget
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
         raise NotImplementedError
@@ -100,12 +102,7 @@ class RemoteMixin:
 
     def refresh(self) -> bool:
         """Pull other agents' changes from the remote (only the routes they touched)."""
-        if self._remote is None:
-            return False
-        changed = self._remote.refresh()
-        if changed:
-            self._routes_changed()
-        return changed
+        return self._fit_target.refresh()
 
     async def async_sync(self, sync_mode: str) -> list[str]:
         return await asyncio.to_thread(self.sync, sync_mode)

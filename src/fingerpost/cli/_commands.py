@@ -14,7 +14,7 @@ import click
 from .. import __version__
 from ..index.base import RemoteIndex
 from ..schema import RouteChoice
-from ..sync._plan import SYNC_MODES
+from ..sync._plan import SYNC_MODES, check_mode
 from ._errors import EXIT_USAGE, CliError
 from ._labelled import read_labelled
 from ._progress import Progress, ProgressEncoder
@@ -394,7 +394,7 @@ def sync(
         _open(src, progress) as router,
         progress.task(f"syncing ({mode})"),
     ):
-        lines = router.sync(mode)
+        lines = router.sync(check_mode(mode))
     for line in lines:
         click.echo(line)
     click.echo(

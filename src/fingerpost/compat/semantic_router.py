@@ -410,7 +410,7 @@ class SemanticRouter:
             return []
         if not force and self.router.is_synced():
             return []
-        return self.router.sync(sync_mode)
+        return self.router.sync(check_mode(sync_mode))
 
     async def async_sync(self, sync_mode: str, force: bool = False, wait: int = 0) -> list[str]:
         return await asyncio.to_thread(self.sync, sync_mode, force, wait)

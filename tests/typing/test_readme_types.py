@@ -9,9 +9,9 @@ No model is loaded: ``HashEncoder`` stands in for ``OnnxEncoder``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import assert_type
 
 import pytest
-from typing_extensions import assert_type
 
 import fingerpost
 from fingerpost import (

@@ -30,7 +30,7 @@ from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, Ut
 from .sync._plan import SyncMode
 
 # The one place the version is written: pyproject.toml reads it from here (hatch).
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Aggregation",

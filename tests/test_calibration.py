@@ -19,8 +19,8 @@ from fingerpost import (
     _calibrator,
 )
 from fingerpost._calibration import Gate, fit_gate, neighbourhood, route_score
-from fingerpost._table import ScoringSettings
 from fingerpost.encoders.testing import HashEncoder
+from fingerpost.engine._table import ScoringSettings
 from fingerpost.index import LocalIndex
 
 SUBJECTS = [

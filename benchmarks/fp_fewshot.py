@@ -39,8 +39,8 @@ from _data import CLINC, HERE, CachedEncoder, cached_encoder, clinc, clinc_route
 
 from fingerpost import Route, SemanticRouter
 from fingerpost._background import default_background
-from fingerpost._evaluate import evaluation_report
 from fingerpost.encoders import OnnxEncoder
+from fingerpost.quality._evaluate import evaluation_report
 
 DOMAINS = CLINC.parent / "domains.json"
 POLITICAL = [

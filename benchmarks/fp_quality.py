@@ -17,8 +17,8 @@ import numpy as np
 from _data import CACHE, HERE, CachedEncoder, cached_encoder, clinc, clinc_routes, table
 
 from fingerpost import SemanticRouter
-from fingerpost._evaluate import EvalReport, evaluation_report, route_scores
 from fingerpost.encoders import OnnxEncoder
+from fingerpost.quality._evaluate import EvalReport, evaluation_report, route_scores
 
 FIT_CACHE = HERE / "results" / "clinc_fit_vectors.npz"
 
@@ -50,7 +50,7 @@ def _split(rows: list[list[str]]) -> tuple[list[str], list[str | None]]:
 def _argmax_accuracy(router: SemanticRouter, texts: list[str], labels: list[str | None]) -> float:
     """In-scope accuracy of the best-scoring route, thresholds ignored."""
     ins = [i for i, g in enumerate(labels) if g is not None]
-    names, scores, _ = route_scores(router, router._encode([texts[i] for i in ins]))
+    names, scores, _ = route_scores(router._fit_target, router._encode([texts[i] for i in ins]))
     best = scores.argmax(axis=1)
     return float(np.mean([names[b] == labels[i] for b, i in zip(best, ins, strict=True)]))
 

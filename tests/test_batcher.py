@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from fingerpost._batcher import MicroBatcher
 from fingerpost._exceptions import (
     EncoderError,
     InvalidInputError,
     QueueFullError,
     RouterClosedError,
 )
+from fingerpost.engine._batcher import MicroBatcher
 
 pytestmark = pytest.mark.timeout(30)
 

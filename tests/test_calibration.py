@@ -28,8 +28,8 @@ from fingerpost._calibration import (
     neighbourhood,
     route_score,
 )
-from fingerpost._table import ScoringSettings
 from fingerpost.encoders.testing import HashEncoder
+from fingerpost.engine._table import ScoringSettings
 from fingerpost.index import LocalIndex
 
 SUBJECTS = [

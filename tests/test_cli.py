@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from fingerpost import SemanticRouter
-from fingerpost import _evaluate as E
 from fingerpost.__main__ import PLOT_HINT, main
 from fingerpost.encoders.testing import HashEncoder
+from fingerpost.quality import _evaluate as E
 
 from .test_quality import FIT, ROUTES, TEST, routes
 

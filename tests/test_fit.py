@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fingerpost import _fit as F
-from fingerpost import _thresholds as T
-from fingerpost._scoring import passing_routes
+from fingerpost.engine._scoring import passing_routes
+from fingerpost.quality import _fit as F
+from fingerpost.quality import _thresholds as T
 from fingerpost.schema import Aggregation
 
 

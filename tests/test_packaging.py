@@ -6,15 +6,11 @@ import importlib
 import importlib.metadata
 import re
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = [
@@ -56,6 +52,15 @@ def test_one_python_floor_for_pyproject_ruff_and_mypy() -> None:
     assert meta["tool"]["mypy"]["python_version"] == f"3.{minor}"
     for root, _, _ in PACKAGES[1:]:
         assert _pyproject(root)["project"]["requires-python"] == meta["project"]["requires-python"]
+    # The classifiers name the floor and nothing older, in all three distributions.
+    for root, _, _ in PACKAGES:
+        versions = [
+            c.rsplit(" :: ", 1)[1]
+            for c in _pyproject(root)["project"]["classifiers"]
+            if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+        ]
+        assert versions and min(versions, key=lambda v: int(v.split(".")[1])) == f"3.{minor}"
+    assert sys.version_info >= (3, int(minor))  # the suite runs on the floor or later
 
 
 def test_project_urls_point_at_the_docs_changelog_and_source() -> None:
@@ -98,7 +103,7 @@ def test_scoring_defaults_agree_everywhere() -> None:
 
     from fingerpost import RouterConfig, SemanticRouter
     from fingerpost import _defaults as d
-    from fingerpost._table import ScoringSettings
+    from fingerpost.engine._table import ScoringSettings
 
     config, settings = RouterConfig(), ScoringSettings()
     params = inspect.signature(SemanticRouter).parameters

@@ -17,12 +17,13 @@ from fingerpost import (
     RouterConfig,
     SemanticRouter,
 )
-from fingerpost import _evaluate as E
-from fingerpost import _fit_state as S
-from fingerpost import _quality as Q
-from fingerpost._fit import SoftmaxHead
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
+from fingerpost.quality import FitTarget
+from fingerpost.quality import _evaluate as E
+from fingerpost.quality import _fit_state as S
+from fingerpost.quality import _quality as Q
+from fingerpost.quality._fit import SoftmaxHead
 from fingerpost.schema import FitState
 
 from .conftest import CHITCHAT, POLITICS
@@ -174,7 +175,9 @@ def test_evaluate_and_fit_refuse_bad_labelled_data(router: SemanticRouter) -> No
         router.fit(["hello"], ["weather"], head_weight=0.0)
     with pytest.raises(RouteNotFoundError):
         router.fit(["hello"], ["nope"])
-    assert S.fit_state_of(router, router._local.snapshot()) is None  # nothing was fitted
+    assert (
+        S.fit_state_of(router._fit_target, router._local.snapshot()) is None
+    )  # nothing was fitted
 
 
 def test_fit_on_an_empty_router_is_refused(encoder: HashEncoder) -> None:
@@ -348,12 +351,14 @@ def test_forced_head_is_used_and_thresholds_only_fit_drops_it(router: SemanticRo
     assert set(head.classes) == set(ROUTES)
     # the routed score is the blend the head hook computes
     choice = router("will it rain on saturday")
-    names, scores, _ = E.route_scores(router, router._encode(["will it rain on saturday"]))
+    names, scores, _ = E.route_scores(
+        router._fit_target, router._encode(["will it rain on saturday"])
+    )
     assert choice.name == names[int(scores[0].argmax())]
     assert choice.similarity_score == pytest.approx(float(scores[0].max()), abs=1e-6)
     report = router.fit(X, y, head=False)
     assert report.head_weight == 0 and head_of(router) is None
-    state = S.fit_state_of(router, router._local.snapshot())
+    state = S.fit_state_of(router._fit_target, router._local.snapshot())
     assert state is not None and state.head is None and state.thresholds == report.thresholds
 
 
@@ -433,7 +438,7 @@ def test_store_reboot_keeps_the_fit(tmp_path: Path, encoder: HashEncoder) -> Non
         again = head_of(rebooted)
         assert again is not None and again.to_dict() == head.to_dict()
         assert_same_answers(rebooted.batch(xy(TEST)[0]), answers)
-        assert S.wait_for_retrain(rebooted, 30)  # nothing was stale: nothing to wait for
+        assert rebooted.wait_for_retrain(30)  # nothing was stale: nothing to wait for
 
 
 def test_the_fit_examples_are_saved_in_scope_only_and_follow_the_routes(
@@ -448,7 +453,7 @@ def test_the_fit_examples_are_saved_in_scope_only_and_follow_the_routes(
             want.setdefault(label, []).append(text)
     assert state.examples == want
     router.delete("travel")
-    assert S.wait_for_retrain(router, 30)
+    assert router.wait_for_retrain(30)
     state = router.to_config().fit_state
     assert state is not None and set(state.examples) == set(want) - {"travel"}
     router.fit(*xy([r for r in FIT if r[1] != "travel"]), head=False)  # thresholds only: no head
@@ -466,7 +471,7 @@ def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(
         router.fit(*xy(FIT), head_weight=0.5)
         config = router.to_config()
         router.add(NEW)  # retrained in this process: X's vectors are still in memory
-        assert S.wait_for_retrain(router, 30)
+        assert router.wait_for_retrain(30)
         in_process = head_of(router)
     assert in_process is not None and "sport" in in_process.classes
     assert config.fit_state is not None and config.fit_state.examples
@@ -479,7 +484,7 @@ def test_a_retrain_after_a_reboot_trains_on_the_fit_examples(
     def retrained_after_boot(cfg: RouterConfig) -> SoftmaxHead:
         again = SemanticRouter.from_config(cfg, encoder=encoder)
         again.add(NEW)
-        assert S.wait_for_retrain(again, 30)
+        assert again.wait_for_retrain(30)
         head = head_of(again)
         assert head is not None and head.classes == in_process.classes
         return head
@@ -506,7 +511,7 @@ def test_a_head_saved_by_0_1_0_keeps_its_blend_through_a_retrain(
     head = head_of(again)
     assert head is not None and head.blend == "prob"
     again.add(NEW)
-    assert S.wait_for_retrain(again, 30)
+    assert again.wait_for_retrain(30)
     head = head_of(again)
     assert head is not None and "sport" in head.classes
     assert (
@@ -520,7 +525,7 @@ def test_fit_state_from_another_encoder_is_refused(router: SemanticRouter) -> No
     assert state is not None
     with pytest.raises(EncoderMismatchError):
         S.restore_fit_state(
-            router, FitState(**{**state.model_dump(), "encoder_name": "other-model"})
+            router._fit_target, FitState(**{**state.model_dump(), "encoder_name": "other-model"})
         )
     other = SemanticRouter(
         score_threshold=FIXED,
@@ -528,9 +533,11 @@ def test_fit_state_from_another_encoder_is_refused(router: SemanticRouter) -> No
         encoder=HashEncoder(dim=64, name=router.encoder.name),
     )
     with pytest.raises(EncoderMismatchError):  # same name, other dimension
-        S.restore_fit_state(other, state)
+        S.restore_fit_state(other._fit_target, state)
     with pytest.raises(InvalidInputError):
-        S.restore_fit_state(router, FitState(encoder_name=router.encoder.name, head={"kind": "?"}))
+        S.restore_fit_state(
+            router._fit_target, FitState(encoder_name=router.encoder.name, head={"kind": "?"})
+        )
 
 
 # ---- a stale head ------------------------------------------------------------------------------
@@ -543,11 +550,11 @@ class Gate:
         self.calls = 0
         real = S._retrain
 
-        def gated(router: SemanticRouter, session: Any) -> None:
+        def gated(target: FitTarget, session: Any) -> None:
             self.entered.set()
             assert self.open.wait(30)
             self.calls += 1
-            real(router, session)
+            real(target, session)
 
         monkeypatch.setattr(S, "_retrain", gated)
 
@@ -577,7 +584,7 @@ def test_new_routes_score_by_similarity_until_the_head_is_retrained(
     assert router("will it rain tomorrow").name == "weather"
     assert router("qwerty uiop asdf").name is None
     gate.open.set()
-    assert S.wait_for_retrain(router, 30)
+    assert router.wait_for_retrain(30)
     head = head_of(router)
     assert head is not None and "sport" in head.classes and gate.calls == 1
     assert head.weight == 0.5
@@ -603,7 +610,7 @@ def test_a_burst_of_writes_coalesces_and_queries_never_wait(
     router.update("music", utterances=[*ROUTES["music"], "play a podcast"])
     assert router("will it rain tomorrow").name == "weather"  # answered while retrain is held
     gate.open.set()
-    assert S.wait_for_retrain(router, 30)
+    assert router.wait_for_retrain(30)
     assert gate.calls == 2  # the held one, then ONE for everything that came meanwhile
     head = head_of(router)
     assert head is not None
@@ -615,7 +622,7 @@ def test_deleting_a_route_retrains_without_it(router: SemanticRouter) -> None:
     router.fit(*xy(FIT), head_weight=0.5)
     router.delete("travel")
     assert router("book a flight to rome").name != "travel"
-    assert S.wait_for_retrain(router, 30)
+    assert router.wait_for_retrain(30)
     head = head_of(router)
     assert head is not None and head.classes == tuple(router.list_route_names())
     assert router("will it rain tomorrow").name == "weather"
@@ -628,7 +635,7 @@ def test_a_restored_head_that_misses_routes_is_retrained(
     config = router.to_config()
     config = RouterConfig(**{**config.model_dump(), "routes": [*config.routes, NEW]})
     again = SemanticRouter.from_config(config, encoder=encoder)
-    assert S.wait_for_retrain(again, 30)
+    assert again.wait_for_retrain(30)
     head = head_of(again)
     assert head is not None and "sport" in head.classes
     assert again("football match results").name == "sport"

@@ -65,7 +65,14 @@ def test_public_exports_are_pinned() -> None:
         assert hasattr(fingerpost, name)
     from fingerpost import encoders, index
 
-    assert encoders.__all__ == ["DenseEncoder", "HashEncoder", "OnnxEncoder"]
+    assert encoders.__all__ == [
+        "DenseEncoder",
+        "HashEncoder",
+        "OnnxEncoder",
+        "check_encoder_spec",
+        "encoder_from_spec",
+        "encoder_spec",
+    ]
     assert index.__all__ == ["LocalIndex", "PineconeIndex", "QdrantIndex", "RemoteIndex"]
     for name in index.__all__:
         assert getattr(index, name).__name__ == name

@@ -3,7 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fingerpost._scoring import aggregate_block, all_route_scores, passing_routes, segment_max
+from fingerpost.engine._scoring import (
+    aggregate_block,
+    all_route_scores,
+    passing_routes,
+    segment_max,
+)
 from fingerpost.schema import Aggregation
 
 
@@ -101,7 +106,7 @@ def test_centroid_blend_is_exact_and_bound_never_prunes_a_passing_route() -> Non
 
 def test_pruned_search_equals_the_full_scan() -> None:
     """Branch and bound must give exactly what scoring every row gives, for any limit."""
-    from fingerpost._scoring import pruned_passing_routes
+    from fingerpost.engine._scoring import pruned_passing_routes
 
     rng = np.random.default_rng(7)
     for trial in range(60):

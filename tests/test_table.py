@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fingerpost import DuplicateRouteError, EncoderMismatchError, Route, RouteNotFoundError
-from fingerpost._table import RouteTable
+from fingerpost.engine._table import RouteTable
 
 DIM = 8
 

@@ -23,14 +23,14 @@ from ._exceptions import (
     SyncError,
 )
 from ._migrate import MigrationReport, migrate
-from ._quality import FitReport
-from ._threads import limit_blas_threads
+from .engine._threads import limit_blas_threads
+from .quality import FitReport
 from .router import SemanticRouter
 from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, UtteranceDiff
 from .sync._plan import SyncMode
 
 # The one place the version is written: pyproject.toml reads it from here (hatch).
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Aggregation",

@@ -52,9 +52,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._defaults import DEFAULT_TARGET_FPR
-from ._scoring import all_route_scores
-from ._table import ScoringSettings
 from ._types import F32, F64
+from .engine._scoring import all_route_scores
+from .engine._table import ScoringSettings
 
 __all__ = [
     "CONFIDENCE_Z",

@@ -28,9 +28,9 @@ import numpy as np
 from ._background import Background, background_vectors, make_background
 from ._calibration import DEFAULT_TARGET_FPR, Gate, background_grams, check_target_fpr, fit_gate
 from ._exceptions import InvalidInputError
-from ._table import ScoringSettings, Snapshot
 from ._types import F32
 from .encoders.base import DenseEncoder
+from .engine._table import ScoringSettings, Snapshot
 from .schema import CalibrationState, Route
 
 if TYPE_CHECKING:

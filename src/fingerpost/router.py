@@ -11,13 +11,28 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, overload
+from typing import Any, Final, Literal, NamedTuple, overload
 
 import numpy as np
 
-from ._batcher import MicroBatcher
 from ._calibrator import calibration_choice, calibration_state, make_calibrator
-from ._decide import (
+from ._defaults import (
+    DEFAULT_AGGREGATION,
+    DEFAULT_CENTROID_WEIGHT,
+    DEFAULT_TARGET_FPR,
+    DEFAULT_TOP_K,
+)
+from ._exceptions import (
+    EncoderMismatchError,
+    FingerpostError,
+    InvalidInputError,
+    RouteNotFoundError,
+)
+from ._fit_target import RouterFitTarget, encode_checked
+from ._types import Vectors
+from .encoders.base import DenseEncoder, check_texts
+from .engine._batcher import MicroBatcher
+from .engine._decide import (
     as_routes,
     candidates,
     check_fit_data,
@@ -33,26 +48,14 @@ from ._decide import (
     query_vector,
     scoring_settings,
 )
-from ._defaults import (
-    DEFAULT_AGGREGATION,
-    DEFAULT_CENTROID_WEIGHT,
-    DEFAULT_TARGET_FPR,
-    DEFAULT_TOP_K,
-)
-from ._exceptions import (
-    EncoderMismatchError,
-    FingerpostError,
-    InvalidInputError,
-    RouteNotFoundError,
-)
-from ._remote_scoring import remote_passing_routes
-from ._router_remote import Refresher, RemoteMixin
-from ._table import Snapshot
-from ._threads import limit_blas_threads
-from ._types import Vectors
-from .encoders.base import DenseEncoder, check_texts, unit_rows
+from .engine._remote_scoring import remote_passing_routes
+from .engine._table import Snapshot
+from .engine._threads import limit_blas_threads
 from .index.base import RemoteIndex
 from .index.local import LocalIndex
+from .quality._evaluate import evaluate_router
+from .quality._fit_state import fit_state_of, restore_fit_state, wait_for_retrain
+from .quality._quality import FitReport, fit_router
 from .schema import (
     Aggregation,
     FitState,
@@ -64,9 +67,7 @@ from .schema import (
 )
 from .sync._apply import RemoteSync
 from .sync._plan import SyncMode, check_mode
-
-if TYPE_CHECKING:
-    from ._quality import FitReport
+from .sync._router import Refresher, RemoteMixin
 
 __all__ = ["SemanticRouter"]
 
@@ -204,6 +205,7 @@ class SemanticRouter(RemoteMixin):
                 lease_ttl=lease_ttl,
                 lease_wait=lease_wait,
             )
+            self._fit_target = RouterFitTarget(encoder, self._local, self._remote, mirror=mirror)
             self._boot_remote(given, auto_sync)
             if refresh_interval is not None:
                 self._refresher = Refresher(self, refresh_interval)
@@ -218,6 +220,7 @@ class SemanticRouter(RemoteMixin):
             )
             if calibrate and self._local.table.snapshot().settings.calibrate:
                 make_calibrator(encoder, background, target, self._encode, self._local)
+            self._fit_target = RouterFitTarget(encoder, self._local)
             self._boot(given)
 
     # ---- construction ----------------------------------------------------------------------
@@ -226,9 +229,7 @@ class SemanticRouter(RemoteMixin):
             if self._local.boot():
                 state = self._local.get_meta("fit_state")
                 if state is not None:
-                    from ._fit_state import restore_fit_state
-
-                    restore_fit_state(self, FitState(**state))
+                    restore_fit_state(self._fit_target, FitState(**state))
             return
         stored = self._local.stored()
         RouterConfig(routes=routes)  # duplicate names -> InvalidInputError before any work
@@ -255,12 +256,8 @@ class SemanticRouter(RemoteMixin):
         ]
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
-        """Encode and validate. ``DenseEncoder.__call__`` validates already; an encoder that
-        overrides ``__call__`` is untrusted and checked here."""
-        vectors = self.encoder(texts)
-        if type(self.encoder).__call__ is DenseEncoder.__call__:
-            return vectors
-        return unit_rows(vectors, len(texts), self.encoder.dim)
+        """Encode and validate (an encoder that overrides ``__call__`` is checked)."""
+        return encode_checked(self.encoder, texts)
 
     # ---- routing ---------------------------------------------------------------------------
     @overload
@@ -606,7 +603,7 @@ class SemanticRouter(RemoteMixin):
         """Copies of the live routes, in write order."""
         return [copy_route(r) for r in self._local.snapshot().live_routes()]
 
-    # ---- quality: fitting and evaluation (fingerpost._quality) ------------------------------
+    # ---- quality: fitting and evaluation (fingerpost.quality) ------------------------------
     def fit(
         self,
         X: Sequence[str],
@@ -625,29 +622,22 @@ class SemanticRouter(RemoteMixin):
         configs and stores; after route changes the head retrains in the background. Over a
         remote index only thresholds are fitted, written through the remote for every agent.
         """
-        from ._quality import fit_router
-
         check_fit_data(X, y)
-        return fit_router(self, X, y, objective=objective, head=head, head_weight=head_weight)
+        return fit_router(
+            self._fit_target, X, y, objective=objective, head=head, head_weight=head_weight
+        )
 
     def wait_for_retrain(self, timeout: float | None = None) -> bool:
         """Block until a background head retrain (after add/delete/update) has finished."""
-        from ._fit_state import wait_for_retrain
-
-        return wait_for_retrain(self, timeout)
+        return wait_for_retrain(self._fit_target, timeout)
 
     def evaluate(self, X: Sequence[str], y: Sequence[str | None]) -> float:
         """Accuracy; a ``None`` label is correct when the choice's name is ``None``."""
-        from ._evaluate import evaluate_router
-
         return evaluate_router(self, X, y)
 
     def _routes_changed(self) -> None:
         """Called after every successful write: a fitted head may need retraining."""
-        if self._local.snapshot().extras.get("head") is not None:
-            from ._fit_state import on_routes_changed
-
-            on_routes_changed(self)
+        self._fit_target.routes_changed()
 
     # ---- thresholds and settings -----------------------------------------------------------
     @property
@@ -705,9 +695,7 @@ class SemanticRouter(RemoteMixin):
         )
 
     def _fit_state(self, snap: Snapshot) -> FitState | None:
-        from ._fit_state import fit_state_of
-
-        return fit_state_of(self, snap)
+        return fit_state_of(self._fit_target, snap)
 
     @classmethod
     def from_config(
@@ -742,9 +730,7 @@ class SemanticRouter(RemoteMixin):
             **kwargs,
         )
         if config.fit_state is not None:
-            from ._fit_state import restore_fit_state
-
-            restore_fit_state(router, config.fit_state)
+            restore_fit_state(router._fit_target, config.fit_state)
         return router
 
     def to_json(self, path: str | Path | None = None) -> str:

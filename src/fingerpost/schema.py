@@ -12,11 +12,10 @@ import math
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from typing_extensions import Self
 from yaml.composer import ComposerError
 
 from ._content import content_key
@@ -143,7 +142,7 @@ class _Model(BaseModel):
             raise InvalidInputError(f"invalid {cls.__name__}: {exc}") from exc
 
 
-class Aggregation(str, Enum):
+class Aggregation(str, Enum):  # noqa: UP042 - StrEnum would change str(Aggregation.MAX)
     """How a route's nearest utterance similarities become one route score.
 
     ``max``: the best single match. ``mean``: the mean of the route's ``top_k`` best matches.

@@ -14,7 +14,14 @@ from fingerpost.encoders.base import Vectors, check_texts, unit_rows
 
 
 def test_public_exports_are_pinned() -> None:
-    assert fingerpost.encoders.__all__ == ["DenseEncoder", "HashEncoder", "OnnxEncoder"]
+    assert fingerpost.encoders.__all__ == [
+        "DenseEncoder",
+        "HashEncoder",
+        "OnnxEncoder",
+        "check_encoder_spec",
+        "encoder_from_spec",
+        "encoder_spec",
+    ]
     for name in fingerpost.encoders.__all__:
         assert hasattr(fingerpost.encoders, name)
 

@@ -9,11 +9,12 @@ pytest.importorskip(
     "llama_index.selectors.fingerpost", reason="needs integrations/llama-index installed"
 )
 
+from typing import assert_type
+
 from langchain_fingerpost import SemanticRouterRunnable
 from llama_index.core.schema import QueryBundle
 from llama_index.core.tools import ToolMetadata
 from llama_index.selectors.fingerpost import FingerpostEmbedding, SemanticRouterSelector
-from typing_extensions import assert_type
 
 from fingerpost import Route, RouteChoice, SemanticRouter
 from fingerpost.encoders.testing import HashEncoder

@@ -9,11 +9,20 @@ No model is loaded: ``HashEncoder`` stands in for ``OnnxEncoder``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import assert_type
 
-from typing_extensions import assert_type
+import pytest
 
 import fingerpost
-from fingerpost import FitReport, MigrationReport, Route, RouteChoice, SemanticRouter, SyncMode
+from fingerpost import (
+    FitReport,
+    InvalidInputError,
+    MigrationReport,
+    Route,
+    RouteChoice,
+    SemanticRouter,
+    SyncMode,
+)
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex
 from fingerpost.sync import SYNC_MODES
@@ -102,6 +111,20 @@ def test_fit_report_types() -> None:
     assert 0.0 <= before <= 1.0 and 0.0 <= after <= 1.0
     accuracy: float = router.evaluate(X, y)
     assert 0.0 <= accuracy <= 1.0
+
+
+async def test_sync_takes_the_sync_mode_literal() -> None:
+    """``sync``/``async_sync`` take ``SyncMode`` like ``auto_sync``: a misspelt mode fails
+    mypy (the ignores below would be unused, an error under --strict, if they took ``str``)
+    and raises ``InvalidInputError`` at run time."""
+    router = make_router()
+    mode: SyncMode = "merge"
+    with pytest.raises(InvalidInputError):  # no remote index to sync with
+        router.sync(mode)
+    with pytest.raises(InvalidInputError):
+        router.sync("sideways")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        await router.async_sync("sideways")  # type: ignore[arg-type]
 
 
 def test_exported_names_type() -> None:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from pathlib import Path
 
 import fingerpost
 from packaging.requirements import Requirement
 
 import langchain_fingerpost
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pytest itself needs tomli below 3.11
-    import tomli as tomllib
 
 EXPORTS = [
     "DEFAULT_REFUSAL",

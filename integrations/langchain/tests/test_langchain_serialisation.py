@@ -88,9 +88,7 @@ def test_route_branch_round_trips_with_serialisable_targets(router: SemanticRout
 
 
 def test_the_packaged_onnx_encoder_is_rebuilt_by_name_without_loading() -> None:
-    from fingerpost.encoders import OnnxEncoder
-
-    from langchain_fingerpost._encoders import encoder_from_spec, encoder_spec
+    from fingerpost.encoders import OnnxEncoder, encoder_from_spec, encoder_spec
 
     spec = encoder_spec(OnnxEncoder(max_length=128))
     rebuilt = encoder_from_spec(json.loads(json.dumps(spec)), "hint")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,6 @@ from packaging.requirements import Requirement
 
 import fingerpost
 from fingerpost.encoders.testing import HashEncoder
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pytest itself needs tomli below 3.11
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

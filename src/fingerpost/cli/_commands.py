@@ -14,7 +14,7 @@ import click
 from .. import __version__
 from ..index.base import RemoteIndex
 from ..schema import RouteChoice
-from ..sync._plan import SYNC_MODES
+from ..sync._plan import SYNC_MODES, check_mode
 from ._errors import EXIT_USAGE, CliError
 from ._labelled import read_labelled
 from ._progress import Progress, ProgressEncoder
@@ -22,7 +22,7 @@ from ._report import plot_scores, render, require_matplotlib
 from ._sources import ENCODERS, Sources, make_encoder
 
 if TYPE_CHECKING:
-    from .._evaluate import EvalReport
+    from ..quality._evaluate import EvalReport
     from ..router import SemanticRouter
 
 __all__ = ["cli"]
@@ -329,7 +329,7 @@ def eval_(
 
     In-scope accuracy, out-of-scope recall and precision, and the worst routes.
     """
-    from .._evaluate import evaluation_report
+    from ..quality._evaluate import evaluation_report
 
     if plot is not None:
         require_matplotlib()
@@ -394,7 +394,7 @@ def sync(
         _open(src, progress) as router,
         progress.task(f"syncing ({mode})"),
     ):
-        lines = router.sync(mode)
+        lines = router.sync(check_mode(mode))
     for line in lines:
         click.echo(line)
     click.echo(

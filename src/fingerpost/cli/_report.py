@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from ._errors import EXIT_USAGE, CliError
 
 if TYPE_CHECKING:
-    from .._evaluate import EvalReport
-    from .._quality import FitReport
+    from ..quality._evaluate import EvalReport
+    from ..quality._quality import FitReport
     from ..router import SemanticRouter
 
 __all__ = ["PLOT_HINT", "fit_summary", "plot_scores", "render", "require_matplotlib"]
@@ -116,9 +116,9 @@ def plot_scores(
         raise CliError(PLOT_HINT, EXIT_USAGE) from exc
     import numpy as np
 
-    from .._evaluate import route_scores
+    from ..quality._evaluate import route_scores
 
-    _, scores, thresholds = route_scores(router, router._encode(texts))
+    _, scores, thresholds = route_scores(router._fit_target, router._encode(texts))
     best = scores.max(axis=1) if scores.shape[1] else np.zeros(len(texts), np.float32)
     in_scope = np.array([label is not None for label in labels])
     fig, ax = plt.subplots(figsize=(8, 4.5))

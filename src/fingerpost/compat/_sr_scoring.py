@@ -4,7 +4,7 @@ semantic-router takes the ``top_k`` nearest utterances of *all* routes, groups t
 similarities by route, aggregates each group (``mean``, ``max``, or a raw ``sum``), and walks
 the routes best first: a route passes when its score reaches its threshold, and a threshold of
 ``None`` or ``0.0`` lets it pass whatever the score (a truthiness test). fingerpost scores each
-route over its own nearest utterances instead (see ``fingerpost._scoring``), which differs when
+route over its own nearest utterances instead (see ``fingerpost.engine._scoring``), which differs when
 other routes' utterances take some of the ``top_k`` places; the compat layer uses this
 function so code written for semantic-router gets semantic-router's answers.
 (``semantic_router/routers/base.py``: ``__call__``, ``_score_routes``, ``_pass_routes``.)

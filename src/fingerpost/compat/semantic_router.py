@@ -55,10 +55,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import schema as _schema
-from .._decide import check_text
 from .._exceptions import InvalidInputError, RouteNotFoundError
 from ..encoders.base import DenseEncoder as _FPEncoder
 from ..encoders.base import Vectors, unit_rows
+from ..engine._decide import check_text
 from ..index.base import RemoteIndex
 from ..index.local import LocalIndex
 from ..router import SemanticRouter as _FPRouter
@@ -410,7 +410,7 @@ class SemanticRouter:
             return []
         if not force and self.router.is_synced():
             return []
-        return self.router.sync(sync_mode)
+        return self.router.sync(check_mode(sync_mode))
 
     async def async_sync(self, sync_mode: str, force: bool = False, wait: int = 0) -> list[str]:
         return await asyncio.to_thread(self.sync, sync_mode, force, wait)

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._exceptions import FingerpostError
-from .._table import RouteTable, ScoringSettings, Snapshot
+from ..engine._table import RouteTable, ScoringSettings, Snapshot
 from ..schema import Route, RouterConfig, Utterance, copy_route
 from ._sqlite import SqliteStore
 

@@ -47,8 +47,8 @@ from .._exceptions import (
     SyncConflictError,
     SyncError,
 )
-from .._table import Snapshot
 from .._types import Vectors as Vector
+from ..engine._table import Snapshot
 from ..index.base import ChangeEntry, LeaseTicket, RemoteIndex, RemoteMeta, RemotePoint
 from ..index.local import LocalIndex
 from ..schema import Route, RouterConfig, Utterance, UtteranceDiff

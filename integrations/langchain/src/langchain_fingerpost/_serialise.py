@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fingerpost import InvalidInputError, RouterConfig, SemanticRouter
-
-from ._encoders import encoder_from_spec, encoder_spec
+from fingerpost.encoders import encoder_from_spec, encoder_spec
 
 __all__ = ["LOAD_HINT", "as_semantic_router", "router_from_spec", "router_spec"]
 

@@ -17,9 +17,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from fingerpost import InvalidInputError, SemanticRouter
-from fingerpost.encoders import DenseEncoder
-
-from ._encoders import check_encoder, encoder_from_spec, encoder_spec
+from fingerpost.encoders import DenseEncoder, check_encoder_spec, encoder_from_spec, encoder_spec
 
 __all__ = ["FingerpostEmbedding"]
 
@@ -72,7 +70,7 @@ class FingerpostEmbedding(BaseEmbedding):
         if not isinstance(encoder, DenseEncoder):
             raise InvalidInputError("encoder must be a fingerpost.encoders.DenseEncoder")
         if spec:
-            check_encoder(encoder, spec, _HINT)
+            check_encoder_spec(encoder, spec, _HINT)
         kwargs.setdefault("model_name", encoder.name)
         kwargs.setdefault("embed_batch_size", _BATCH_SIZE)
         kwargs["encoder_spec"] = encoder_spec(encoder)

@@ -10,15 +10,15 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from ._calibration import Gate
-from ._defaults import DEFAULT_SCORE_THRESHOLD
-from ._exceptions import InvalidInputError, InvalidVectorError, RouteNotFoundError
+from .._calibration import Gate
+from .._defaults import DEFAULT_SCORE_THRESHOLD
+from .._exceptions import InvalidInputError, InvalidVectorError, RouteNotFoundError
+from .._types import Vectors
+from ..encoders.base import unit_rows
+from ..schema import Aggregation, Route, RouteChoice, check_unicode, copy_route
 from ._head import head_inputs
 from ._scoring import pruned_passing_routes
 from ._table import ScoringSettings, Snapshot
-from ._types import Vectors
-from .encoders.base import unit_rows
-from .schema import Aggregation, Route, RouteChoice, check_unicode, copy_route
 
 __all__ = [
     "as_routes",

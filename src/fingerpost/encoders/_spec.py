@@ -1,10 +1,11 @@
 """Encoders by name: how a serialised component records its encoder and gets it back.
 
-A serialised runnable must not carry a loaded model, so the encoder travels as a small JSON
-spec (type, name, dim, and what changes the vectors). ``HashEncoder`` and the packaged
-``OnnxEncoder`` are rebuilt from it; any other encoder is only named, and loading refuses it
-with a message that says how to pass it. The same rules live in
-``llama_index.selectors.fingerpost._encoders``: the two distributions do not import each other.
+A serialised runnable, selector or embedding must not carry a loaded model, so the encoder
+travels as a small JSON spec (type, name, dim, and what changes the vectors). ``HashEncoder``
+and the packaged ``OnnxEncoder`` are rebuilt from it; any other encoder is only named, and
+loading refuses it with a message that says how to pass it instead. The LangChain and
+LlamaIndex integrations both use these rules (they do not import each other), so a spec one
+writes the other reads.
 """
 
 from __future__ import annotations
@@ -12,17 +13,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fingerpost import EncoderMismatchError, FingerpostError, InvalidInputError
-from fingerpost.encoders import DenseEncoder, HashEncoder, OnnxEncoder
+from .._exceptions import EncoderMismatchError, FingerpostError, InvalidInputError
+from .base import DenseEncoder
+from .onnx import OnnxEncoder
+from .testing import HashEncoder
 
-__all__ = ["KNOWN_ENCODERS", "check_encoder", "encoder_from_spec", "encoder_spec"]
+__all__ = ["KNOWN_ENCODERS", "check_encoder_spec", "encoder_from_spec", "encoder_spec"]
 
 KNOWN_ENCODERS = ("HashEncoder", "OnnxEncoder")
 """Encoder types rebuilt from their spec alone (the ONNX one only for the packaged model)."""
 
+_DEFAULT_HINT = "pass the encoder explicitly"
+
 
 def encoder_spec(encoder: DenseEncoder) -> dict[str, Any]:
-    """A JSON-able record of ``encoder``: enough to rebuild a known one, to check any other."""
+    """A JSON-able record of ``encoder``: enough to rebuild a known one, to check any other.
+
+    Args:
+        encoder: Any :class:`DenseEncoder`.
+
+    Returns:
+        ``{"type", "name", "dim"}``, plus ``max_length`` for an ``OnnxEncoder`` (truncation
+        changes its vectors). Nothing is loaded or encoded.
+    """
     spec: dict[str, Any] = {
         "type": type(encoder).__name__,
         "name": encoder.name,
@@ -33,8 +46,8 @@ def encoder_spec(encoder: DenseEncoder) -> dict[str, Any]:
     return spec
 
 
-def encoder_from_spec(spec: Mapping[str, Any], hint: str) -> DenseEncoder:
-    """Rebuild the encoder ``spec`` describes.
+def encoder_from_spec(spec: Mapping[str, Any], hint: str = _DEFAULT_HINT) -> DenseEncoder:
+    """Rebuild the encoder ``spec`` describes (an ``OnnxEncoder`` is not loaded until used).
 
     Args:
         spec: What :func:`encoder_spec` wrote.
@@ -42,7 +55,8 @@ def encoder_from_spec(spec: Mapping[str, Any], hint: str) -> DenseEncoder:
 
     Raises:
         InvalidInputError: ``spec`` is malformed.
-        EncoderMismatchError: The encoder is not one fingerpost can rebuild by name.
+        EncoderMismatchError: The encoder is not one fingerpost can rebuild by name, or the
+            rebuilt one differs from the spec (another ONNX model, another dimension).
     """
     kind, name, dim = spec.get("type"), spec.get("name"), spec.get("dim")
     if not isinstance(kind, str) or not isinstance(name, str) or not isinstance(dim, int):
@@ -63,12 +77,18 @@ def encoder_from_spec(spec: Mapping[str, Any], hint: str) -> DenseEncoder:
         raise
     except FingerpostError as exc:
         raise EncoderMismatchError(refusal) from exc
-    check_encoder(rebuilt, spec, hint)
+    check_encoder_spec(rebuilt, spec, hint)
     return rebuilt
 
 
-def check_encoder(encoder: DenseEncoder, spec: Mapping[str, Any], hint: str) -> None:
-    """Refuse ``encoder`` when it is not the one ``spec`` records (its vectors would differ)."""
+def check_encoder_spec(
+    encoder: DenseEncoder, spec: Mapping[str, Any], hint: str = _DEFAULT_HINT
+) -> None:
+    """Refuse ``encoder`` when it is not the one ``spec`` records (its vectors would differ).
+
+    Raises:
+        EncoderMismatchError: Name or dimension differ from the spec's.
+    """
     if (encoder.name, encoder.dim) != (spec.get("name"), spec.get("dim")):
         raise EncoderMismatchError(
             f"the serialised component was made with encoder {spec.get('name')!r} "

@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from ..index.base import RemoteIndex, ScoredPoint
+from ..schema import Aggregation
 from ._scoring import passing_routes
 from ._table import Snapshot
-from .index.base import RemoteIndex, ScoredPoint
-from .schema import Aggregation
 
 __all__ = ["remote_passing_routes"]
 

@@ -31,7 +31,7 @@ def limit_blas_threads(n: int) -> None:
     Raises:
         InvalidInputError: ``n`` is not a positive int.
     """
-    from ._exceptions import InvalidInputError
+    from .._exceptions import InvalidInputError
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InvalidInputError(f"n must be a positive int, got {n!r}")

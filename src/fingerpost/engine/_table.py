@@ -26,14 +26,14 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._defaults import (
+from .._defaults import (
     DEFAULT_AGGREGATION,
     DEFAULT_CENTROID_WEIGHT,
     DEFAULT_SCORE_THRESHOLD,
     DEFAULT_TOP_K,
 )
-from ._exceptions import DuplicateRouteError, EncoderMismatchError, RouteNotFoundError
-from .schema import Aggregation, Route
+from .._exceptions import DuplicateRouteError, EncoderMismatchError, RouteNotFoundError
+from ..schema import Aggregation, Route
 
 __all__ = ["LiveRows", "RouteTable", "ScoringSettings", "Snapshot"]
 

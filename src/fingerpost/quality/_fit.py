@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._types import F32
+from .._types import F32
 
 __all__ = [
     "BLENDS",

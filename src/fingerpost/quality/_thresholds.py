@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._types import F32
 from ._fit import head_terms
-from ._types import F32
 
 __all__ = [
     "BlendChoice",

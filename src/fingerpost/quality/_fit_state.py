@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from ._exceptions import EncoderMismatchError, FingerpostError, InvalidInputError
+from .._exceptions import EncoderMismatchError, FingerpostError, InvalidInputError
+from ..schema import FitState, Route
 from ._fit import SoftmaxHead, train_head
-from ._table import Snapshot
-from .schema import FitState, Route
+from ._target import FitTarget, RemoteFitTarget, TableWrite
 
 if TYPE_CHECKING:
-    from .router import SemanticRouter
-    from .sync._apply import RemoteSync
+    from ..engine._table import Snapshot
 
 __all__ = [
     "fit_state_of",
+    "live_names",
     "on_routes_changed",
     "publish",
     "publish_remote",
@@ -49,15 +49,13 @@ Examples = dict[str, list[str]]
 
 
 # ---- publishing, saving, restoring -----------------------------------------------------------
-def _state(
-    router: SemanticRouter, routes: Sequence[Route], head: object, examples: object
-) -> FitState:
+def _state(target: FitTarget, routes: Sequence[Route], head: object, examples: object) -> FitState:
     live = {r.name for r in routes}
     kept = (
         {k: list(v) for k, v in examples.items() if k in live} if isinstance(examples, dict) else {}
     )
     return FitState(
-        encoder_name=router.encoder.name,
+        encoder_name=target.encoder.name,
         thresholds={r.name: r.score_threshold for r in routes if r.score_threshold is not None},
         head=head.to_dict() if isinstance(head, SoftmaxHead) else None,
         examples=kept if isinstance(head, SoftmaxHead) else {},
@@ -65,7 +63,7 @@ def _state(
 
 
 def publish(
-    router: SemanticRouter,
+    target: FitTarget,
     head: SoftmaxHead | None,
     thresholds: Mapping[str, float],
     *,
@@ -81,11 +79,10 @@ def publish(
     the published head is still ``expect_head`` (a retrain must not undo a fit that landed
     while it ran). Returns whether anything was published.
     """
-    local = router._local
-    with local.table.lock:
-        snap = local.snapshot()
+
+    def change(snap: Snapshot) -> TableWrite | None:
         if check_head and snap.extras.get("head") is not expect_head:
-            return False
+            return None
         routes = {r.name: r for r in snap.live_routes()}
         updates = []
         for name, value in thresholds.items():
@@ -104,18 +101,19 @@ def publish(
             extras["fit_examples"] = {k: list(v) for k, v in examples.items()}
         if head is not None:
             extras["head"] = head
-        state = _state(router, list(routes.values()), head, extras.get("fit_examples"))
-        local.apply(
-            add=updates,
-            replace=True,
-            extras=extras,
-            meta={"fit_state": state.model_dump(mode="json")},
+        state = _state(target, list(routes.values()), head, extras.get("fit_examples"))
+        return TableWrite(
+            upserts=updates, extras=extras, meta={"fit_state": state.model_dump(mode="json")}
         )
-    return True
+
+    return target.apply(change)
 
 
 def publish_remote(
-    router: SemanticRouter, remote: RemoteSync, thresholds: Mapping[str, float], version: int | None
+    target: FitTarget,
+    remote: RemoteFitTarget,
+    thresholds: Mapping[str, float],
+    version: int | None,
 ) -> None:
     """Write fitted thresholds through the remote (one lease; only routes whose threshold
     changes), so every agent routes with them after its next refresh.
@@ -124,7 +122,7 @@ def publish_remote(
     written and ``SyncConflictError`` asks for a new fit: writing whole routes from this
     mirror would undo that agent's change, and the thresholds were tuned without it.
     """
-    snap = router._local.snapshot()
+    snap = target.snapshot()
     updates = []
     for route in snap.live_routes():
         value = thresholds.get(route.name)
@@ -135,25 +133,24 @@ def publish_remote(
         updates.append((Route(**{**route.model_dump(), "score_threshold": value}), vecs))
     if updates:
         remote.write_routes(updates, must_exist=True, expect_version=version)
-    with router._local.table.lock:  # thresholds tuned on similarity: no head may blend in
-        extras = {
-            k: v
-            for k, v in router._local.snapshot().extras.items()
-            if k not in ("head", "fit_examples")
-        }
-        router._local.apply(extras={**extras, "fitted": True})
+
+    def unblend(snap: Snapshot) -> TableWrite:  # thresholds tuned on similarity: no head
+        extras = {k: v for k, v in snap.extras.items() if k not in ("head", "fit_examples")}
+        return TableWrite(extras={**extras, "fitted": True})
+
+    target.apply(unblend)
 
 
-def fit_state_of(router: SemanticRouter, snap: Snapshot) -> FitState | None:
+def fit_state_of(target: FitTarget, snap: Snapshot) -> FitState | None:
     """The fitted state to save with a config, or ``None`` if the router was never fitted."""
     if not snap.extras.get("fitted"):
         return None
     return _state(
-        router, snap.live_routes(), snap.extras.get("head"), snap.extras.get("fit_examples")
+        target, snap.live_routes(), snap.extras.get("head"), snap.extras.get("fit_examples")
     )
 
 
-def restore_fit_state(router: SemanticRouter, state: FitState) -> None:
+def restore_fit_state(target: FitTarget, state: FitState) -> None:
     """Install a saved fit: the head, its examples, and thresholds for routes that have none
     of their own.
 
@@ -161,9 +158,10 @@ def restore_fit_state(router: SemanticRouter, state: FitState) -> None:
         EncoderMismatchError: The state was fitted with another encoder (name or dimension).
         InvalidInputError: The saved head cannot be read.
     """
-    if state.encoder_name != router.encoder.name:
+    encoder = target.encoder
+    if state.encoder_name != encoder.name:
         raise EncoderMismatchError(
-            f"fit state was made with encoder {state.encoder_name!r}, not {router.encoder.name!r}"
+            f"fit state was made with encoder {state.encoder_name!r}, not {encoder.name!r}"
         )
     head = None
     if state.head is not None:
@@ -171,21 +169,21 @@ def restore_fit_state(router: SemanticRouter, state: FitState) -> None:
             head = SoftmaxHead.from_dict(state.head)
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"unreadable fitted head: {exc}") from exc
-        if head.coef.shape[0] != router.encoder.dim:
+        if head.coef.shape[0] != encoder.dim:
             raise EncoderMismatchError(
-                f"fitted head has dimension {head.coef.shape[0]}, encoder {router.encoder.dim}"
+                f"fitted head has dimension {head.coef.shape[0]}, encoder {encoder.dim}"
             )
-    publish(router, head, dict(state.thresholds), only_unset=True, examples=dict(state.examples))
-    if head is not None and set(head.classes) != set(router.list_route_names()):
-        on_routes_changed(router)
+    publish(target, head, dict(state.thresholds), only_unset=True, examples=dict(state.examples))
+    if head is not None and set(head.classes) != live_names(target):
+        on_routes_changed(target)
 
 
 # ---- background retraining ---------------------------------------------------------------------
 class _Session:
     """Per-router retrain thread, and the vectors of the fit examples (memory only)."""
 
-    def __init__(self, router: SemanticRouter) -> None:
-        self.router = weakref.ref(router)
+    def __init__(self, target: FitTarget) -> None:
+        self.target = weakref.ref(target)
         self.vectors: dict[str, NDArray[np.float32]] = {}
         self.lock = threading.Lock()
         self.pending = False
@@ -211,40 +209,45 @@ class _Session:
                     self.idle.set()
                     return
                 self.pending = False
-            router = self.router()
-            if router is None:
+            target = self.target()
+            if target is None:
                 continue
             try:
-                _retrain(router, self)
+                _retrain(target, self)
             except Exception:  # a background thread has no caller to raise to
                 log.exception("fingerpost: retraining the route head failed")
-            del router
+            del target
 
 
-_sessions: weakref.WeakKeyDictionary[SemanticRouter, _Session] = weakref.WeakKeyDictionary()
+_sessions: weakref.WeakKeyDictionary[FitTarget, _Session] = weakref.WeakKeyDictionary()
 _sessions_lock = threading.Lock()
 
 
-def session_of(router: SemanticRouter) -> _Session:
+def live_names(target: FitTarget) -> set[str]:
+    """Names of the routes the target serves now."""
+    return {r.name for r in target.snapshot().live_routes()}
+
+
+def session_of(target: FitTarget) -> _Session:
     with _sessions_lock:
-        session = _sessions.get(router)
+        session = _sessions.get(target)
         if session is None:
-            session = _sessions[router] = _Session(router)
+            session = _sessions[target] = _Session(target)
         return session
 
 
-def on_routes_changed(router: SemanticRouter) -> None:
+def on_routes_changed(target: FitTarget) -> None:
     """Schedule a background retrain of a stale head; returns at once."""
-    session_of(router).request()
+    session_of(target).request()
 
 
-def wait_for_retrain(router: SemanticRouter, timeout: float | None = None) -> bool:
+def wait_for_retrain(target: FitTarget, timeout: float | None = None) -> bool:
     """Block until no retrain is pending or running; ``False`` on timeout."""
-    return session_of(router).idle.wait(timeout)
+    return session_of(target).idle.wait(timeout)
 
 
 def _example_rows(
-    router: SemanticRouter, session: _Session, examples: object, index: Mapping[str, int]
+    target: FitTarget, session: _Session, examples: object, index: Mapping[str, int]
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Vectors and route indices of the fit examples whose route is still live (texts not
     yet seen by this process are encoded here, once)."""
@@ -257,25 +260,25 @@ def _example_rows(
     vectors = session.vectors  # one dict throughout: a fit may install a new one meanwhile
     missing = list(dict.fromkeys(t for t, _ in pairs if t not in vectors))
     if missing:
-        vectors.update(zip(missing, router._encode(missing), strict=True))
+        vectors.update(zip(missing, target.encode(missing), strict=True))
     if not pairs:
-        return np.empty((0, router.encoder.dim), np.float32), np.empty(0, np.int64)
+        return np.empty((0, target.encoder.dim), np.float32), np.empty(0, np.int64)
     return (
         np.stack([vectors[t] for t, _ in pairs]).astype(np.float32, copy=False),
         np.array([i for _, i in pairs], dtype=np.int64),
     )
 
 
-def _retrain(router: SemanticRouter, session: _Session) -> None:
+def _retrain(target: FitTarget, session: _Session) -> None:
     """Retrain the head on the routes as they are now plus the fit's examples, with the L2
     strength, weight and temperature chosen at fit time."""
-    snap = router._local.snapshot()
+    snap = target.snapshot()
     old = snap.extras.get("head")
     if not isinstance(old, SoftmaxHead):
         return
     rows = snap.live_rows()
     index = {name: i for i, name in enumerate(rows.names)}
-    ex_x, ex_y = _example_rows(router, session, snap.extras.get("fit_examples"), index)
+    ex_x, ex_y = _example_rows(target, session, snap.extras.get("fit_examples"), index)
     x, y = np.concatenate([rows.vectors, ex_x]), np.concatenate([rows.row_route, ex_y])
     head = None
     if len(rows.names) >= 2:
@@ -293,6 +296,6 @@ def _retrain(router: SemanticRouter, session: _Session) -> None:
         n: old.threshold for n in rows.names if n not in old.classes and old.threshold is not None
     }
     try:
-        publish(router, head, joined, only_unset=True, expect_head=old, check_head=True)
+        publish(target, head, joined, only_unset=True, expect_head=old, check_head=True)
     except FingerpostError:
         log.warning("fingerpost: could not publish the retrained head", exc_info=True)

@@ -8,22 +8,22 @@ and head blended, no thresholds) for plots and argmax figures.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._decide import effective_thresholds
-from ._exceptions import InvalidInputError, RouteNotFoundError
-from ._head import head_inputs
-from ._scoring import all_route_scores
-from ._table import Snapshot
-from ._types import F32
-from .encoders.base import check_texts
+from .._exceptions import InvalidInputError, RouteNotFoundError
+from .._types import F32
+from ..encoders.base import check_texts
+from ..engine._decide import effective_thresholds
+from ..engine._head import head_inputs
+from ..engine._scoring import all_route_scores
+from ..engine._table import Snapshot
 
 if TYPE_CHECKING:
-    from .router import SemanticRouter
+    from ._target import FitTarget, LabelledRouter
 
 __all__ = ["EvalReport", "check_labelled", "evaluate_router", "evaluation_report", "route_scores"]
 
@@ -50,14 +50,17 @@ class EvalReport:
         return rows[:k]
 
 
-def check_labelled(router: SemanticRouter, X: Sequence[str], y: Sequence[str | None]) -> list[str]:
-    """The texts of a labelled set; ``InvalidInputError``/``RouteNotFoundError`` if it is not one."""
+def check_labelled(
+    route_names: Collection[str], X: Sequence[str], y: Sequence[str | None]
+) -> list[str]:
+    """The texts of a labelled set over ``route_names``; ``InvalidInputError`` or
+    ``RouteNotFoundError`` if it is not one."""
     texts = check_texts(X)
     if isinstance(y, str):
         raise InvalidInputError("y must be a list of route names (or None), not a str")
     if len(texts) != len(y):
         raise InvalidInputError(f"X and y must have the same length ({len(texts)} != {len(y)})")
-    names = set(router.list_route_names())
+    names = set(route_names)
     for i, label in enumerate(y):
         if label is not None and not isinstance(label, str):
             raise InvalidInputError(f"label {i} is {type(label).__name__}, not str or None")
@@ -66,16 +69,16 @@ def check_labelled(router: SemanticRouter, X: Sequence[str], y: Sequence[str | N
     return texts
 
 
-def evaluate_router(router: SemanticRouter, X: Sequence[str], y: Sequence[str | None]) -> float:
+def evaluate_router(router: LabelledRouter, X: Sequence[str], y: Sequence[str | None]) -> float:
     """Accuracy of ``router.batch(X)`` against ``y`` (one encoder call)."""
     return evaluation_report(router, X, y).accuracy
 
 
 def evaluation_report(
-    router: SemanticRouter, X: Sequence[str], y: Sequence[str | None]
+    router: LabelledRouter, X: Sequence[str], y: Sequence[str | None]
 ) -> EvalReport:
     """Accuracy, in-scope accuracy, out-of-scope recall/precision and per-route results."""
-    texts = check_labelled(router, X, y)
+    texts = check_labelled(router.list_route_names(), X, y)
     if not texts:
         raise InvalidInputError("nothing to evaluate: X is empty")
     predicted: list[str | None] = [c.name for c in router.batch(texts)]
@@ -109,14 +112,14 @@ def evaluation_report(
 
 
 def route_scores(
-    router: SemanticRouter, queries: F32, snap: Snapshot | None = None
+    target: FitTarget, queries: F32, snap: Snapshot | None = None
 ) -> tuple[list[str], F32, F32]:
     """Every live route's final score for each query, as routing computes it, no thresholds.
 
     Returns:
         ``(names, scores (b, routes), thresholds (routes,))``.
     """
-    snap = router._local.snapshot() if snap is None else snap
+    snap = target.snapshot() if snap is None else snap
     live = np.flatnonzero(snap.alive())
     names = [snap.routes[int(s)].name for s in live]
     st = snap.settings

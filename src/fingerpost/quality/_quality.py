@@ -1,4 +1,5 @@
-"""Fitting a router: the glue between ``SemanticRouter`` and the math in ``_fit``/``_thresholds``.
+"""Fitting a router: the glue between a :class:`~._target.FitTarget` (what the router hands
+over) and the math in ``_fit``/``_thresholds``.
 
 ``fit``: embed X once -> held-out route scores (similarity via ``_scoring``, head logits via
 ``_fit``) -> choose the head's L2 strength, blend weight and temperature and the thresholds on
@@ -16,23 +17,21 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .._exceptions import InvalidInputError
+from .._types import F32
+from ..engine._scoring import all_route_scores
+from ..engine._table import LiveRows, Snapshot
 from . import _fit, _thresholds
 from ._evaluate import check_labelled
-from ._exceptions import InvalidInputError
 from ._fit import SoftmaxHead
-from ._fit_state import on_routes_changed, publish, publish_remote, session_of
-from ._scoring import all_route_scores
-from ._table import LiveRows, Snapshot
+from ._fit_state import live_names, on_routes_changed, publish, publish_remote, session_of
+from ._target import FitTarget
 from ._thresholds import BlendChoice
-from ._types import F32
-
-if TYPE_CHECKING:
-    from .router import SemanticRouter
 
 __all__ = ["FitReport", "fit_router"]
 
@@ -288,7 +287,7 @@ def _select_head(
 
 
 def fit_router(
-    router: SemanticRouter,
+    target: FitTarget,
     X: Sequence[str],
     y: Sequence[str | None],
     *,
@@ -314,12 +313,12 @@ def fit_router(
         isinstance(head_weight, (int, float)) and 0.0 < float(head_weight) <= 1.0
     ):
         raise InvalidInputError(f"head_weight must be within (0, 1], got {head_weight!r}")
-    remote = router._remote
+    remote = target.remote
     if remote is not None:
         # Route thresholds travel through the remote with the routes, so every agent gets
         # them; a head would stay in this process, and other agents would compare plain
         # similarity with thresholds tuned for blended scores. So: thresholds only.
-        if not router._mirror:
+        if not remote.mirror:
             raise InvalidInputError(
                 "fit needs the routes' vectors: use mirror=True to fit over a remote index"
             )
@@ -327,20 +326,20 @@ def fit_router(
             raise InvalidInputError(
                 "a route head is not shared through a remote index: fit thresholds only"
             )
-        router.refresh()  # tune the routes as other agents left them
+        remote.refresh()  # tune the routes as other agents left them
         read_version = remote.local_version
         head = False
-    texts = check_labelled(router, X, y)
-    snap = router._local.snapshot()
+    texts = check_labelled(live_names(target), X, y)
+    snap = target.snapshot()
     table = snap.live_rows(canonical=True)
     if not table.names:
         raise InvalidInputError("nothing to fit: the router has no routes")
     index = {name: i for i, name in enumerate(table.names)}
     labels = np.array([-1 if g is None else index[g] for g in y], dtype=np.int64)
-    queries = router._encode(texts) if texts else np.empty((0, router.encoder.dim), np.float32)
+    queries = target.encode(texts) if texts else np.empty((0, target.encoder.dim), np.float32)
     prior = snap.settings.score_threshold
     # BLAS threads are left as the application set them: changing them here, while other
-    # threads may be inside a BLAS call (routing turns), can crash OpenBLAS (fingerpost._threads).
+    # threads may be inside a BLAS call (routing turns), can crash OpenBLAS (engine._threads).
     fitted = _fit_arrays(
         snap,
         table,
@@ -353,19 +352,19 @@ def fit_router(
     )
     thresholds = {name: float(t) for name, t in zip(table.names, fitted.thresholds, strict=True)}
     if remote is not None:
-        publish_remote(router, remote, thresholds, read_version)
+        publish_remote(target, remote, thresholds, read_version)
         return _report(fitted, thresholds, objective, t0)
     examples: dict[str, list[str]] = {}
     if fitted.head is not None:
         for text, label in zip(texts, labels.tolist(), strict=True):
             if label >= 0:
                 examples.setdefault(table.names[label], []).append(text)
-        session_of(router).vectors = {
+        session_of(target).vectors = {
             t: v for t, v, lab in zip(texts, queries, labels.tolist(), strict=True) if lab >= 0
         }
-    publish(router, fitted.head, thresholds, only_unset=False, examples=examples)
-    if fitted.head is not None and set(fitted.head.classes) != set(router.list_route_names()):
-        on_routes_changed(router)  # routes written while fitting: the new head is already stale
+    publish(target, fitted.head, thresholds, only_unset=False, examples=examples)
+    if fitted.head is not None and set(fitted.head.classes) != live_names(target):
+        on_routes_changed(target)  # routes written while fitting: the new head is already stale
     return _report(fitted, thresholds, objective, t0)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._types import F32
-from .schema import Aggregation
+from .._types import F32
+from ..schema import Aggregation
 
 __all__ = [
     "aggregate_block",

@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._exceptions import FingerpostError, InvalidInputError
-from ._types import Vectors
-from .index.base import RemoteIndex
-from .index.local import LocalIndex
-from .schema import Route, RouterConfig
-from .sync._apply import RemoteSync
-from .sync._plan import check_mode
+from .._exceptions import FingerpostError, InvalidInputError
+from .._types import Vectors
+from ..index.base import RemoteIndex
+from ..index.local import LocalIndex
+from ..schema import Route, RouterConfig
+from ._apply import RemoteSync
+from ._plan import SyncMode, check_mode
 
 if TYPE_CHECKING:
-    from .router import SemanticRouter
+    from .._fit_target import RouterFitTarget
+    from ..router import SemanticRouter
 
 __all__ = ["Refresher", "RemoteMixin"]
 
@@ -32,6 +33,7 @@ class RemoteMixin:
     index: LocalIndex | RemoteIndex
     _local: LocalIndex
     _remote: RemoteSync | None
+    _fit_target: RouterFitTarget
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
         raise NotImplementedError
@@ -44,7 +46,7 @@ class RemoteMixin:
     def _routes_changed(self) -> None:
         raise NotImplementedError
 
-    def _boot_remote(self, routes: list[Route] | None, auto_sync: str | None) -> None:
+    def _boot_remote(self, routes: list[Route] | None, auto_sync: SyncMode | None) -> None:
         assert self._remote is not None
         self._remote.encode = self._encode  # to replay another agent's unfinished write
         if auto_sync is None and routes is None:
@@ -70,7 +72,7 @@ class RemoteMixin:
             raise InvalidInputError("this router has no remote index to sync with")
         return self._remote
 
-    def sync(self, sync_mode: str) -> list[str]:
+    def sync(self, sync_mode: SyncMode) -> list[str]:
         """Make local and remote hold ``sync_mode``'s result; returns the diff that was resolved
         (``"+ route: utterance"`` remote only, ``"- route: utterance"`` local only)."""
         remote = self._need_remote()
@@ -82,7 +84,7 @@ class RemoteMixin:
         self._routes_changed()
         return before
 
-    def _execute_sync_strategy(self, sync_mode: str) -> None:
+    def _execute_sync_strategy(self, sync_mode: SyncMode) -> None:
         """Run ``sync_mode`` without the already-synced shortcut (spec name)."""
         self._need_remote().sync(sync_mode, self._encode, fast=False)
         self._routes_changed()
@@ -100,14 +102,9 @@ class RemoteMixin:
 
     def refresh(self) -> bool:
         """Pull other agents' changes from the remote (only the routes they touched)."""
-        if self._remote is None:
-            return False
-        changed = self._remote.refresh()
-        if changed:
-            self._routes_changed()
-        return changed
+        return self._fit_target.refresh()
 
-    async def async_sync(self, sync_mode: str) -> list[str]:
+    async def async_sync(self, sync_mode: SyncMode) -> list[str]:
         return await asyncio.to_thread(self.sync, sync_mode)
 
     async def async_is_synced(self) -> bool:

@@ -106,7 +106,7 @@ def ceiling(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     score and its gate score would reach with a threshold picked on the test turns themselves
     (an oracle: no threshold set without the test turns can do better with these scores)."""
     from fingerpost._calibration import fit_gate, route_score
-    from fingerpost._table import ScoringSettings
+    from fingerpost.engine._table import ScoringSettings
 
     domains = _domains()
     test_by: dict[str, list[str]] = {}

@@ -21,7 +21,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS routes (
     vectors BLOB NOT NULL,
     checksum TEXT
 );
+CREATE TABLE IF NOT EXISTS gates (name TEXT PRIMARY KEY, key TEXT NOT NULL, gate BLOB);
 """
 
 
@@ -137,6 +138,26 @@ class SqliteStore:
             return json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise StoreError(f"store {self.path} is corrupt: meta {key!r} is not JSON") from exc
+
+    def load_gates(self, names: Iterable[str] | None = None) -> dict[str, tuple[str, Any]]:
+        """Stored calibration gates by route name (all, or those of ``names``): the key each
+        was fitted under and its bytes (``None``: fitting gave no gate). One query per 500
+        names. The caller checks each against the route's key and the bytes' CRC, and
+        refits any that fail: these rows are a cache of a pure function of the routes."""
+        try:
+            if names is None:
+                rows = self._db.execute("SELECT name, key, gate FROM gates").fetchall()
+            else:
+                wanted, rows = list(names), []
+                for i in range(0, len(wanted), 500):
+                    chunk = wanted[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows += self._db.execute(
+                        f"SELECT name, key, gate FROM gates WHERE name IN ({marks})", chunk
+                    ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read store {self.path}: {exc}") from exc
+        return {str(name): (str(key), gate) for name, key, gate in rows}
 
     def _put_meta(self, key: str, value: str) -> None:
         self._db.execute(
@@ -239,18 +260,24 @@ class SqliteStore:
         upserts: Iterable[tuple[Route, NDArray[np.float32]]],
         deletes: Iterable[str],
         meta: dict[str, Any] | None = None,
+        gates: Mapping[str, tuple[str, bytes | None] | None] | None = None,
     ) -> None:
-        """Apply deletes, upserts and meta in ONE transaction: all of it lands, or none."""
+        """Apply deletes, upserts, meta and gates in ONE transaction: all of it lands, or
+        none."""
         with self._tx():
-            self.write_in_transaction(upserts, deletes, meta)
+            self.write_in_transaction(upserts, deletes, meta, gates)
 
     def write_in_transaction(
         self,
         upserts: Iterable[tuple[Route, NDArray[np.float32]]],
         deletes: Iterable[str],
         meta: dict[str, Any] | None = None,
+        gates: Mapping[str, tuple[str, bytes | None] | None] | None = None,
     ) -> None:
-        """The body of :meth:`write`, for a caller that holds :meth:`transaction`."""
+        """The body of :meth:`write`, for a caller that holds :meth:`transaction`.
+
+        ``gates``: a route's calibration gate (its key and bytes) to keep, or ``None`` to
+        drop it; kept only while the route exists (a deleted route's gate goes with it)."""
         for key, value in (meta or {}).items():
             self._put_meta(key, json.dumps(value))
         upserts, deletes = list(upserts), list(deletes)
@@ -271,6 +298,17 @@ class SqliteStore:
                 "route_json = excluded.route_json, vectors = excluded.vectors, "
                 "checksum = excluded.checksum",
                 (route.name, route_json, blob, row_checksum(route_json, blob, *arr.shape)),
+            )
+        self._db.executemany("DELETE FROM gates WHERE name = ?", ((n,) for n in deletes))
+        for name, gate in (gates or {}).items():
+            if gate is None:
+                self._db.execute("DELETE FROM gates WHERE name = ?", (name,))
+                continue
+            self._db.execute(
+                "INSERT INTO gates (name, key, gate) SELECT ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM routes WHERE name = ?) "
+                "ON CONFLICT(name) DO UPDATE SET key = excluded.key, gate = excluded.gate",
+                (name, gate[0], gate[1], name),
             )
 
     @property

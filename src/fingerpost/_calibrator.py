@@ -86,6 +86,8 @@ class Calibrator:
         self.stored_vectors: tuple[Callable[[], Any], Callable[[Any], None]] | None = None
         self.encoded_background = 0  # times this calibrator encoded the background (tests)
         self._stored = False  # the store holds the background's vectors (checked once)
+        # the encoded part of a key that depends on the settings and target only
+        self._key_heads: dict[tuple[ScoringSettings, float], bytes] = {}
 
     def target(self, route: Route) -> float:
         own = getattr(route, "target_fpr", None)
@@ -101,21 +103,23 @@ class Calibrator:
         utterances = route.utterances
         joined = "\0".join(utterances)
         plain = joined.count("\0") == len(utterances) - 1
-        parts = [
-            GATE_VERSION,
-            self.encoder.name,
-            self.encoder.dim,
-            self.background.id,
-            self.target(route),
-            settings.top_k,
-            settings.aggregation.value,
-            settings.centroid_weight,
-            settings.score_threshold,
-            len(utterances),
-            plain,
-        ]
-        h = hashlib.sha256(json.dumps(parts).encode("utf-8"))
-        h.update(b"\n")
+        context = (settings, self.target(route))
+        head = self._key_heads.get(context)
+        if head is None:
+            parts = [
+                GATE_VERSION,
+                self.encoder.name,
+                self.encoder.dim,
+                self.background.id,
+                context[1],
+                settings.top_k,
+                settings.aggregation.value,
+                settings.centroid_weight,
+                settings.score_threshold,
+            ]
+            head = self._key_heads[context] = json.dumps(parts).encode("utf-8")
+        h = hashlib.sha256(head)
+        h.update(f"\n{len(utterances)} {plain:d}\n".encode("ascii"))
         h.update((joined if plain else json.dumps(utterances)).encode("utf-8", "surrogatepass"))
         return h.hexdigest()[:32]
 

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._exceptions import EncoderMismatchError, StoreError
+from .._table import slot_stats
 from ..schema import Route
 from ._sidecar import json_digest, open_sidecar, write_sidecar
 
@@ -212,20 +213,27 @@ class SqliteStore:
                 self._put_meta("schema_version", SCHEMA_VERSION)
         return routes, matrix
 
-    def boot_load(self, dim: int) -> tuple[list[Route], NDArray[np.float32]]:
-        """:meth:`load` for a cold boot: from the vectors sidecar when it matches the store
-        (memory-mapped, no per-row copy or hash), else from SQLite, then rebuild the sidecar.
+    def boot_load(
+        self, dim: int
+    ) -> tuple[list[Route], NDArray[np.float32], tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        """:meth:`load` for a cold boot, with each route's centroid and radius
+        (:func:`~fingerpost._table.slot_stats`): from the vectors sidecar when it matches the
+        store (memory-mapped, no per-row copy or hash), else from SQLite, then rebuild the
+        sidecar.
 
         Routes always come from SQLite; their JSON, hashed in order, must equal the
         sidecar's record of it, along with the store id, generation and row count.
         """
         try:
             store_id, generation = self.get_meta("store_id"), self.get_meta("generation")
-            rows = self._db.execute("SELECT name, route_json FROM routes ORDER BY seq").fetchall()
+            # bytes, not str: hashed and parsed as UTF-8 without a decode and re-encode
+            rows = self._db.execute(
+                "SELECT name, CAST(route_json AS BLOB) FROM routes ORDER BY seq"
+            ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read store {self.path}: {exc}") from exc
         if store_id is not None and generation is not None:
-            texts = [str(j) for _, j in rows]
+            texts = [bytes(j) for _, j in rows]
             try:
                 routes = [
                     Route.model_construct(**json.loads(t)) for t in texts
@@ -233,27 +241,34 @@ class SqliteStore:
                 n = sum(len(r.utterances) for r in routes)
             except (ValueError, TypeError):
                 routes, n = [], -1
-            matrix = (
+            found = (
                 None
                 if n < 0
-                else open_sidecar(self.path, store_id, int(generation), n, dim, json_digest(texts))
+                else open_sidecar(
+                    self.path, store_id, int(generation), n, len(routes), dim, json_digest(texts)
+                )
             )
-            if matrix is not None and all(
+            if found is not None and all(
                 r.name == name for r, (name, _) in zip(routes, rows, strict=True)
             ):
-                return routes, matrix
+                matrix, centroids, radii = found
+                return routes, matrix, (centroids, radii)
         routes, matrix = self.load(dim)
+        stats = slot_stats(matrix, _counts(routes))
         if self._db.in_transaction:
-            return routes, matrix
+            return routes, matrix, stats
         if store_id is None or generation is None:
             with self._tx():
                 store_id = store_id or uuid.uuid4().hex
                 self._put_meta("store_id", store_id)
                 generation = generation or "1"
                 self._put_meta("generation", generation)
-        texts = [str(j) for (j,) in self._db.execute("SELECT route_json FROM routes ORDER BY seq")]
-        write_sidecar(self.path, store_id, int(generation), matrix, json_digest(texts))
-        return routes, matrix
+        texts = [
+            bytes(j)
+            for (j,) in self._db.execute("SELECT CAST(route_json AS BLOB) FROM routes ORDER BY seq")
+        ]
+        write_sidecar(self.path, store_id, int(generation), (matrix, *stats), json_digest(texts))
+        return routes, matrix, stats
 
     def write(
         self,
@@ -353,6 +368,10 @@ class SqliteStore:
         with self._close_lock:
             self._closed = True
             self._db.close()
+
+
+def _counts(routes: list[Route]) -> NDArray[np.int64]:
+    return np.fromiter((len(r.utterances) for r in routes), dtype=np.int64, count=len(routes))
 
 
 def _parse_route(path: Path, name: object, route_json: object) -> Route:

@@ -189,7 +189,7 @@ class LocalIndex:
             return False
         with self.table.lock:
             version = self._store.data_version()
-            routes, matrix = self._store.boot_load(self.table.dim)
+            routes, matrix, stats = self._store.boot_load(self.table.dim)
             if not routes:
                 return False
             calibrated: dict[str, Any] = {}
@@ -202,7 +202,7 @@ class LocalIndex:
                 )
                 if meta or gates:
                     self._store.write([], [], meta, gates)
-            self.table.adopt(routes, matrix, calibrated)
+            self.table.adopt(routes, matrix, calibrated, stats)
             self._seen_version = version
         return True
 

@@ -30,7 +30,7 @@ _SCALARS = {int: "<i8", float: "<f8"}
 _STRUCT = {"<i8": "<q", "<f8": "<d"}  # a number's dtype -> its struct format
 
 
-def _check(key: str, body: bytes) -> bytes:
+def _check(key: str, body: bytes | memoryview) -> bytes:
     return zlib.crc32(body, zlib.crc32(key.encode("utf-8"))).to_bytes(4, "little")
 
 
@@ -68,53 +68,55 @@ def decode_gate(blob: Any, key: str) -> Gate | None:
     key, a failed CRC, fields other than ``Gate``'s). Finite by construction: the CRC shows
     these are the bytes :func:`encode_gate` wrote, and it writes no non-finite number.
     Arrays are read-only views of ``blob``."""
-    try:
-        if not isinstance(blob, bytes) or len(blob) < 8 or blob[-4:] != _check(key, blob[:-4]):
-            return None
-        size = int.from_bytes(blob[:4], "little")
-        header = _header(blob[4 : 4 + size])
-        if header is None:
-            return None
-        values: dict[str, Any] = {}
-        at, end = 4 + size, len(blob) - 4
-        for name, dtype, shape in header:
-            n = dtype.itemsize * (1 if shape is None else math.prod(shape))
-            if at + n > end:
-                return None
-            if shape is None:
-                values[name] = struct.unpack_from(_STRUCT[dtype.str], blob, at)[0]
-            else:
-                arr = np.frombuffer(blob, dtype=dtype, count=n // dtype.itemsize, offset=at)
-                values[name] = arr if len(shape) == 1 else arr.reshape(shape)
-            at += n
-        if at != end:
-            return None
-        return Gate(**values)
-    except (TypeError, ValueError, struct.error):
+    if not isinstance(blob, bytes) or len(blob) < 8:
         return None
+    view = memoryview(blob)
+    if view[-4:] != _check(key, view[:-4]):
+        return None
+    size = int.from_bytes(view[:4], "little")
+    layout = _layout(bytes(view[4 : 4 + size]))
+    if layout is None or len(blob) != 8 + size + layout[1]:
+        return None
+    at = 4 + size
+    values: dict[str, Any] = {}
+    for name, fmt, dtype, count, shape, offset in layout[0]:
+        if fmt is not None:
+            values[name] = struct.unpack_from(fmt, blob, at + offset)[0]
+        else:
+            arr = np.frombuffer(blob, dtype=dtype, count=count, offset=at + offset)
+            values[name] = arr if shape is None else arr.reshape(shape)
+    return Gate(**values)
+
+
+# name, struct format (a number) or None (an array), dtype, count, shape (None: 1-D), offset
+_Field = tuple[str, str | None, np.dtype[Any], int, tuple[int, ...] | None, int]
 
 
 @lru_cache(maxsize=256)
-def _header(raw: bytes) -> tuple[tuple[str, np.dtype[Any], tuple[int, ...] | None], ...] | None:
-    """A gate header's fields, checked against the ``Gate`` dataclass (memoised: gates of
-    one router mostly share a header)."""
+def _layout(raw: bytes) -> tuple[tuple[_Field, ...], int] | None:
+    """A gate header's fields and their total bytes, checked against the ``Gate`` dataclass
+    (memoised: the gates of one router share a few headers)."""
+    out: list[_Field] = []
+    offset = 0
     try:
-        items = json.loads(raw)
-        out = []
-        for name, code, shape in items:
+        for name, code, shape in json.loads(raw):
             dtype = np.dtype(code)
-            if dtype.kind not in ("f", "i") or dtype.byteorder not in ("<", "|", "="):
+            if dtype.byteorder not in ("<", "|", "="):
                 return None
             if shape is None:
                 if dtype.str not in _STRUCT:
                     return None
-            else:
-                shape = tuple(int(s) for s in shape)
-                if dtype.kind != "f" or any(s < 0 for s in shape):
-                    return None
-            out.append((str(name), dtype, shape))
+                out.append((str(name), _STRUCT[dtype.str], dtype, 1, None, offset))
+                offset += dtype.itemsize
+                continue
+            dims = tuple(int(s) for s in shape)
+            if dtype.kind != "f" or any(d < 0 for d in dims):
+                return None
+            count = math.prod(dims)
+            out.append((str(name), None, dtype, count, None if len(dims) == 1 else dims, offset))
+            offset += dtype.itemsize * count
     except (ValueError, TypeError, RecursionError):
         return None
-    if [n for n, _, _ in out] != [f.name for f in dataclasses.fields(Gate)]:
+    if [f[0] for f in out] != [f.name for f in dataclasses.fields(Gate)]:
         return None
-    return tuple(out)
+    return tuple(out), offset

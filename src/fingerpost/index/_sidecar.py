@@ -68,9 +68,13 @@ def sidecar_path(db: Path) -> Path:
     return db.with_name(db.name + ".vectors")
 
 
-def json_digest(route_jsons: Sequence[bytes]) -> str:
+def json_digest(route_jsons: Sequence[str]) -> str:
     """Digest of the routes' JSON texts in order (a NUL never occurs in JSON text)."""
-    return hashlib.sha256(b"\0".join(route_jsons)).hexdigest()[:32]
+    h = hashlib.sha256()
+    for text in route_jsons:
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]
 
 
 def fold(*arrays: NDArray[np.float32]) -> int:

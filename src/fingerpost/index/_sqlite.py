@@ -226,14 +226,11 @@ class SqliteStore:
         """
         try:
             store_id, generation = self.get_meta("store_id"), self.get_meta("generation")
-            # bytes, not str: hashed and parsed as UTF-8 without a decode and re-encode
-            rows = self._db.execute(
-                "SELECT name, CAST(route_json AS BLOB) FROM routes ORDER BY seq"
-            ).fetchall()
+            rows = self._db.execute("SELECT name, route_json FROM routes ORDER BY seq").fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read store {self.path}: {exc}") from exc
         if store_id is not None and generation is not None:
-            texts = [bytes(j) for _, j in rows]
+            texts = [str(j) for _, j in rows]
             try:
                 routes = [
                     Route.model_construct(**json.loads(t)) for t in texts
@@ -263,10 +260,7 @@ class SqliteStore:
                 self._put_meta("store_id", store_id)
                 generation = generation or "1"
                 self._put_meta("generation", generation)
-        texts = [
-            bytes(j)
-            for (j,) in self._db.execute("SELECT CAST(route_json AS BLOB) FROM routes ORDER BY seq")
-        ]
+        texts = [str(j) for (j,) in self._db.execute("SELECT route_json FROM routes ORDER BY seq")]
         write_sidecar(self.path, store_id, int(generation), (matrix, *stats), json_digest(texts))
         return routes, matrix, stats
 

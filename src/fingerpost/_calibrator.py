@@ -123,6 +123,23 @@ class Calibrator:
         h.update(joined if plain else json.dumps(utterances).encode("ascii"))
         return h.hexdigest()[:32]
 
+    def context(self, settings: ScoringSettings) -> str:
+        """Everything a gate depends on besides its route (which a store names by the
+        routes' JSON), hashed: what the gates sidecar of a store is valid for."""
+        parts = [
+            GATE_VERSION,
+            self.encoder.name,
+            self.encoder.dim,
+            self.background.id,
+            self.target_fpr,
+            settings.top_k,
+            settings.aggregation.value,
+            settings.centroid_weight,
+            settings.score_threshold,
+            settings.calibrate,
+        ]
+        return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:32]
+
     def gates(
         self, items: Iterable[tuple[Route, F32]], settings: ScoringSettings
     ) -> dict[str, Gate]:

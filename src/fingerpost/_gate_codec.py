@@ -16,6 +16,7 @@ import json
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from ._calibration import Gate
 
-__all__ = ["decode_gate", "encode_gate"]
+__all__ = ["decode_gate", "decode_gate_table", "encode_gate", "encode_gate_table"]
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Gate))
 _SCALARS = {int: "<i8", float: "<f8"}
@@ -120,3 +121,81 @@ def _layout(raw: bytes) -> tuple[tuple[_Field, ...], int] | None:
     if [f[0] for f in out] != [f.name for f in dataclasses.fields(Gate)]:
         return None
     return tuple(out), offset
+
+
+def encode_gate_table(gates: Sequence[Gate]) -> tuple[list[list[Any]], list[bytes]] | None:
+    """Many gates as columns (one per ``Gate`` field: numbers as one array, 1-D arrays
+    concatenated with their offsets), for a boot to read in one pass; ``None`` when a field
+    does not fit a column (the caller then keeps no table)."""
+    columns: list[list[Any]] = []
+    chunks: list[bytes] = []
+    for f in dataclasses.fields(Gate):
+        values = [getattr(g, f.name) for g in gates]
+        kinds = {type(v) for v in values}
+        if kinds <= {np.ndarray}:
+            dtypes = {v.dtype for v in values}
+            if len(dtypes) > 1 or any(v.ndim != 1 for v in values):
+                return None
+            dtype = (dtypes.pop() if dtypes else np.dtype(np.float64)).newbyteorder("<")
+            if dtype.kind != "f":
+                return None
+            data = np.concatenate([v.astype(dtype) for v in values]) if values else np.empty(0)
+            ends = np.cumsum([v.shape[0] for v in values], dtype=np.int64)
+            if not np.isfinite(data).all():
+                return None
+            columns.append([f.name, dtype.str, len(data)])
+            chunks += [ends.astype("<i8").tobytes(), data.astype(dtype).tobytes()]
+        elif len(kinds) == 1 and kinds.pop() in _SCALARS:
+            code = _SCALARS[type(values[0])]
+            col = np.array(values, dtype=code)
+            if not np.isfinite(col).all():
+                return None
+            columns.append([f.name, code, None])
+            chunks.append(col.tobytes())
+        elif not values:
+            columns.append([f.name, "<f8", None])
+        else:
+            return None
+    return columns, chunks
+
+
+def decode_gate_table(columns: Any, data: bytes, count: int) -> list[Gate] | None:
+    """The ``count`` gates :func:`encode_gate_table` wrote (``data``: its chunks joined), or
+    ``None`` when the columns are not exactly ``Gate``'s or do not fit ``data``."""
+    try:
+        if [c[0] for c in columns] != [f.name for f in dataclasses.fields(Gate)]:
+            return None
+        fields: list[tuple[str, Any, Any]] = []  # name, per-gate values or (ends, data)
+        at = 0
+        for name, code, length in columns:
+            dtype = np.dtype(code)
+            if length is None:
+                if dtype.str not in _STRUCT:
+                    return None
+                col = np.frombuffer(data, dtype=dtype, count=count, offset=at)
+                at += dtype.itemsize * count
+                fields.append((str(name), col.tolist(), None))
+                continue
+            if dtype.kind != "f" or dtype.byteorder not in ("<", "|", "="):
+                return None
+            ends = np.frombuffer(data, dtype="<i8", count=count, offset=at)
+            at += 8 * count
+            arr = np.frombuffer(data, dtype=dtype, count=int(length), offset=at)
+            at += dtype.itemsize * int(length)
+            if count and (int(ends[-1]) != int(length) or (np.diff(ends) < 0).any()):
+                return None
+            fields.append((str(name), ends.tolist(), arr))
+        if at != len(data):
+            return None
+        out = []
+        for i in range(count):
+            values: dict[str, Any] = {}
+            for name, col, arr in fields:
+                if arr is None:
+                    values[name] = col[i]
+                else:
+                    values[name] = arr[(col[i - 1] if i else 0) : col[i]]
+            out.append(Gate(**values))
+        return out
+    except (TypeError, ValueError, IndexError):
+        return None

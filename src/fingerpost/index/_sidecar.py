@@ -38,6 +38,7 @@ import hashlib
 import json
 import mmap
 import os
+import zlib
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -50,9 +51,12 @@ __all__ = [
     "HEADER_BYTES",
     "Sidecar",
     "fold",
+    "gates_path",
     "json_digest",
+    "open_gates_sidecar",
     "open_sidecar",
     "sidecar_path",
+    "write_gates_sidecar",
     "write_sidecar",
 ]
 
@@ -176,3 +180,81 @@ def write_sidecar(
     except OSError:
         with suppress(OSError):
             tmp.unlink()
+
+
+# ---- the gates sidecar ---------------------------------------------------------------------
+# Calibration gates are a pure function of the routes (utterances, vectors, own target) and
+# of a calibration context (encoder, background, target, scoring settings, GATE_VERSION).
+# A second small file keeps the gates a boot computed or read, as columns, valid while the
+# store's id, generation and routes' JSON digest (as for the vectors) and the context all
+# equal what it records: a boot then builds each gate from slices of a few arrays instead
+# of hashing every route's utterances for its key and decoding every gate row. Written
+# without fsync: its CRC-32 catches a torn or damaged file, which is then ignored.
+_GATES_MAGIC = "fingerpost-gates-1"
+
+
+def gates_path(db: Path) -> Path:
+    return db.with_name(db.name + ".gates")
+
+
+def write_gates_sidecar(
+    db: Path, token: tuple[str, int, str], context: str, gates: dict[int, Any]
+) -> None:
+    """Keep ``gates`` (route slot -> gate) for boots with this ``token`` and ``context``;
+    best effort."""
+    from .._gate_codec import encode_gate_table
+
+    slots = sorted(gates)
+    table = encode_gate_table([gates[s] for s in slots])
+    if table is None:
+        return
+    columns, chunks = table
+    payload = np.asarray(slots, dtype="<i8").tobytes() + b"".join(chunks)
+    head = json.dumps(
+        {
+            "magic": _GATES_MAGIC,
+            "store_id": token[0],
+            "generation": token[1],
+            "json_digest": token[2],
+            "context": context,
+            "count": len(slots),
+            "columns": columns,
+            "crc32": zlib.crc32(payload),
+        }
+    ).encode("utf-8")
+    path = gates_path(db)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(len(head).to_bytes(4, "little") + head + payload)
+        os.replace(tmp, path)
+    except OSError:
+        with suppress(OSError):
+            tmp.unlink()
+
+
+def open_gates_sidecar(
+    db: Path, token: tuple[str, int, str], context: str, routes: int
+) -> dict[int, Any] | None:
+    """The gates kept for this ``token`` and ``context`` by route slot, else None."""
+    from .._gate_codec import decode_gate_table
+
+    try:
+        raw = gates_path(db).read_bytes()
+        size = int.from_bytes(raw[:4], "little")
+        head = json.loads(raw[4 : 4 + size])
+        payload = memoryview(raw)[4 + size :]
+        if not isinstance(head, dict) or [
+            head.get(k) for k in ("magic", "store_id", "generation", "json_digest", "context")
+        ] != [_GATES_MAGIC, *token, context]:
+            return None
+        count = head["count"]
+        if not isinstance(count, int) or zlib.crc32(payload) != head["crc32"]:
+            return None
+        slots = np.frombuffer(payload, dtype="<i8", count=count).tolist()
+        if slots != sorted(set(slots)) or (slots and not 0 <= slots[0] <= slots[-1] < routes):
+            return None
+        gates = decode_gate_table(head["columns"], bytes(payload[8 * count :]), count)
+        return None if gates is None else dict(zip(slots, gates, strict=True))
+    except (OSError, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        return None

@@ -70,6 +70,8 @@ class SqliteStore:
         # while one is inside it crashes the process (sqlite3 frees the handle under it).
         self._close_lock = threading.Lock()
         self._closed = False
+        # (store id, generation, routes' JSON digest) of the routes the last boot_load read
+        self.boot_token: tuple[str, int, str] | None = None
         try:
             self._db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
@@ -222,8 +224,10 @@ class SqliteStore:
         sidecar.
 
         Routes always come from SQLite; their JSON, hashed in order, must equal the
-        sidecar's record of it, along with the store id, generation and row count.
+        sidecar's record of it, along with the store id, generation and row count. Sets
+        :attr:`boot_token` to what names this state of the routes (for the gates sidecar).
         """
+        self.boot_token = None
         try:
             store_id, generation = self.get_meta("store_id"), self.get_meta("generation")
             rows = self._db.execute("SELECT name, route_json FROM routes ORDER BY seq").fetchall()
@@ -238,17 +242,17 @@ class SqliteStore:
                 n = sum(len(r.utterances) for r in routes)
             except (ValueError, TypeError):
                 routes, n = [], -1
+            digest = json_digest(texts)
             found = (
                 None
                 if n < 0
-                else open_sidecar(
-                    self.path, store_id, int(generation), n, len(routes), dim, json_digest(texts)
-                )
+                else open_sidecar(self.path, store_id, int(generation), n, len(routes), dim, digest)
             )
             if found is not None and all(
                 r.name == name for r, (name, _) in zip(routes, rows, strict=True)
             ):
                 matrix, centroids, radii = found
+                self.boot_token = (store_id, int(generation), digest)
                 return routes, matrix, (centroids, radii)
         routes, matrix = self.load(dim)
         stats = slot_stats(matrix, _counts(routes))
@@ -261,7 +265,9 @@ class SqliteStore:
                 generation = generation or "1"
                 self._put_meta("generation", generation)
         texts = [str(j) for (j,) in self._db.execute("SELECT route_json FROM routes ORDER BY seq")]
-        write_sidecar(self.path, store_id, int(generation), (matrix, *stats), json_digest(texts))
+        digest = json_digest(texts)
+        write_sidecar(self.path, store_id, int(generation), (matrix, *stats), digest)
+        self.boot_token = (store_id, int(generation), digest)
         return routes, matrix, stats
 
     def write(

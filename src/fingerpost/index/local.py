@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from .._exceptions import FingerpostError
 from .._table import RouteTable, ScoringSettings, Snapshot
 from ..schema import Route, RouterConfig, Utterance, copy_route
+from ._sidecar import open_gates_sidecar, write_gates_sidecar
 from ._sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -194,17 +195,35 @@ class LocalIndex:
                 return False
             calibrated: dict[str, Any] = {}
             if self.calibrator is not None and not self.centroids_only:
-                # gates come from the store where their records' keys match the routes now
-                # (no refit, no background); the rest are refitted and written back
-                settings = self.table.snapshot().settings
-                calibrated, meta, gates = self._calibrate(
-                    _split(routes, matrix), (), settings, self._store.load_gates()
-                )
-                if meta or gates:
-                    self._store.write([], [], meta, gates)
+                calibrated = self._boot_gates(routes, matrix)
             self.table.adopt(routes, matrix, calibrated, stats)
             self._seen_version = version
         return True
+
+    def _boot_gates(self, routes: list[Route], matrix: NDArray[np.float32]) -> dict[str, Any]:
+        """The gates of a cold boot: from the gates sidecar when it was kept for these routes
+        and this calibration; else from the store where their records' keys match the
+        routes now (no refit, no background), the rest refitted and written back."""
+        store, calibrator = self._store, self.calibrator
+        if store is None or calibrator is None or self.path is None:
+            return {}
+        settings = self.table.snapshot().settings
+        token, context = store.boot_token, calibrator.context(settings)
+        if token is not None:
+            kept = open_gates_sidecar(self.path, token, context, len(routes))
+            if kept is not None:
+                return {routes[slot].name: gate for slot, gate in kept.items()}
+        calibrated, meta, gates = self._calibrate(
+            _split(routes, matrix), (), settings, store.load_gates()
+        )
+        if meta or gates:
+            store.write([], [], meta, gates)
+        if token is not None:
+            slots = {r.name: i for i, r in enumerate(routes)}
+            write_gates_sidecar(
+                self.path, token, context, {slots[n]: g for n, g in calibrated.items()}
+            )
+        return calibrated
 
     def _calibrate(
         self,

@@ -16,7 +16,8 @@ from fingerpost import Route, SemanticRouter, _calibrator
 from fingerpost._calibration import Gate
 from fingerpost._gate_codec import decode_gate, encode_gate
 from fingerpost.encoders.testing import HashEncoder
-from fingerpost.index import LocalIndex
+from fingerpost.index import LocalIndex, _sqlite
+from fingerpost.index._sidecar import gates_path
 
 ORDINARY = [
     f"{verb} {thing}{tail}"
@@ -145,6 +146,8 @@ def test_gates_of_another_gate_version_are_refitted(
     SemanticRouter(
         routes=ROUTES, encoder=HashEncoder(), index=LocalIndex(path=db), background=bg
     ).close()
+    boot(db, bg, monkeypatch).close()  # keeps the gates sidecar too
+    assert gates_path(db).exists()
     before = stored_gate_rows(db)
     monkeypatch.setattr(_calibrator, "GATE_VERSION", _calibrator.GATE_VERSION + 1)
     fits.clear()
@@ -208,3 +211,78 @@ def test_the_gate_codec_keeps_every_field_exactly_and_refuses_other_keys() -> No
     assert decode_gate(blob, "another key") is None
     nan = dataclasses.replace(gate, bias=float("nan"))
     assert encode_gate(nan, "k") is None  # never stored: refitted on the next boot
+
+
+@pytest.fixture
+def row_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts reads of the store's gate rows (the gates sidecar spares them)."""
+    calls: list[int] = []
+    real = _sqlite.SqliteStore.load_gates
+
+    def counted(self: _sqlite.SqliteStore, names=None):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(self, names)
+
+    monkeypatch.setattr(_sqlite.SqliteStore, "load_gates", counted)
+    return calls
+
+
+def test_a_second_boot_reads_the_gates_sidecar_and_equals_the_first(
+    tmp_path: Path, fits: list[str], row_reads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, bg = tmp_path / "routes.db", background("gates sidecar")
+    SemanticRouter(
+        routes=ROUTES, encoder=HashEncoder(), index=LocalIndex(path=db), background=bg
+    ).close()
+    first = boot(db, bg, monkeypatch)  # from the gate rows; writes the gates sidecar
+    assert row_reads == [1] and gates_path(db).exists()
+    fits.clear()
+    second = boot(db, bg, monkeypatch)
+    assert row_reads == [1] and fits == []  # neither a row read nor a fit
+    assert same_gates(gates_of(first), gates_of(second))
+    assert [c.name for c in first.batch(TURNS)] == [c.name for c in second.batch(TURNS)]
+    first.close(), second.close()
+
+
+@pytest.mark.parametrize(
+    "change", ["flipped-byte", "truncated", "garbage", "other-target", "route-written"]
+)
+def test_a_gates_sidecar_that_does_not_match_is_ignored(
+    tmp_path: Path,
+    fits: list[str],
+    row_reads: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    db, bg = tmp_path / "routes.db", background(f"gates sidecar {change}")
+    SemanticRouter(
+        routes=ROUTES, encoder=HashEncoder(), index=LocalIndex(path=db), background=bg
+    ).close()
+    boot(db, bg, monkeypatch).close()
+    side = gates_path(db)
+    data = side.read_bytes()
+    target = None
+    if change == "flipped-byte":  # in the last gate's numbers
+        side.write_bytes(data[:-12] + bytes([data[-12] ^ 0x01]) + data[-11:])
+    elif change == "truncated":
+        side.write_bytes(data[: len(data) - 8])
+    elif change == "garbage":
+        side.write_bytes(b"\x07" * len(data))
+    elif change == "other-target":  # another calibration context
+        target = 0.2
+    else:  # another process wrote a route (the generation moved on)
+        writer = boot(db, bg, monkeypatch)
+        writer.add(Route(name="weather", utterances=["will it rain", "is it sunny today"]))
+        writer.close()
+    row_reads.clear()
+    monkeypatch.setattr(_calibrator, "_memo", {})
+    booted = SemanticRouter(
+        encoder=HashEncoder(), index=LocalIndex(path=db), background=bg, target_fpr=target
+    )
+    assert row_reads == [1]  # the gates came from the store's rows (or were refitted)
+    monkeypatch.setattr(_calibrator, "_memo", {})
+    want = SemanticRouter(
+        routes=booted.routes, encoder=HashEncoder(), background=bg, target_fpr=target
+    )
+    assert same_gates(gates_of(booted), gates_of(want))
+    booted.close()

@@ -12,7 +12,7 @@ import pytest
 from fingerpost import Route, SemanticRouter
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.index import LocalIndex, _sqlite
-from fingerpost.index._sidecar import sidecar_path
+from fingerpost.index._sidecar import HEADER_BYTES, sidecar_path
 
 
 def routes(n: int = 20, per: int = 10) -> list[Route]:
@@ -91,6 +91,9 @@ def test_a_write_invalidates_the_sidecar_until_the_next_boot_rebuilds_it(
         "stale-generation",
         "flipped-vector-bytes",
         "nan-vector",
+        "flipped-bytes-early-in-the-vectors",
+        "nan-in-the-first-vector",
+        "two-vectors-swapped",
     ],
 )
 def test_a_sidecar_that_does_not_match_is_ignored(
@@ -115,6 +118,18 @@ def test_a_sidecar_that_does_not_match_is_ignored(
             else bytes(b ^ 0x5A for b in data[cut : cut + 8])
         )
         side.write_bytes(data[:cut] + bad + data[cut + len(bad) :])
+    elif damage in ("flipped-bytes-early-in-the-vectors", "nan-in-the-first-vector"):
+        at = HEADER_BYTES + 4 * 5  # inside the vectors, not the centroids kept after them
+        bad = (
+            b"\x00\x00\xc0\x7f"
+            if damage.startswith("nan")
+            else bytes(b ^ 0x5A for b in data[at : at + 8])  # the same change to two floats
+        )
+        side.write_bytes(data[:at] + bad + data[at + len(bad) :])
+    elif damage == "two-vectors-swapped":
+        row = 4 * HashEncoder().dim
+        a, b = HEADER_BYTES, HEADER_BYTES + row
+        side.write_bytes(data[:a] + data[b : b + row] + data[a:b] + data[b + row :])
     elif damage == "other-store":  # a sidecar left by a deleted store at the same path
         other = tmp_path / "other.db"
         SemanticRouter(
@@ -168,3 +183,20 @@ def test_a_booted_router_maps_its_vectors_instead_of_copying_them(tmp_path: Path
     again = boot(db)
     assert again("after boot").name == "grown"
     again.close()
+
+
+def test_centroids_and_radii_kept_in_the_sidecar_equal_those_derived_from_sqlite(
+    tmp_path: Path, sqlite_loads: list[int]
+) -> None:
+    db = tmp_path / "routes.db"
+    SemanticRouter(
+        routes=routes(), encoder=HashEncoder(), index=LocalIndex(path=db), score_threshold=0.3
+    ).close()
+    sqlite_loads.clear()
+    first, second = boot(db), boot(db)  # from SQLite (derives them), then from the sidecar
+    assert len(sqlite_loads) == 1
+    a, b = first._local.snapshot(), second._local.snapshot()
+    assert a.n_slots == b.n_slots == 20
+    assert np.array_equal(a.centroids[: a.n_slots], b.centroids[: b.n_slots])
+    assert np.array_equal(a.caps[: a.n_slots], b.caps[: b.n_slots])
+    first.close(), second.close()

@@ -21,7 +21,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._exceptions import EncoderMismatchError, StoreError
+from ..engine._table import slot_stats
 from ..schema import Route
 from ._sidecar import json_digest, open_sidecar, write_sidecar
 
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS routes (
     vectors BLOB NOT NULL,
     checksum TEXT
 );
+CREATE TABLE IF NOT EXISTS gates (name TEXT PRIMARY KEY, key TEXT NOT NULL, gate BLOB);
 """
 
 
@@ -68,6 +70,8 @@ class SqliteStore:
         # while one is inside it crashes the process (sqlite3 frees the handle under it).
         self._close_lock = threading.Lock()
         self._closed = False
+        # (store id, generation, routes' JSON digest) of the routes the last boot_load read
+        self.boot_token: tuple[str, int, str] | None = None
         try:
             self._db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
@@ -138,6 +142,26 @@ class SqliteStore:
         except (ValueError, RecursionError) as exc:
             raise StoreError(f"store {self.path} is corrupt: meta {key!r} is not JSON") from exc
 
+    def load_gates(self, names: Iterable[str] | None = None) -> dict[str, tuple[str, Any]]:
+        """Stored calibration gates by route name (all, or those of ``names``): the key each
+        was fitted under and its bytes (``None``: fitting gave no gate). One query per 500
+        names. The caller checks each against the route's key and the bytes' CRC, and
+        refits any that fail: these rows are a cache of a pure function of the routes."""
+        try:
+            if names is None:
+                rows = self._db.execute("SELECT name, key, gate FROM gates").fetchall()
+            else:
+                wanted, rows = list(names), []
+                for i in range(0, len(wanted), 500):
+                    chunk = wanted[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows += self._db.execute(
+                        f"SELECT name, key, gate FROM gates WHERE name IN ({marks})", chunk
+                    ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read store {self.path}: {exc}") from exc
+        return {str(name): (str(key), gate) for name, key, gate in rows}
+
     def _put_meta(self, key: str, value: str) -> None:
         self._db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -191,13 +215,19 @@ class SqliteStore:
                 self._put_meta("schema_version", SCHEMA_VERSION)
         return routes, matrix
 
-    def boot_load(self, dim: int) -> tuple[list[Route], NDArray[np.float32]]:
-        """:meth:`load` for a cold boot: from the vectors sidecar when it matches the store
-        (memory-mapped, no per-row copy or hash), else from SQLite, then rebuild the sidecar.
+    def boot_load(
+        self, dim: int
+    ) -> tuple[list[Route], NDArray[np.float32], tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        """:meth:`load` for a cold boot, with each route's centroid and radius
+        (:func:`~fingerpost.engine._table.slot_stats`): from the vectors sidecar when it matches the
+        store (memory-mapped, no per-row copy or hash), else from SQLite, then rebuild the
+        sidecar.
 
         Routes always come from SQLite; their JSON, hashed in order, must equal the
-        sidecar's record of it, along with the store id, generation and row count.
+        sidecar's record of it, along with the store id, generation and row count. Sets
+        :attr:`boot_token` to what names this state of the routes (for the gates sidecar).
         """
+        self.boot_token = None
         try:
             store_id, generation = self.get_meta("store_id"), self.get_meta("generation")
             rows = self._db.execute("SELECT name, route_json FROM routes ORDER BY seq").fetchall()
@@ -212,18 +242,22 @@ class SqliteStore:
                 n = sum(len(r.utterances) for r in routes)
             except (ValueError, TypeError):
                 routes, n = [], -1
-            matrix = (
+            digest = json_digest(texts)
+            found = (
                 None
                 if n < 0
-                else open_sidecar(self.path, store_id, int(generation), n, dim, json_digest(texts))
+                else open_sidecar(self.path, store_id, int(generation), n, len(routes), dim, digest)
             )
-            if matrix is not None and all(
+            if found is not None and all(
                 r.name == name for r, (name, _) in zip(routes, rows, strict=True)
             ):
-                return routes, matrix
+                matrix, centroids, radii = found
+                self.boot_token = (store_id, int(generation), digest)
+                return routes, matrix, (centroids, radii)
         routes, matrix = self.load(dim)
+        stats = slot_stats(matrix, _counts(routes))
         if self._db.in_transaction:
-            return routes, matrix
+            return routes, matrix, stats
         if store_id is None or generation is None:
             with self._tx():
                 store_id = store_id or uuid.uuid4().hex
@@ -231,26 +265,34 @@ class SqliteStore:
                 generation = generation or "1"
                 self._put_meta("generation", generation)
         texts = [str(j) for (j,) in self._db.execute("SELECT route_json FROM routes ORDER BY seq")]
-        write_sidecar(self.path, store_id, int(generation), matrix, json_digest(texts))
-        return routes, matrix
+        digest = json_digest(texts)
+        write_sidecar(self.path, store_id, int(generation), (matrix, *stats), digest)
+        self.boot_token = (store_id, int(generation), digest)
+        return routes, matrix, stats
 
     def write(
         self,
         upserts: Iterable[tuple[Route, NDArray[np.float32]]],
         deletes: Iterable[str],
         meta: dict[str, Any] | None = None,
+        gates: Mapping[str, tuple[str, bytes | None] | None] | None = None,
     ) -> None:
-        """Apply deletes, upserts and meta in ONE transaction: all of it lands, or none."""
+        """Apply deletes, upserts, meta and gates in ONE transaction: all of it lands, or
+        none."""
         with self._tx():
-            self.write_in_transaction(upserts, deletes, meta)
+            self.write_in_transaction(upserts, deletes, meta, gates)
 
     def write_in_transaction(
         self,
         upserts: Iterable[tuple[Route, NDArray[np.float32]]],
         deletes: Iterable[str],
         meta: dict[str, Any] | None = None,
+        gates: Mapping[str, tuple[str, bytes | None] | None] | None = None,
     ) -> None:
-        """The body of :meth:`write`, for a caller that holds :meth:`transaction`."""
+        """The body of :meth:`write`, for a caller that holds :meth:`transaction`.
+
+        ``gates``: a route's calibration gate (its key and bytes) to keep, or ``None`` to
+        drop it; kept only while the route exists (a deleted route's gate goes with it)."""
         for key, value in (meta or {}).items():
             self._put_meta(key, json.dumps(value))
         upserts, deletes = list(upserts), list(deletes)
@@ -271,6 +313,17 @@ class SqliteStore:
                 "route_json = excluded.route_json, vectors = excluded.vectors, "
                 "checksum = excluded.checksum",
                 (route.name, route_json, blob, row_checksum(route_json, blob, *arr.shape)),
+            )
+        self._db.executemany("DELETE FROM gates WHERE name = ?", ((n,) for n in deletes))
+        for name, gate in (gates or {}).items():
+            if gate is None:
+                self._db.execute("DELETE FROM gates WHERE name = ?", (name,))
+                continue
+            self._db.execute(
+                "INSERT INTO gates (name, key, gate) SELECT ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM routes WHERE name = ?) "
+                "ON CONFLICT(name) DO UPDATE SET key = excluded.key, gate = excluded.gate",
+                (name, gate[0], gate[1], name),
             )
 
     @property
@@ -315,6 +368,10 @@ class SqliteStore:
         with self._close_lock:
             self._closed = True
             self._db.close()
+
+
+def _counts(routes: list[Route]) -> NDArray[np.int64]:
+    return np.fromiter((len(r.utterances) for r in routes), dtype=np.int64, count=len(routes))
 
 
 def _parse_route(path: Path, name: object, route_json: object) -> Route:

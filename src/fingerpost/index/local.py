@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from .._exceptions import FingerpostError
 from ..engine._table import RouteTable, ScoringSettings, Snapshot
 from ..schema import Route, RouterConfig, Utterance, copy_route
+from ._sidecar import open_gates_sidecar, write_gates_sidecar
 from ._sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -164,7 +165,9 @@ class LocalIndex:
         if saved is not None and saved != self._seen_threshold:
             settings = dataclasses.replace(snap.settings, score_threshold=saved, calibrate=False)
         if upserts or deletes or settings is not None:
-            cal, _ = self._calibrate(upserts, deletes, settings or snap.settings)
+            # the writer stored its gates with the routes: read them rather than refit
+            stored = store.load_gates(r.name for r, _ in upserts)
+            cal, _, _ = self._calibrate(upserts, deletes, settings or snap.settings, stored)
             table.apply(
                 add=upserts, delete=deletes, replace=True, settings=settings, calibrated=cal
             )
@@ -187,41 +190,67 @@ class LocalIndex:
             return False
         with self.table.lock:
             version = self._store.data_version()
-            routes, matrix = self._store.boot_load(self.table.dim)
+            routes, matrix, stats = self._store.boot_load(self.table.dim)
             if not routes:
                 return False
             calibrated: dict[str, Any] = {}
-            if self.calibrator is not None:
-                # gates are refitted from the background (never re-encoded: the store, the
-                # package or the cache directory holds its vectors); records name what they
-                # were fitted from, and are rewritten only where that changed
-                settings = self.table.snapshot().settings
-                calibrated, meta = self._calibrate(_split(routes, matrix), (), settings)
-                fresh = {
-                    k: v for k, v in meta.items() if v is None or self._store.get_meta_json(k) != v
-                }
-                if fresh:
-                    self._store.write([], [], fresh)
-            self.table.adopt(routes, matrix, calibrated)
+            if self.calibrator is not None and not self.centroids_only:
+                calibrated = self._boot_gates(routes, matrix)
+            self.table.adopt(routes, matrix, calibrated, stats)
             self._seen_version = version
         return True
 
+    def _boot_gates(self, routes: list[Route], matrix: NDArray[np.float32]) -> dict[str, Any]:
+        """The gates of a cold boot: from the gates sidecar when it was kept for these routes
+        and this calibration; else from the store where their records' keys match the
+        routes now (no refit, no background), the rest refitted and written back."""
+        store, calibrator = self._store, self.calibrator
+        if store is None or calibrator is None or self.path is None:
+            return {}
+        settings = self.table.snapshot().settings
+        token, context = store.boot_token, calibrator.context(settings)
+        if token is not None:
+            kept = open_gates_sidecar(self.path, token, context, len(routes))
+            if kept is not None:
+                return {routes[slot].name: gate for slot, gate in kept.items()}
+        calibrated, meta, gates = self._calibrate(
+            _split(routes, matrix), (), settings, store.load_gates()
+        )
+        if meta or gates:
+            store.write([], [], meta, gates)
+        if token is not None:
+            slots = {r.name: i for i, r in enumerate(routes)}
+            write_gates_sidecar(
+                self.path, token, context, {slots[n]: g for n, g in calibrated.items()}
+            )
+        return calibrated
+
     def _calibrate(
-        self, adds: list[RouteVectors], deletes: Iterable[str], settings: ScoringSettings
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Calibration gates of the routes added, and what the store keeps of them."""
-        if self.calibrator is None or self.centroids_only:
-            return {}, {}
-        cal = self.calibrator.gates(adds, settings)
+        self,
+        adds: list[RouteVectors],
+        deletes: Iterable[str],
+        settings: ScoringSettings,
+        stored: dict[str, tuple[str, Any]] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, tuple[str, bytes | None] | None]]:
+        """Calibration gates of the routes added, and what the store keeps of them: meta
+        records of what each gate was fitted from (``calibration/<name>``) and the gates
+        themselves with their keys (a boot reads them instead of refitting). With ``stored``
+        (the store's gates by name) only the records that changed."""
+        calibrator = self.calibrator
+        if calibrator is None or self.centroids_only:
+            return {}, {}, {}
+        cal, records = calibrator.calibrate(adds, settings, stored)
         meta: dict[str, Any] = {}
-        if self._store is not None:
-            meta = {_CAL + n: None for n in deletes}
-            for route, _ in adds:
-                value = cal.get(route.name)
-                meta[_CAL + route.name] = (
-                    None if value is None else self.calibrator.record(route, settings)
-                )
-        return cal, meta
+        if self._store is None:
+            return cal, meta, {}
+        meta = {_CAL + n: None for n in deletes}
+        for name, record in records.items():
+            meta[_CAL + name] = (
+                None
+                if record is None
+                else {"key": record[0], "background": calibrator.background.id}
+            )
+        return cal, meta, records
 
     def store_meta(self) -> tuple[Any, Any] | None:
         """get(key) / put(key, value) on the store's meta table (``None`` in memory)."""
@@ -283,22 +312,22 @@ class LocalIndex:
         with table.lock:
             if store is not None and (adds or deletes or meta):
                 # Calibrate first: it may cache the background's vectors in the store.
-                cal, cal_meta = self._calibrate(
+                cal, cal_meta, gates = self._calibrate(
                     adds, deletes, settings or table.snapshot().settings
                 )
                 with store.transaction():  # other processes' writers wait from here
                     self._reload_if_changed()
                     table.check(add=adds, delete=deletes, replace=replace)
-                    store.write_in_transaction(adds, deletes, {**meta, **cal_meta})
+                    store.write_in_transaction(adds, deletes, {**meta, **cal_meta}, gates)
                 if "score_threshold" in meta:
                     self._seen_threshold = float(meta["score_threshold"])
             else:
                 table.check(add=adds, delete=deletes, replace=replace)
-                cal, cal_meta = self._calibrate(
+                cal, cal_meta, gates = self._calibrate(
                     adds, deletes, settings or table.snapshot().settings
                 )
-                if self._store is not None and cal_meta:
-                    self._store.write([], [], cal_meta)
+                if self._store is not None and (cal_meta or gates):
+                    self._store.write([], [], cal_meta, gates)
             return table.apply(
                 add=adds,
                 delete=deletes,

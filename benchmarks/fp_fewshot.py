@@ -436,7 +436,7 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
     )
     out.append(
         table(
-            "Politics guardrails, no fit (the quickstart's route and the seed's): recall on varied political turns (two lists), ordinary turns flagged as politics",
+            "Politics guardrails, no fit (the quickstart's route and the seed's): recall on varied political turns (three lists), ordinary turns flagged as politics",
             [
                 "thresholds",
                 "router",

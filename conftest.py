@@ -62,6 +62,13 @@ SLOW_TESTS = frozenset(
         "tests/test_cli.py::test_plot_is_written",  # matplotlib
         "tests/test_cli.py::test_python_dash_m_runs_the_cli",
         "tests/test_quality.py::test_fit_with_the_real_encoder",
+        # loopback servers or many threads: a few seconds each on 2 cores
+        "tests/sync/test_digests.py::test_restart_round_trips_grow_with_the_changed_routes_only",
+        "tests/test_table.py::test_readers_never_see_a_half_write",
+        "tests/test_async_router.py::test_concurrent_turns_share_encoder_calls_and_equal_sequential",
+        "tests/reliability/test_remote_converge.py::test_two_routers_sharing_one_embedded_client_all_adds_succeed",
+        "tests/reliability/test_remote_converge.py::test_the_change_log_stays_small_and_a_reader_behind_it_pulls_everything",
+        "tests/reliability/test_remote_lost_updates.py::test_four_threads_of_add_utterances_keep_all_101",
     }
 )
 

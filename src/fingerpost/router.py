@@ -45,7 +45,7 @@ from ._exceptions import (
     InvalidInputError,
     RouteNotFoundError,
 )
-from ._remote_scoring import remote_passing_routes
+from ._remote_scoring import remote_passing_routes_batch
 from ._router_remote import Refresher, RemoteMixin
 from ._table import Snapshot
 from ._threads import limit_blas_threads
@@ -360,10 +360,10 @@ class SemanticRouter(RemoteMixin):
         assert isinstance(self.index, RemoteIndex)
         cands, thresholds = candidates(snap, route_filter), effective_thresholds(snap)
         return [
-            format_choices(
-                snap, *remote_passing_routes(self.index, snap, q, cands, thresholds), limit
+            format_choices(snap, idx, scores, limit)
+            for idx, scores in remote_passing_routes_batch(
+                self.index, snap, queries, cands, thresholds
             )
-            for q in queries
         ]
 
     # ---- async twins: concurrent turns share encoder calls (MicroBatcher) -------------------

@@ -286,9 +286,7 @@ def test_fetch_reads_pages_by_metadata(
         got = idx.fetch(["one"])
         assert len(got) == 250 and {p.utterance.route for p in got} == {"one"}
         assert got[0].vector is not None and got[0].vector.shape == (DIM,)
-        assert dict(srv.faults.request_counts) == {
-            "POST /data/routes/vectors/fetch_by_metadata": 3
-        }
+        assert dict(srv.faults.request_counts) == {"POST /data/routes/vectors/fetch_by_metadata": 3}
         srv.faults.reset_counters()
         assert idx.list_tickets() == [] and len(idx.fetch(None)) == 280
         assert dict(srv.faults.request_counts) == {

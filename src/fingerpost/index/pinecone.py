@@ -32,6 +32,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -56,6 +57,7 @@ from ._retry import (
 from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,
+    QueryRequest,
     RemoteIndex,
     RemoteMeta,
     RemotePoint,
@@ -102,6 +104,7 @@ _MAX_TOP_K = 10_000
 _FILTER_PAGE = 1000
 _FILTER_IN = 1000  # route names per ``$in`` filter
 _NO_FILTER_FETCH = frozenset({404, 405, 501})  # a server without fetch_by_metadata
+_QUERY_THREADS = 8  # queries of one batch in flight at once
 _MAX_REQUEST_BYTES = 1_500_000  # under the 2 MB request limit, with room for JSON overhead
 _MAX_METADATA_BYTES = 40_000  # Pinecone's per-vector metadata limit (40 KB)
 _UTTERANCE_FILTER: dict[str, Any] = {"kind": {"$eq": "utterance"}}
@@ -619,6 +622,16 @@ class PineconeIndex(RemoteIndex):
                     )
                 )
         return out
+
+    def query_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
+        """Pinecone has no multi-query: the queries go out together on at most
+        ``_QUERY_THREADS`` threads (one data-plane client, whose connection pool they share),
+        so a batch waits about one round trip per ``_QUERY_THREADS`` queries, not per query."""
+        if len(requests) <= 1:
+            return super().query_batch(requests)
+        self._index_or_raise()  # connect once, before the threads share the client
+        with ThreadPoolExecutor(min(_QUERY_THREADS, len(requests))) as pool:
+            return list(pool.map(lambda r: self.query(*r), requests))
 
     # ---- coordination --------------------------------------------------------------------
     def read_meta(self) -> RemoteMeta | None:

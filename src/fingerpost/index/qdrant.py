@@ -47,6 +47,7 @@ from ._retry import (
 from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,
+    QueryRequest,
     RemoteIndex,
     RemoteMeta,
     RemotePoint,
@@ -109,6 +110,7 @@ def _transient(exc: Exception) -> bool:
 
 
 _EMBEDDED_PAGE = 1_000_000
+_QUERY_BATCH = 256  # queries per query_batch_points request
 
 # One lock per embedded client, shared by every QdrantIndex that uses it: the embedded engine
 # is not thread-safe, and two routers sharing one client through ``client=`` must not call
@@ -585,6 +587,32 @@ class QdrantIndex(RemoteIndex):
             "query_points", partial(client.query_points, **self._query_args(q, limit, routes))
         )
         return _to_scored(response.points)
+
+    def query_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
+        """Every query in ONE ``query_batch_points`` request (up to ``_QUERY_BATCH`` each)."""
+        checked = [(check_query(v, limit, self._dim), limit, r) for v, limit, r in requests]
+        out: list[list[ScoredPoint]] = [[] for _ in checked]
+        live = [i for i, (_, _, r) in enumerate(checked) if r is None or r]
+        if not live:
+            return out
+        client = self._sync()
+        for chunk in _batches(live, _QUERY_BATCH):
+            batch = [
+                models.QueryRequest(
+                    query=checked[i][0],
+                    filter=_utterance_filter(checked[i][2]),
+                    limit=checked[i][1],
+                    with_payload=["route", "utterance"],
+                )
+                for i in chunk
+            ]
+            responses = self._call(
+                "query_batch_points",
+                partial(client.query_batch_points, self.index_name, requests=batch),
+            )
+            for i, response in zip(chunk, responses, strict=True):
+                out[i] = _to_scored(response.points)
+        return out
 
     def query_groups(
         self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int

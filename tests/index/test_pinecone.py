@@ -24,7 +24,7 @@ from fingerpost import (  # noqa: E402
     RemoteUnavailableError,
     Utterance,
 )
-from fingerpost.index._retry import utterance_uuid  # noqa: E402
+from fingerpost.index._records import utterance_uuid  # noqa: E402
 from fingerpost.index.base import LeaseTicket, RemoteMeta, RemotePoint, encode_payload  # noqa: E402
 from fingerpost.index.pinecone import (  # noqa: E402
     LEASE_PREFIX,

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._exceptions import EncoderMismatchError, ForeignLayoutError, InvalidInputError
 from ..schema import Utterance
-from ._retry import check_bind_args, check_query
+from ._records import check_bind_args, check_query
 from ._sr_layout import SR_CONFIG, SR_ROUTE, read_only_error, utterance_from_pinecone
 from .base import LeaseTicket, RemoteIndex, RemoteMeta, RemotePoint, ScoredPoint, Vector
 from .pinecone import PineconeIndex

@@ -17,7 +17,7 @@ from qdrant_client import models
 
 from .._exceptions import EncoderMismatchError, ForeignLayoutError, InvalidInputError
 from ..schema import Utterance
-from ._retry import check_bind_args, check_query
+from ._records import check_bind_args, check_query
 from ._sr_layout import SR_ROUTE, SR_UTTERANCE, read_only_error, utterance_from_qdrant
 from .base import LeaseTicket, RemoteIndex, RemoteMeta, RemotePoint, ScoredPoint, Vector
 from .qdrant import QdrantIndex

@@ -41,10 +41,7 @@ import numpy as np
 
 from .._exceptions import EncoderMismatchError, InvalidInputError, RemoteUnavailableError
 from ..schema import Utterance
-from ._retry import (
-    RETRYABLE_STATUS,
-    RetryPolicy,
-    call_with_retry,
+from ._records import (
     check_bind_args,
     check_meta_encoder,
     check_points,
@@ -54,6 +51,7 @@ from ._retry import (
     unit_vector,
     utterance_uuid,
 )
+from ._retry import RETRYABLE_STATUS, RetryPolicy, call_with_retry
 from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,

@@ -29,11 +29,7 @@ import numpy as np
 
 from .._exceptions import EncoderMismatchError, InvalidInputError, RemoteUnavailableError
 from ..schema import Utterance
-from ._retry import (
-    RETRYABLE_STATUS,
-    RetryPolicy,
-    acall_with_retry,
-    call_with_retry,
+from ._records import (
     check_bind_args,
     check_meta_encoder,
     check_points,
@@ -44,6 +40,7 @@ from ._retry import (
     unit_vector,
     utterance_uuid,
 )
+from ._retry import RETRYABLE_STATUS, RetryPolicy, acall_with_retry, call_with_retry
 from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,

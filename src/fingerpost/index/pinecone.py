@@ -42,8 +42,6 @@ import numpy as np
 from .._exceptions import EncoderMismatchError, InvalidInputError, RemoteUnavailableError
 from ..schema import Utterance
 from ._records import (
-    check_bind_args,
-    check_meta_encoder,
     check_points,
     check_query,
     ticket_from_payload,
@@ -51,12 +49,12 @@ from ._records import (
     unit_vector,
     utterance_uuid,
 )
-from ._retry import RETRYABLE_STATUS, RetryPolicy, call_with_retry
+from ._remote import ClientRemoteIndex, batches
+from ._retry import RETRYABLE_STATUS, RetryPolicy
 from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,
     QueryRequest,
-    RemoteIndex,
     RemoteMeta,
     RemotePoint,
     ScoredPoint,
@@ -134,12 +132,7 @@ def _transient(exc: Exception) -> bool:
     )
 
 
-def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _sized_batches(items: list[dict[str, Any]], max_count: int) -> Iterator[list[dict[str, Any]]]:
+def _sizedbatches(items: list[dict[str, Any]], max_count: int) -> Iterator[list[dict[str, Any]]]:
     """Upsert requests under both the count and the byte limit (sizes estimated, generously)."""
     batch: list[dict[str, Any]] = []
     size = 0
@@ -158,7 +151,7 @@ def _metadata(v: PineconeVector) -> dict[str, Any]:
     return dict(v.metadata or {})
 
 
-class PineconeIndex(RemoteIndex):
+class PineconeIndex(ClientRemoteIndex):
     """A Pinecone serverless index that routers mirror and sync with.
 
     Nothing connects before :meth:`bind` (or the first read).
@@ -185,6 +178,9 @@ class PineconeIndex(RemoteIndex):
             index that semantic-router 0.1.x wrote. Opening an index of another layout as
             fingerpost's raises ``ForeignLayoutError`` instead of showing it empty.
     """
+
+    backend = "Pinecone"
+    _transient = staticmethod(_transient)
 
     def __new__(cls, *args: Any, layout: Layout = "fingerpost", **kwargs: Any) -> PineconeIndex:
         if check_layout(layout) == "semantic-router" and cls is PineconeIndex:
@@ -248,7 +244,7 @@ class PineconeIndex(RemoteIndex):
         self._host = host
         self._region = region
         self._cloud = cloud
-        self._dimensions = dimensions
+        self._expect_dim = dimensions
         self._timeout = float(timeout)
         self._ready_timeout = float(ready_timeout)
         self._batch_size = batch_size
@@ -269,21 +265,9 @@ class PineconeIndex(RemoteIndex):
     def __repr__(self) -> str:
         return f"PineconeIndex(index_name={self.index_name!r}, namespace={self.namespace!r})"
 
-    def __enter__(self) -> PineconeIndex:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ---- plumbing ------------------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        return call_with_retry(
-            self._policy, f"Pinecone {what} on {self.index_name!r}", fn, _transient
-        )
-
     def _control(self) -> Pinecone:
-        if self._closed:
-            raise RemoteUnavailableError(f"{self!r} is closed")
+        self._check_open()
         with self._connect_lock:
             if self._pc is None:
                 try:
@@ -300,8 +284,7 @@ class PineconeIndex(RemoteIndex):
 
     def _data(self, *, must_exist: bool = True) -> Index | None:
         """The data-plane client; ``None`` when the index is missing and ``must_exist`` is off."""
-        if self._closed:
-            raise RemoteUnavailableError(f"{self!r} is closed")
+        self._check_open()
         with self._connect_lock:  # one data-plane client, however many threads ask at once
             if self._index is not None:
                 return self._index
@@ -347,21 +330,19 @@ class PineconeIndex(RemoteIndex):
             waited += delay
             delay = min(delay * 2, 5.0)
 
-    def _require_dim(self) -> int:
-        if self._dim is None:
-            raise InvalidInputError(f"{self!r} is not bound: call bind(encoder_name, dim) first")
-        return self._dim
-
     # ---- lifecycle -----------------------------------------------------------------------
     def bind(self, encoder_name: str, dim: int) -> RemoteMeta:
-        check_bind_args(encoder_name, dim)
-        if self._dimensions is not None and self._dimensions != dim:
-            raise EncoderMismatchError(
-                f"{self!r} expects {self._dimensions}-dim vectors, the encoder makes {dim}"
-            )
+        return self._bind_meta(
+            encoder_name, dim, self._ensure_index, f"Pinecone index {self.index_name!r}"
+        )
+
+    def _ensure_index(self, dim: int) -> bool:
+        """Check the index, or create it, then open its data plane; True when it existed
+        (or another agent created it meanwhile)."""
         pc = self._control()
         name = self.index_name
-        if self._call("has_index", partial(pc.has_index, name)):
+        existed = bool(self._call("has_index", partial(pc.has_index, name)))
+        if existed:
             self._refuse_foreign(pc)
             self._check_description(pc, dim)
         else:
@@ -383,17 +364,10 @@ class PineconeIndex(RemoteIndex):
                 if not self._call("has_index", partial(pc.has_index, name)):
                     raise
                 self._check_description(pc, dim)
+                existed = True
         if self._index is None:
             self._open(self._wait_ready(pc))
-        meta = self.read_meta()
-        if meta is not None:
-            check_meta_encoder(meta, encoder_name, dim, f"Pinecone index {name!r}")
-            self._dim = dim
-            return meta
-        self._dim = dim
-        meta = RemoteMeta(encoder_name=encoder_name, encoder_dim=dim)
-        self.write_meta(meta)
-        return meta
+        return existed
 
     def _refuse_foreign(self, pc: Pinecone) -> None:
         """A namespace without fingerpost's meta record must hold none but fingerpost's."""
@@ -463,7 +437,7 @@ class PineconeIndex(RemoteIndex):
     def _fetch_ids(self, ids: Sequence[str]) -> list[PineconeVector]:
         index = self._index_or_raise()
         out: list[PineconeVector] = []
-        for chunk in _batches(ids, _FETCH_CHUNK):
+        for chunk in batches(ids, _FETCH_CHUNK):
             response = self._call(
                 "fetch", partial(index.fetch, ids=list(chunk), namespace=self.namespace)
             )
@@ -513,7 +487,7 @@ class PineconeIndex(RemoteIndex):
             return found if found is not None else self._fetch_ids(self._utterance_ids())
         names = list(dict.fromkeys(routes))
         out: list[PineconeVector] = []
-        for chunk in _batches(names, _FILTER_IN):
+        for chunk in batches(names, _FILTER_IN):
             flt = {"$and": [_UTTERANCE_FILTER, {"route": {"$in": list(chunk)}}]}
             found = self._fetch_filtered(flt)
             if found is None:
@@ -572,7 +546,7 @@ class PineconeIndex(RemoteIndex):
     def upsert(self, points: Sequence[RemotePoint]) -> None:
         items = self._items(points)
         index = self._index_or_raise()
-        for batch in _sized_batches(items, self._batch_size):
+        for batch in _sizedbatches(items, self._batch_size):
             self._call("upsert", partial(index.upsert, vectors=batch, namespace=self.namespace))
 
     def delete(self, keys: Sequence[tuple[str, str]]) -> None:
@@ -582,7 +556,7 @@ class PineconeIndex(RemoteIndex):
         if not ids:
             return
         index = self._index_or_raise()
-        for chunk in _batches(ids, _DELETE_CHUNK):
+        for chunk in batches(ids, _DELETE_CHUNK):
             self._call("delete", partial(index.delete, ids=list(chunk), namespace=self.namespace))
 
     def count(self) -> int:

@@ -144,7 +144,7 @@ class RemoteSync:
         self._intent_tokens: dict[str, list[str]] = {}
         # The boot's read of the whole remote and the version it reflects, for the first
         # sync to plan from while the remote is still at that version (``boot_points``).
-        self._seen: tuple[int, list[RemotePoint]] | None = None
+        self._seen: tuple[int, str, list[RemotePoint]] | None = None
         self.encoded = 0  # texts encoded by syncs (incremental syncs encode only what is missing)
 
     # ---- reading ---------------------------------------------------------------------------
@@ -161,7 +161,10 @@ class RemoteSync:
         routes again."""
         meta = self.bind() if self._bound is None else self.read_meta()
         points = self.remote.fetch(None, with_vectors=True)
-        self._seen = None if meta.pending else (meta.version, points)
+        # No content hash: a record that cannot tell versions apart (semantic-router's
+        # stand-in is always version 0), so nothing is kept.
+        known = meta.content_hash and not meta.pending
+        self._seen = (meta.version, meta.content_hash, points) if known else None
         return points
 
     def _reader(
@@ -170,9 +173,9 @@ class RemoteSync:
         """Reads routes from the boot's points while ``meta`` is the version they reflect,
         else from the remote (used once: the boot's points are dropped)."""
         seen, self._seen = self._seen, None
-        if seen is None or meta.pending or seen[0] != meta.version:
+        if seen is None or meta.pending or seen[:2] != (meta.version, meta.content_hash):
             return lambda names, vectors: self.remote.fetch(names, with_vectors=vectors)
-        points = seen[1]
+        points = seen[2]
 
         def read(names: Sequence[str] | None, vectors: bool) -> list[RemotePoint]:
             if names is None:

@@ -60,9 +60,12 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
 
         def make() -> Any:
             made.append(
-                QdrantIndex(index_name="bench", url=srv.url)
+                # The loopback servers search in Python (the Qdrant one through an embedded
+                # Qdrant, the Pinecone one by brute force, one query at a time): a batch of 32
+                # queries over 15,000 points can take them longer than the default 10 s.
+                QdrantIndex(index_name="bench", url=srv.url, timeout=120)
                 if kind == "qdrant-rest"
-                else PineconeIndex(index_name="bench", api_key="k", host=srv.url)
+                else PineconeIndex(index_name="bench", api_key="k", host=srv.url, timeout=120)
             )
             return made[-1]
 

@@ -60,9 +60,12 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
 
         def make() -> Any:
             made.append(
-                QdrantIndex(index_name="bench", url=srv.url)
+                # The loopback servers search in Python (the Qdrant one through an embedded
+                # Qdrant, the Pinecone one by brute force, one query at a time): a batch of 32
+                # queries over 15,000 points can take them longer than the default 10 s.
+                QdrantIndex(index_name="bench", url=srv.url, timeout=120)
                 if kind == "qdrant-rest"
-                else PineconeIndex(index_name="bench", api_key="k", host=srv.url)
+                else PineconeIndex(index_name="bench", api_key="k", host=srv.url, timeout=120)
             )
             return made[-1]
 
@@ -112,7 +115,9 @@ def mirror_vs_remote(
 ) -> dict[str, tuple[float, float]]:
     """Per-turn p50 ms and remote requests per turn: the mirror, mirror=False on embedded
     Qdrant, and mirror=False against the Qdrant-REST and Pinecone loopback servers with
-    ``latency`` seconds of simulated latency per request."""
+    ``latency`` seconds of simulated latency per request, turn by turn and in batches
+    (``router.batch``: Qdrant answers a batch's queries in one request, Pinecone on a
+    bounded pool of threads)."""
     routes = clinc_routes(data["train"])
     turns = [t for t, _ in data["test"][:n]]
     vecs = {t: table[t] for t in turns}
@@ -127,6 +132,15 @@ def mirror_vs_remote(
             r(vector=vecs[t])
             lat.append(time.perf_counter() - s)
         res[name] = (median_ms(lat), 0.0 if rem is None else rem.requests() / len(turns))
+
+    def measure_batch(name: str, r: SemanticRouter, rem: _Remote, size: int = 32) -> None:
+        """``router.batch`` of ``size`` turns: mean ms and remote requests per turn."""
+        rem.reset()
+        s = time.perf_counter()
+        for i in range(0, len(turns), size):
+            r.batch(turns[i : i + size])
+        ms = (time.perf_counter() - s) / len(turns) * 1000
+        res[f"{name}, batch of {size} (mean per turn)"] = (ms, rem.requests() / len(turns))
 
     with remote("qdrant-embedded") as rem:
         mirrored = SemanticRouter(
@@ -154,5 +168,7 @@ def mirror_vs_remote(
             r = SemanticRouter(
                 encoder=CachedEncoder(model, dict(table)), index=rem.make(), mirror=False
             )
-            measure(f"mirror=False, {kind} loopback (+{latency * 1000:g} ms per request)", r, rem)
+            name = f"mirror=False, {kind} loopback (+{latency * 1000:g} ms per request)"
+            measure(name, r, rem)
+            measure_batch(name, r, rem)
     return res

@@ -65,6 +65,11 @@ def _g(d: Any, *path: Any) -> Any:
     return d
 
 
+def _dash(v: Any) -> Any:
+    """A value a peer did not report prints as ``-``."""
+    return "-" if v is None else v
+
+
 def _ratio(a: Any, b: Any) -> str:
     return (
         f"{a / b:.2f}x"
@@ -381,9 +386,9 @@ def sync(quick: bool, with_peers: bool) -> str:
                 _g(r, "full_sync", "utterances") or r.get("error"),
                 _g(r, "full_sync", "sync_s"),
                 _g(r, "is_synced", "p50_ms"),
-                "-",
+                _dash(_g(r, "is_synced", "client_calls")),
                 _g(r, "restart_sync", "construct_with_auto_sync_s"),
-                "-",
+                _dash(_g(r, "restart_sync", "client_calls")),
                 _g(r, "restart_sync", "encoder_texts"),
             ]
         )

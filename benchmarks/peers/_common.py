@@ -59,11 +59,15 @@ def log(*parts: object) -> None:
 
 
 def clinc_path(explicit: str | None = None) -> Path:
-    """CLINC150 ``data_full.json``: explicit arg, $CLINC150_PATH, or shared/ next to the repo."""
+    """CLINC150 ``data_full.json``: explicit arg, $CLINC150_PATH, or shared/ next to the repo
+    (or next to any folder above it)."""
     candidates = [explicit, os.environ.get("CLINC150_PATH")]
     candidates += [
-        str(REPO / "shared" / "data" / "clinc150" / "data_full.json"),
-        str(REPO.parent / "shared" / "data" / "clinc150" / "data_full.json"),
+        # shared/ beside the checkout (a git worktree may sit deeper: every parent is tried)
+        *(
+            str(p / "shared" / "data" / "clinc150" / "data_full.json")
+            for p in (REPO, *REPO.parents)
+        ),
     ]
     for c in candidates:
         if c and Path(c).is_file():

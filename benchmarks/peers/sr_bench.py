@@ -504,9 +504,34 @@ def task_accuracy(args: dict[str, Any]) -> dict[str, Any]:
     return {**env.base(), **out}
 
 
+def _count_client_calls() -> list[int]:
+    """Count calls of ``QdrantClient``'s public methods, as fingerpost's sync table counts its
+    own (one client call = one request against a Qdrant server)."""
+    import functools
+    import inspect
+
+    from qdrant_client import QdrantClient
+
+    calls = [0]
+
+    def counted(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            calls[0] += 1
+            return fn(*a, **kw)
+
+        return wrapper
+
+    for name, fn in list(vars(QdrantClient).items()):
+        if not name.startswith("_") and inspect.isfunction(fn):
+            setattr(QdrantClient, name, counted(fn))
+    return calls
+
+
 def task_sync(args: dict[str, Any]) -> dict[str, Any]:
     from semantic_router.index import QdrantIndex
 
+    calls = _count_client_calls()
     env = Env(args)
     location = args.get("location", ":memory:")
     changed = int(args.get("changed", 10))
@@ -539,11 +564,12 @@ def task_sync(args: dict[str, Any]) -> dict[str, Any]:
 
     reps = int(args.get("is_synced_repeats", 5))
     ts = []
+    before = calls[0]
     for _ in range(reps):
         t0 = time.perf_counter()
         ok = router.is_synced()
         ts.append(time.perf_counter() - t0)
-    is_synced = {"result": ok, **C.latency_stats(ts)}
+    is_synced = {"result": ok, "client_calls": (calls[0] - before) / reps, **C.latency_stats(ts)}
 
     # incremental 1: edit `changed` utterances of the live router, then router.sync("local")
     edited = []
@@ -578,6 +604,7 @@ def task_sync(args: dict[str, Any]) -> dict[str, Any]:
             r.utterances[-1 - k // len(routes)] + f" thanks (restart {k})"
         )
     c0, t0_ = env.counter.snapshot()
+    before = calls[0]
     t0 = time.perf_counter()
     router2 = SemanticRouter(encoder=env.encoder, routes=routes, index=index, auto_sync="local")
     re_s = time.perf_counter() - t0
@@ -585,6 +612,7 @@ def task_sync(args: dict[str, Any]) -> dict[str, Any]:
     restart = {
         "changed_utterances": changed,
         "construct_with_auto_sync_s": round(re_s, 4),
+        "client_calls": calls[0] - before,
         "encoder_texts": t1_ - t0_,
         "encoder_calls": c1 - c0,
         "remote_points_after": len(index),

@@ -48,7 +48,7 @@ from .engine._decide import (
     query_vector,
     scoring_settings,
 )
-from .engine._remote_scoring import remote_passing_routes
+from .engine._remote_scoring import remote_passing_routes_batch
 from .engine._table import Snapshot
 from .engine._threads import limit_blas_threads
 from .index.base import RemoteIndex
@@ -357,10 +357,10 @@ class SemanticRouter(RemoteMixin):
         assert isinstance(self.index, RemoteIndex)
         cands, thresholds = candidates(snap, route_filter), effective_thresholds(snap)
         return [
-            format_choices(
-                snap, *remote_passing_routes(self.index, snap, q, cands, thresholds), limit
+            format_choices(snap, idx, scores, limit)
+            for idx, scores in remote_passing_routes_batch(
+                self.index, snap, queries, cands, thresholds
             )
-            for q in queries
         ]
 
     # ---- async twins: concurrent turns share encoder calls (MicroBatcher) -------------------

@@ -112,6 +112,12 @@ def test_qdrant_layout_semantic_router_reads_it(qclient: object) -> None:
         assert [p.utterance.route for p in idx.fetch(["chitchat"])] == ["chitchat", "chitchat"]
         hits = idx.query(want, 1)
         assert (hits[0].route, hits[0].utterance) == ("weather", "forecast")
+        # grouped and batched queries must not fall through to fingerpost's own layout
+        assert idx.query_groups(want, 1, None, 2) is None
+        assert idx.query_batch([(want, 1, None), (want, 2, ["chitchat"])]) == [
+            hits,
+            idx.query(want, 2, ["chitchat"]),
+        ]
         with pytest.raises(ForeignLayoutError, match="read-only"):
             idx.upsert(points)
         with pytest.raises(ForeignLayoutError, match="read-only"):

@@ -24,7 +24,7 @@ from fingerpost import (  # noqa: E402
     RemoteUnavailableError,
     Utterance,
 )
-from fingerpost.index._retry import utterance_uuid  # noqa: E402
+from fingerpost.index._records import utterance_uuid  # noqa: E402
 from fingerpost.index.base import LeaseTicket, RemoteMeta, RemotePoint, encode_payload  # noqa: E402
 from fingerpost.index.pinecone import (  # noqa: E402
     LEASE_PREFIX,
@@ -48,6 +48,7 @@ from tests.index.remote_contract import (  # noqa: E402
     points,
     random_points,
 )
+from tests.servers._http import HTTPError  # noqa: E402
 from tests.servers.pinecone_server import PineconeTestServer  # noqa: E402
 
 KEY = "test-key"
@@ -272,17 +273,48 @@ def test_upserts_are_batched_by_count_and_size(srv: PineconeTestServer) -> None:
             )
 
 
-def test_fetch_and_list_are_chunked(srv: PineconeTestServer) -> None:
+def test_fetch_reads_pages_by_metadata(
+    srv: PineconeTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a route is read by pages of ``fetch_by_metadata`` (no listing, no fetch by
+    id), and so are the lease tickets."""
+    monkeypatch.setattr("fingerpost.index.pinecone._FILTER_PAGE", 100)
     with PineconeIndex(api_key=KEY, host=srv.url) as idx:
         idx.bind(ENC, DIM)
+        idx.upsert(random_points(250, ["one"]) + random_points(30, ["two"]))
+        srv.faults.reset_counters()
+        got = idx.fetch(["one"])
+        assert len(got) == 250 and {p.utterance.route for p in got} == {"one"}
+        assert got[0].vector is not None and got[0].vector.shape == (DIM,)
+        assert dict(srv.faults.request_counts) == {"POST /data/routes/vectors/fetch_by_metadata": 3}
+        srv.faults.reset_counters()
+        assert idx.list_tickets() == [] and len(idx.fetch(None)) == 280
+        assert dict(srv.faults.request_counts) == {
+            "POST /data/routes/vectors/fetch_by_metadata": 1 + 3
+        }
+
+
+class _NoFilterFetch(PineconeTestServer):
+    """A server of an older API: no ``fetch_by_metadata``."""
+
+    def _fetch_by_metadata(self, req: Any) -> Any:
+        raise HTTPError(404, {"code": 5, "message": "Not Found", "details": []})
+
+
+def test_fetch_lists_ids_without_fetch_by_metadata() -> None:
+    with (
+        _NoFilterFetch(api_key=KEY) as old,
+        PineconeIndex(api_key=KEY, host=old.url) as idx,
+    ):
+        idx.bind(ENC, DIM)
         idx.upsert(random_points(250, ["one"]))
-        srv.faults.request_log.clear()
+        assert len(idx.fetch(["one"])) == 250  # asks once, then lists
+        old.faults.reset_counters()
         assert len(idx.fetch(["one"])) == 250
-        log = [path for method, path, _ in srv.faults.request_log]
-        assert (
-            sum("/vectors/list" in p for p in log) == 3
-            and sum("/vectors/fetch" in p for p in log) == 3
-        )
+        assert dict(old.faults.request_counts) == {
+            "GET /data/routes/vectors/list": 3,
+            "GET /data/routes/vectors/fetch": 3,
+        }
 
 
 # ---- readiness and races ---------------------------------------------------------------------

@@ -28,13 +28,8 @@ from fingerpost import (  # noqa: E402
     RemoteUnavailableError,
     SyncConflictError,
 )
-from fingerpost.index._retry import (  # noqa: E402
-    RetryPolicy,
-    acall_with_retry,
-    call_with_retry,
-    record_uuid,
-    utterance_uuid,
-)
+from fingerpost.index._records import record_uuid, utterance_uuid  # noqa: E402
+from fingerpost.index._retry import RetryPolicy, acall_with_retry, call_with_retry  # noqa: E402
 from fingerpost.index.base import LeaseTicket, RemoteMeta, encode_payload  # noqa: E402
 from fingerpost.index.qdrant import QdrantIndex, _transient  # noqa: E402
 from tests.index.remote_contract import (  # noqa: E402

@@ -51,6 +51,8 @@ MAX_UPSERT = 1000
 MAX_TOP_K = 10000
 MAX_LIST_LIMIT = 100
 MAX_FETCH = 1000
+MAX_FETCH_BY_METADATA = 10000
+DEFAULT_FETCH_BY_METADATA = 100
 _METRICS = ("cosine", "dotproduct", "euclidean")
 _MISSING = object()
 
@@ -317,6 +319,7 @@ class PineconeTestServer(LoopbackServer):
             ("POST", "/vectors/upsert", self._upsert, "upsert"),
             ("POST", "/query", self._query, None),
             ("GET", "/vectors/fetch", self._fetch, None),
+            ("POST", "/vectors/fetch_by_metadata", self._fetch_by_metadata, None),
             ("GET", "/vectors/list", self._list_vectors, None),
             ("POST", "/vectors/delete", self._delete, "delete"),
             ("POST", "/vectors/update", self._update, "update"),
@@ -692,6 +695,41 @@ class PineconeTestServer(LoopbackServer):
             space = self._data_index(req).namespaces.get(ns, {})
             found = {i: space[i].to_json() for i in ids if i in space}
         return json_response({"vectors": found, "namespace": ns, "usage": {"readUnits": 1}})
+
+    def _fetch_by_metadata(self, req: Request) -> Response:
+        """One page (ids ascending) of the vectors whose metadata matches ``filter``."""
+        body = self._body(req)
+        flt = body.get("filter")
+        if not isinstance(flt, dict) or not flt:
+            raise HTTPError(400, _data_error(3, "filter is required and must not be empty"))
+        limit = body.get("limit", DEFAULT_FETCH_BY_METADATA)
+        if (
+            not isinstance(limit, int)
+            or isinstance(limit, bool)
+            or not 1 <= limit <= MAX_FETCH_BY_METADATA
+        ):
+            raise HTTPError(
+                400, _data_error(3, f"limit must be between 1 and {MAX_FETCH_BY_METADATA}")
+            )
+        token = body.get("paginationToken") or body.get("pagination_token")
+        after = _decode_token(token) if token else None
+        ns = _ns_in(body.get("namespace"))
+        matches_filter({}, flt)  # a malformed filter fails even on an empty namespace
+        with self.lock:
+            space = self._data_index(req).namespaces.get(ns, {})
+            page: list[str] = []
+            more = False
+            for i in sorted(space):  # ids ascending; the filter runs until the page is full
+                if (after is None or i > after) and matches_filter(space[i].metadata, flt):
+                    if len(page) == limit:
+                        more = True
+                        break
+                    page.append(i)
+            found = {i: space[i].to_json() for i in page}
+        out: dict[str, Any] = {"vectors": found, "namespace": ns, "usage": {"readUnits": 1}}
+        if more:
+            out["pagination"] = {"next": _encode_token(page[-1])}
+        return json_response(out)
 
     def _list_vectors(self, req: Request) -> Response:
         ns = _ns_in(req.arg("namespace"))

@@ -534,6 +534,31 @@ def test_pinecone_data_plane(pinecone_srv: PineconeTestServer, pc: Pinecone) -> 
         assert root.describe_index_stats().total_vector_count == 1
 
 
+def test_pinecone_fetch_by_metadata_pages(pc: Pinecone) -> None:
+    """``fetch_by_metadata`` (API 2025-10+): one page of the matching vectors, ids ascending,
+    a token while more remain; an empty filter is refused."""
+    pc.create_index(
+        name="idx", dimension=3, metric="cosine", spec=ServerlessSpec(cloud="aws", region="x")
+    )
+    with pc.Index("idx") as idx:
+        idx.upsert(vectors=_vectors(10), namespace="ns")
+        page = idx.fetch_by_metadata(filter={"n": {"$gte": 3}}, namespace="ns", limit=4)
+        assert sorted(page.vectors) == ["r03", "r04", "r05", "r06"]
+        assert page.vectors["r03"].values == [1.0, 3.0, 0.5]
+        assert page.vectors["r03"].metadata["route"] == "a" and page.pagination is not None
+        rest = idx.fetch_by_metadata(
+            filter={"n": {"$gte": 3}},
+            namespace="ns",
+            limit=4,
+            pagination_token=page.pagination.next,
+        )
+        assert sorted(rest.vectors) == ["r07", "r08", "r09"] and rest.pagination is None
+        assert not idx.fetch_by_metadata(filter={"route": "nope"}, namespace="ns").vectors
+        with pytest.raises(ApiError) as ei:
+            idx._http.post("/vectors/fetch_by_metadata", json={"filter": {}, "namespace": "ns"})
+        assert ei.value.status_code == 400
+
+
 def test_pinecone_euclidean_and_dotproduct(pc: Pinecone) -> None:
     for metric, expected in (
         ("euclidean", ["near", "mid", "far"]),

@@ -65,6 +65,33 @@ def test_restart_with_k_changed_routes_reads_only_those_routes() -> None:
     assert {r.name: set(r.utterances) for r in c.routes} == {r.name: set(r.utterances) for r in new}
 
 
+def test_restart_plans_from_the_boot_read_unless_the_remote_moved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: the first sync plans from the boot's read of the remote (the changed routes
+    are read once more only to verify the upload), and never from a read that another
+    agent's write has made stale since."""
+    remote = MemoryRemote()
+    base = routes(20)
+    other = make(remote, base, auto_sync="local")
+    remote.fetches.clear()
+    make(remote, changed(base, [3]), auto_sync="local")
+    assert remote.fetches == [None, ("r003",)]  # the boot's read, then the verification
+
+    real = _apply.RemoteSync.boot_points
+
+    def boot_then_another_write(self: _apply.RemoteSync) -> list[Any]:
+        points = real(self)
+        other.update("r005", utterances=["written meanwhile"])
+        return points
+
+    monkeypatch.setattr(_apply.RemoteSync, "boot_points", boot_then_another_write)
+    new = changed(base, [3, 7])
+    make(remote, new, auto_sync="local")  # a stale plan would fail verification (SyncError)
+    c = make(remote)
+    assert {r.name: set(r.utterances) for r in c.routes} == {r.name: set(r.utterances) for r in new}
+
+
 def test_sync_modes_over_digests_equal_the_full_path() -> None:
     for mode in ("remote", "merge", "merge-force-remote", "merge-force-local"):
         remote = MemoryRemote()
@@ -172,16 +199,16 @@ def test_restart_round_trips_grow_with_the_changed_routes_only(kind: str) -> Non
     more_routes, _ = _restart_requests(kind, 80, 1)
     assert synced == 1  # already synced: the version record, nothing else
     total = sum(one.values())
-    if kind == "qdrant-rest":
-        # boot's vector scan (the mirror needs every vector), the lease listing, the changed
-        # routes, their verification: never a plan scan nor a full re-read
-        assert one.get("POST /collections/routes/points/scroll") == 4
-        assert sum(four.values()) == sum(more_routes.values()) == total
-    else:
-        # a route is one list + one fetch on Pinecone; per changed route: read it, verify it
-        assert sum(four.values()) - total <= 3 * 4
-        # 40 more routes: only the boot's vector scan grows (one page of each)
-        assert sum(more_routes.values()) - total <= 2
+    # boot's vector scan (the mirror needs every vector; the plan reuses it), the lease
+    # listing, the verification of the changed routes: never a plan scan nor a full re-read
+    # (Pinecone: fetch_by_metadata pages of 1,000 vectors, no listing, no fetch by id)
+    scans = (
+        "POST /collections/routes/points/scroll"
+        if kind == "qdrant-rest"
+        else "POST /data/routes/vectors/fetch_by_metadata"
+    )
+    assert one.get(scans) == 3
+    assert sum(four.values()) == sum(more_routes.values()) == total
 
 
 def test_manifest_round_trips_through_the_pinecone_client(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 from fingerpost import Route
-from fingerpost.index._retry import ticket_payload
+from fingerpost.index._records import ticket_payload
 from fingerpost.sync._intent import Intent, intent_tickets, is_intent, read_intent
 
 ROUTES = (

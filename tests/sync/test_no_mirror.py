@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +52,16 @@ def test_no_mirror_answers_equal_mirror_answers(
             a = mirrored(turn, limit=None, route_filter=rf)
             b = remote(turn, limit=None, route_filter=rf)
             assert [c.name for c in b] == [c.name for c in a], turn
+            assert [c.similarity_score for c in b] == pytest.approx(
+                [c.similarity_score for c in a], abs=1e-4
+            )
+    for rf in filters:  # a batch answers each turn as a call does (issue 13: batched queries)
+        for a, b in zip(
+            mirrored.batch(turns, limit=None, route_filter=rf),
+            remote.batch(turns, limit=None, route_filter=rf),
+            strict=True,
+        ):
+            assert [c.name for c in b] == [c.name for c in a]
             assert [c.similarity_score for c in b] == pytest.approx(
                 [c.similarity_score for c in a], abs=1e-4
             )
@@ -106,6 +118,58 @@ def test_no_mirror_turn_is_one_round_trip_grouped_and_at_most_two_otherwise(
                 [c.similarity_score for c in a], abs=1e-4
             )
         assert most == 1 if kind == "qdrant-rest" else 1 <= most <= 2
+
+
+@pytest.mark.parametrize("kind", ["qdrant-rest", "pinecone"])
+@pytest.mark.parametrize(("aggregation", "top_k"), [("max", 5), ("mean", 3)])
+def test_no_mirror_batch_is_two_round_trips_on_qdrant_and_equal_everywhere(
+    kind: str, aggregation: str, top_k: int
+) -> None:
+    """Issue 13: ``batch``/``abatch`` send the whole batch's queries together. Qdrant answers
+    them with ``query_batch_points``: at most 2 requests for 30 turns. Pinecone has no
+    multi-query: its queries go out on a bounded pool of threads (about 1-2 per turn).
+    Answers equal the mirror's, turn by turn."""
+    pytest.importorskip("pinecone")
+    from tests.sync.test_sync_backends import backend
+
+    routes, turns = clinc_routes(12, 8)
+    turns = turns[:30]
+    kw = dict(
+        encoder=HashEncoder(),
+        score_threshold=0.25,
+        aggregation=aggregation,
+        top_k=top_k,
+        centroid_weight=0.7,
+    )
+    with backend(kind) as (make_index, srv):
+        mirrored = SemanticRouter(routes=routes, index=make_index(), auto_sync="local", **kw)  # type: ignore[arg-type]
+        remote = SemanticRouter(index=make_index(), mirror=False, **kw)  # type: ignore[arg-type]
+        want = mirrored.batch(turns, limit=None)
+        counts = []
+        for run in (
+            lambda: remote.batch(turns, limit=None),
+            lambda: asyncio.run(_abatch(remote, turns)),
+        ):
+            srv.faults.reset_counters()  # type: ignore[attr-defined]
+            got = run()
+            counts.append(srv.faults.requests_total)  # type: ignore[attr-defined]
+            for a, b in zip(want, got, strict=True):
+                assert [c.name for c in b] == [c.name for c in a]
+                assert [c.similarity_score for c in b] == pytest.approx(
+                    [c.similarity_score for c in a], abs=1e-4
+                )
+        if kind == "qdrant-rest":
+            assert all(1 <= n <= 2 for n in counts), counts
+        else:
+            assert all(len(turns) <= n <= 2 * len(turns) for n in counts), counts
+    assert sum(bool(a[0].name) if a else False for a in want) > 5
+
+
+async def _abatch(router: SemanticRouter, turns: list[str]) -> list[list[Any]]:
+    try:
+        return await router.abatch(turns, limit=None)
+    finally:
+        await router.aclose()
 
 
 def test_grouping_is_off_for_embedded_qdrant_unless_asked_and_answers_stay_equal() -> None:

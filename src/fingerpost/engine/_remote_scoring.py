@@ -18,6 +18,8 @@ Then the very same pure ``passing_routes`` decides, over those per-route similar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -26,7 +28,7 @@ from ..schema import Aggregation
 from ._scoring import passing_routes
 from ._table import Snapshot
 
-__all__ = ["remote_passing_routes"]
+__all__ = ["remote_passing_routes", "remote_passing_routes_batch"]
 
 MAX_FOLLOW_UP = 10_000  # points one follow-up query may ask for (Pinecone's top_k limit)
 
@@ -38,18 +40,81 @@ def remote_passing_routes(
     candidates: NDArray[np.bool_],
     thresholds: NDArray[np.float32],
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    st = snap.settings
-    k = 1 if st.aggregation is Aggregation.MAX else st.top_k
+    k = _per_route(snap)
     cent = snap.vectors @ query  # one centroid row per route
     slots = np.flatnonzero(candidates)
     if slots.size == 0:
         return slots.astype(np.int64), np.empty(0, dtype=np.float32)
-    names = None if slots.size == snap.n_slots else [snap.routes[int(s)].name for s in slots]
+    names = _names(snap, slots)
     grouped = remote.query_groups(query, k, names, int(slots.size))
     if grouped is not None:
         per_route = _by_route(grouped, k)
     else:
-        per_route = _bounded_hits(remote, snap, query, slots, thresholds, cent, k)
+        hits = remote.query(query, _first_limit(k), names)
+        per_route, follow = _follow_ups(snap, slots, thresholds, cent, k, hits)
+        for batch, limit in follow:
+            per_route.update(_by_route(remote.query(query, limit, batch), k))
+    return _decide(snap, per_route, slots, thresholds, cent)
+
+
+def remote_passing_routes_batch(
+    remote: RemoteIndex,
+    snap: Snapshot,
+    queries: NDArray[np.float32],
+    candidates: NDArray[np.bool_],
+    thresholds: NDArray[np.float32],
+) -> list[tuple[NDArray[np.int64], NDArray[np.float32]]]:
+    """Each turn's ``remote_passing_routes``, with the whole batch's queries sent together:
+    every turn's first query in ONE ``RemoteIndex.query_batch``, then every follow-up in one
+    more, so a batch costs at most two round trips where the backend has a batch API
+    (Qdrant ``query_batch_points``), however many turns it holds. Same answers: the same
+    bound decides which routes are read again (see the module)."""
+    if len(queries) == 1:
+        return [remote_passing_routes(remote, snap, queries[0], candidates, thresholds)]
+    slots = np.flatnonzero(candidates)
+    if slots.size == 0 or len(queries) == 0:
+        return [(slots.astype(np.int64), np.empty(0, dtype=np.float32))] * len(queries)
+    k = _per_route(snap)
+    cents = queries @ snap.vectors.T  # (turns, routes): centroid similarities
+    names = _names(snap, slots)
+    first = remote.query_batch([(q, _first_limit(k), names) for q in queries])
+    per_route: list[dict[str, list[float]]] = []
+    more: list[tuple[NDArray[np.float32], int, Sequence[str] | None]] = []
+    owner: list[int] = []
+    for t, hits in enumerate(first):
+        got, follow = _follow_ups(snap, slots, thresholds, cents[t], k, hits)
+        per_route.append(got)
+        for batch, limit in follow:
+            more.append((queries[t], limit, batch))
+            owner.append(t)
+    for t, hits in zip(owner, remote.query_batch(more) if more else [], strict=True):
+        per_route[t].update(_by_route(hits, k))
+    return [_decide(snap, per_route[t], slots, thresholds, cents[t]) for t in range(len(queries))]
+
+
+def _per_route(snap: Snapshot) -> int:
+    """How many of a route's best matches its score needs."""
+    return 1 if snap.settings.aggregation is Aggregation.MAX else snap.settings.top_k
+
+
+def _first_limit(k: int) -> int:
+    return max(64, 8 * k)
+
+
+def _names(snap: Snapshot, slots: NDArray[np.intp]) -> list[str] | None:
+    """The candidate routes' names; ``None`` when every route is a candidate (no filter)."""
+    return None if slots.size == snap.n_slots else [snap.routes[int(s)].name for s in slots]
+
+
+def _decide(
+    snap: Snapshot,
+    per_route: dict[str, list[float]],
+    slots: NDArray[np.intp],
+    thresholds: NDArray[np.float32],
+    cent: NDArray[np.float32],
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """The pure ``passing_routes`` over each route's remote similarities."""
+    st = snap.settings
     segs: list[list[float]] = []
     kept: list[int] = []
     for s in slots.tolist():
@@ -84,25 +149,23 @@ def _by_route(hits: list[ScoredPoint], k: int) -> dict[str, list[float]]:
     return {n: sorted(v, reverse=True)[:k] for n, v in per_route.items()}
 
 
-def _bounded_hits(
-    remote: RemoteIndex,
+def _follow_ups(
     snap: Snapshot,
-    query: NDArray[np.float32],
     slots: NDArray[np.intp],
     thresholds: NDArray[np.float32],
     cent: NDArray[np.float32],
     k: int,
-) -> dict[str, list[float]]:
-    """Per-route scores from one plain query plus at most one follow-up (see the module)."""
+    hits: list[ScoredPoint],
+) -> tuple[dict[str, list[float]], list[tuple[list[str], int]]]:
+    """Per-route scores from the first query's ``hits``, and the follow-up queries (route
+    names, limit) that the routes still needing their own ``top_k`` take (see the module)."""
     w = np.float32(snap.settings.centroid_weight)
-    names = None if slots.size == snap.n_slots else [snap.routes[int(s)].name for s in slots]
-    n = max(64, 8 * k)
-    hits = remote.query(query, n, names)
+    n = _first_limit(k)
     complete = len(hits) < n
     floor = -1.0 if complete or not hits else hits[-1].score
     per_route = _by_route(hits, n)
     if complete:
-        return per_route
+        return per_route, []
     follow: list[str] = []
     for s in slots.tolist():
         route = snap.routes[s]
@@ -112,12 +175,12 @@ def _bounded_hits(
         if len(got) < min(k, len(route.utterances)):
             follow.append(route.name)
     size = {snap.routes[int(s)].name: len(snap.routes[int(s)].utterances) for s in slots}
+    queries: list[tuple[list[str], int]] = []
     batch: list[str] = []
     for name in [*follow, ""]:  # "" flushes the last batch
         if batch and (not name or sum(size[b] for b in batch) + size[name] > MAX_FOLLOW_UP):
-            limit = min(MAX_FOLLOW_UP, sum(size[b] for b in batch))
-            per_route.update(_by_route(remote.query(query, limit, batch), k))
+            queries.append((batch, min(MAX_FOLLOW_UP, sum(size[b] for b in batch))))
             batch = []
         if name:
             batch.append(name)
-    return per_route
+    return per_route, queries

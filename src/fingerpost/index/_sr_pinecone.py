@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .._exceptions import EncoderMismatchError, ForeignLayoutError, InvalidInputError
-from ..schema import Utterance
-from ._retry import check_bind_args, check_query
-from ._sr_layout import SR_CONFIG, SR_ROUTE, read_only_error, utterance_from_pinecone
-from .base import LeaseTicket, RemoteIndex, RemoteMeta, RemotePoint, ScoredPoint, Vector
+from .._exceptions import EncoderMismatchError, InvalidInputError
+from ._records import check_bind_args, check_query
+from ._sr_layout import SR_CONFIG, SR_ROUTE, utterance_from_pinecone
+from ._sr_view import SemanticRouterView
+from .base import RemoteMeta, RemotePoint, ScoredPoint, Vector
 from .pinecone import PineconeIndex
 
 __all__ = ["SemanticRouterPineconeIndex"]
@@ -26,13 +26,11 @@ __all__ = ["SemanticRouterPineconeIndex"]
 _MAX_TOP_K = 10_000
 
 
-class SemanticRouterPineconeIndex(PineconeIndex):
+class SemanticRouterPineconeIndex(SemanticRouterView, PineconeIndex):
     """Read-only: semantic-router 0.1.x's Pinecone namespace seen as a fingerpost remote."""
 
-    _encoder_name = ""
-
-    def __repr__(self) -> str:
-        return super().__repr__()[:-1] + ", layout='semantic-router')"
+    def _where(self) -> str:
+        return f"Pinecone index {self.index_name!r}"
 
     def bind(self, encoder_name: str, dim: int) -> RemoteMeta:
         check_bind_args(encoder_name, dim)
@@ -83,9 +81,6 @@ class SemanticRouterPineconeIndex(PineconeIndex):
         ]
         return sorted(points, key=lambda p: p.utterance.key)
 
-    def get_utterances(self) -> list[Utterance]:
-        return [p.utterance for p in self.fetch(with_vectors=False)]
-
     def count(self) -> int:
         return len(self._vectors(None))
 
@@ -115,34 +110,3 @@ class SemanticRouterPineconeIndex(PineconeIndex):
             for m in response.matches
             if (md := m.metadata or {}) and SR_ROUTE in md
         ]
-
-    def read_meta(self) -> RemoteMeta | None:
-        """A stand-in version record (see the Qdrant twin)."""
-        dim = self._require_dim()
-        return RemoteMeta(encoder_name=self._encoder_name, encoder_dim=dim, count=self.count())
-
-    def _refuse(self, what: str) -> ForeignLayoutError:
-        return read_only_error(f"Pinecone index {self.index_name!r}", what)
-
-    def upsert(self, points: Sequence[RemotePoint]) -> None:
-        raise self._refuse("upsert")
-
-    def delete(self, keys: Sequence[tuple[str, str]]) -> None:
-        raise self._refuse("delete")
-
-    def write_meta(self, meta: RemoteMeta) -> None:
-        raise self._refuse("a version record")
-
-    def put_ticket(self, ticket: LeaseTicket) -> None:
-        raise self._refuse("a sync lease")
-
-    def list_tickets(self) -> list[LeaseTicket]:
-        return []
-
-    def delete_ticket(self, token: str) -> None:
-        raise self._refuse("a sync lease")
-
-    aget_utterances = RemoteIndex.aget_utterances
-    afetch = RemoteIndex.afetch
-    aquery = RemoteIndex.aquery
-    aread_meta = RemoteIndex.aread_meta

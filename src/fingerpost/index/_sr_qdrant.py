@@ -15,11 +15,11 @@ from functools import partial
 import numpy as np
 from qdrant_client import models
 
-from .._exceptions import EncoderMismatchError, ForeignLayoutError, InvalidInputError
-from ..schema import Utterance
-from ._retry import check_bind_args, check_query
-from ._sr_layout import SR_ROUTE, SR_UTTERANCE, read_only_error, utterance_from_qdrant
-from .base import LeaseTicket, RemoteIndex, RemoteMeta, RemotePoint, ScoredPoint, Vector
+from .._exceptions import EncoderMismatchError, InvalidInputError
+from ._records import check_bind_args, check_query
+from ._sr_layout import SR_ROUTE, SR_UTTERANCE, utterance_from_qdrant
+from ._sr_view import SemanticRouterView
+from .base import RemoteMeta, RemotePoint, ScoredPoint, Vector
 from .qdrant import QdrantIndex
 
 __all__ = ["SemanticRouterQdrantIndex"]
@@ -33,13 +33,11 @@ def _route_filter(routes: Sequence[str] | None) -> models.Filter | None:
     )
 
 
-class SemanticRouterQdrantIndex(QdrantIndex):
+class SemanticRouterQdrantIndex(SemanticRouterView, QdrantIndex):
     """Read-only: semantic-router 0.1.x's Qdrant collection seen as a fingerpost remote."""
 
-    _encoder_name = ""
-
-    def __repr__(self) -> str:
-        return super().__repr__()[:-1] + ", layout='semantic-router')"
+    def _where(self) -> str:
+        return f"Qdrant collection {self.index_name!r}"
 
     def bind(self, encoder_name: str, dim: int) -> RemoteMeta:
         check_bind_args(encoder_name, dim)
@@ -99,9 +97,6 @@ class SemanticRouterQdrantIndex(QdrantIndex):
             points.append(RemotePoint(utterance_from_qdrant(r.payload or {}), vector))
         return sorted(points, key=lambda p: p.utterance.key)
 
-    def get_utterances(self) -> list[Utterance]:
-        return [p.utterance for p in self.fetch(with_vectors=False)]
-
     def count(self) -> int:
         return len(self._records(None, False))
 
@@ -128,36 +123,3 @@ class SemanticRouterQdrantIndex(QdrantIndex):
             for p in response.points
             if p.payload and SR_ROUTE in p.payload
         ]
-
-    def read_meta(self) -> RemoteMeta | None:
-        """A stand-in version record: semantic-router keeps no encoder name in the index, so
-        the bound encoder's is reported; an empty content hash makes every sync check diff."""
-        dim = self._require_dim()
-        return RemoteMeta(encoder_name=self._encoder_name, encoder_dim=dim, count=self.count())
-
-    # ---- writes are refused; async twins run the reads on a worker thread ------------------
-    def _refuse(self, what: str) -> ForeignLayoutError:
-        return read_only_error(f"Qdrant collection {self.index_name!r}", what)
-
-    def upsert(self, points: Sequence[RemotePoint]) -> None:
-        raise self._refuse("upsert")
-
-    def delete(self, keys: Sequence[tuple[str, str]]) -> None:
-        raise self._refuse("delete")
-
-    def write_meta(self, meta: RemoteMeta) -> None:
-        raise self._refuse("a version record")
-
-    def put_ticket(self, ticket: LeaseTicket) -> None:
-        raise self._refuse("a sync lease")
-
-    def list_tickets(self) -> list[LeaseTicket]:
-        return []
-
-    def delete_ticket(self, token: str) -> None:
-        raise self._refuse("a sync lease")
-
-    aget_utterances = RemoteIndex.aget_utterances
-    afetch = RemoteIndex.afetch
-    aquery = RemoteIndex.aquery
-    aread_meta = RemoteIndex.aread_meta

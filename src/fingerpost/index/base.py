@@ -29,6 +29,8 @@ __all__ = ["ChangeEntry", "LeaseTicket", "RemoteIndex", "RemoteMeta", "RemotePoi
 
 # The index modules' name for embedding rows (fingerpost._types.Vectors).
 Vector: TypeAlias = Vectors
+# One query of a batch: (vector, limit, candidate route names or None for all).
+QueryRequest: TypeAlias = "tuple[Vector, int, Sequence[str] | None]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,11 @@ class RemoteIndex(ABC):
         self, vector: Vector, limit: int, routes: Sequence[str] | None = None
     ) -> list[ScoredPoint]:
         """Nearest utterance points by cosine, best first, optionally within ``routes``."""
+
+    def query_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
+        """``[query(vector, limit, routes) for each request]``; a backend with a batch API
+        answers them all in ONE round trip (the default asks one by one)."""
+        return [self.query(v, limit, routes) for v, limit, routes in requests]
 
     def query_groups(
         self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int

@@ -32,6 +32,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -40,12 +41,7 @@ import numpy as np
 
 from .._exceptions import EncoderMismatchError, InvalidInputError, RemoteUnavailableError
 from ..schema import Utterance
-from ._retry import (
-    RETRYABLE_STATUS,
-    RetryPolicy,
-    call_with_retry,
-    check_bind_args,
-    check_meta_encoder,
+from ._records import (
     check_points,
     check_query,
     ticket_from_payload,
@@ -53,10 +49,12 @@ from ._retry import (
     unit_vector,
     utterance_uuid,
 )
+from ._remote import ClientRemoteIndex, batches
+from ._retry import RETRYABLE_STATUS, RetryPolicy
 from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,
-    RemoteIndex,
+    QueryRequest,
     RemoteMeta,
     RemotePoint,
     ScoredPoint,
@@ -96,6 +94,13 @@ _LIST_PAGE = 100  # the API's largest list page
 _FETCH_CHUNK = 100  # ids per fetch (the query string grows with every id)
 _DELETE_CHUNK = 1000  # the API's limit of ids per delete
 _MAX_TOP_K = 10_000
+# Vectors per fetch_by_metadata page (the API allows 10,000): about 8 MB of JSON at 384
+# dims, so a restart reads 15,000 utterances in 15 requests instead of 150 listings + 150
+# fetches by id.
+_FILTER_PAGE = 1000
+_FILTER_IN = 1000  # route names per ``$in`` filter
+_NO_FILTER_FETCH = frozenset({404, 405, 501})  # a server without fetch_by_metadata
+_QUERY_THREADS = 8  # queries of one batch in flight at once
 _MAX_REQUEST_BYTES = 1_500_000  # under the 2 MB request limit, with room for JSON overhead
 _MAX_METADATA_BYTES = 40_000  # Pinecone's per-vector metadata limit (40 KB)
 _UTTERANCE_FILTER: dict[str, Any] = {"kind": {"$eq": "utterance"}}
@@ -127,12 +132,7 @@ def _transient(exc: Exception) -> bool:
     )
 
 
-def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _sized_batches(items: list[dict[str, Any]], max_count: int) -> Iterator[list[dict[str, Any]]]:
+def _sizedbatches(items: list[dict[str, Any]], max_count: int) -> Iterator[list[dict[str, Any]]]:
     """Upsert requests under both the count and the byte limit (sizes estimated, generously)."""
     batch: list[dict[str, Any]] = []
     size = 0
@@ -151,7 +151,7 @@ def _metadata(v: PineconeVector) -> dict[str, Any]:
     return dict(v.metadata or {})
 
 
-class PineconeIndex(RemoteIndex):
+class PineconeIndex(ClientRemoteIndex):
     """A Pinecone serverless index that routers mirror and sync with.
 
     Nothing connects before :meth:`bind` (or the first read).
@@ -178,6 +178,9 @@ class PineconeIndex(RemoteIndex):
             index that semantic-router 0.1.x wrote. Opening an index of another layout as
             fingerpost's raises ``ForeignLayoutError`` instead of showing it empty.
     """
+
+    backend = "Pinecone"
+    _transient = staticmethod(_transient)
 
     def __new__(cls, *args: Any, layout: Layout = "fingerpost", **kwargs: Any) -> PineconeIndex:
         if check_layout(layout) == "semantic-router" and cls is PineconeIndex:
@@ -241,7 +244,7 @@ class PineconeIndex(RemoteIndex):
         self._host = host
         self._region = region
         self._cloud = cloud
-        self._dimensions = dimensions
+        self._expect_dim = dimensions
         self._timeout = float(timeout)
         self._ready_timeout = float(ready_timeout)
         self._batch_size = batch_size
@@ -257,25 +260,14 @@ class PineconeIndex(RemoteIndex):
         self._index: Index | None = None
         self._dim: int | None = None
         self._closed = False
+        self._filter_fetch = True  # off once the server says it lacks fetch_by_metadata
 
     def __repr__(self) -> str:
         return f"PineconeIndex(index_name={self.index_name!r}, namespace={self.namespace!r})"
 
-    def __enter__(self) -> PineconeIndex:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ---- plumbing ------------------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        return call_with_retry(
-            self._policy, f"Pinecone {what} on {self.index_name!r}", fn, _transient
-        )
-
     def _control(self) -> Pinecone:
-        if self._closed:
-            raise RemoteUnavailableError(f"{self!r} is closed")
+        self._check_open()
         with self._connect_lock:
             if self._pc is None:
                 try:
@@ -292,8 +284,7 @@ class PineconeIndex(RemoteIndex):
 
     def _data(self, *, must_exist: bool = True) -> Index | None:
         """The data-plane client; ``None`` when the index is missing and ``must_exist`` is off."""
-        if self._closed:
-            raise RemoteUnavailableError(f"{self!r} is closed")
+        self._check_open()
         with self._connect_lock:  # one data-plane client, however many threads ask at once
             if self._index is not None:
                 return self._index
@@ -339,21 +330,19 @@ class PineconeIndex(RemoteIndex):
             waited += delay
             delay = min(delay * 2, 5.0)
 
-    def _require_dim(self) -> int:
-        if self._dim is None:
-            raise InvalidInputError(f"{self!r} is not bound: call bind(encoder_name, dim) first")
-        return self._dim
-
     # ---- lifecycle -----------------------------------------------------------------------
     def bind(self, encoder_name: str, dim: int) -> RemoteMeta:
-        check_bind_args(encoder_name, dim)
-        if self._dimensions is not None and self._dimensions != dim:
-            raise EncoderMismatchError(
-                f"{self!r} expects {self._dimensions}-dim vectors, the encoder makes {dim}"
-            )
+        return self._bind_meta(
+            encoder_name, dim, self._ensure_index, f"Pinecone index {self.index_name!r}"
+        )
+
+    def _ensure_index(self, dim: int) -> bool:
+        """Check the index, or create it, then open its data plane; True when it existed
+        (or another agent created it meanwhile)."""
         pc = self._control()
         name = self.index_name
-        if self._call("has_index", partial(pc.has_index, name)):
+        existed = bool(self._call("has_index", partial(pc.has_index, name)))
+        if existed:
             self._refuse_foreign(pc)
             self._check_description(pc, dim)
         else:
@@ -375,17 +364,10 @@ class PineconeIndex(RemoteIndex):
                 if not self._call("has_index", partial(pc.has_index, name)):
                     raise
                 self._check_description(pc, dim)
+                existed = True
         if self._index is None:
             self._open(self._wait_ready(pc))
-        meta = self.read_meta()
-        if meta is not None:
-            check_meta_encoder(meta, encoder_name, dim, f"Pinecone index {name!r}")
-            self._dim = dim
-            return meta
-        self._dim = dim
-        meta = RemoteMeta(encoder_name=encoder_name, encoder_dim=dim)
-        self.write_meta(meta)
-        return meta
+        return existed
 
     def _refuse_foreign(self, pc: Pinecone) -> None:
         """A namespace without fingerpost's meta record must hold none but fingerpost's."""
@@ -455,11 +437,63 @@ class PineconeIndex(RemoteIndex):
     def _fetch_ids(self, ids: Sequence[str]) -> list[PineconeVector]:
         index = self._index_or_raise()
         out: list[PineconeVector] = []
-        for chunk in _batches(ids, _FETCH_CHUNK):
+        for chunk in batches(ids, _FETCH_CHUNK):
             response = self._call(
                 "fetch", partial(index.fetch, ids=list(chunk), namespace=self.namespace)
             )
             out.extend(response.vectors.values())
+        return out
+
+    def _fetch_filtered(self, flt: dict[str, Any]) -> list[PineconeVector] | None:
+        """Every vector whose metadata matches ``flt``, by pages of ``fetch_by_metadata``
+        (exact, unlike a filtered query); ``None`` when the server does not serve it (an
+        older API or an emulator), and the caller lists ids instead."""
+        if not self._filter_fetch:
+            return None
+        index = self._index_or_raise()
+        out: list[PineconeVector] = []
+        token: str | None = None
+        while True:
+            try:
+                page = self._call(
+                    "fetch_by_metadata",
+                    partial(
+                        index.fetch_by_metadata,
+                        filter=flt,
+                        namespace=self.namespace,
+                        limit=_FILTER_PAGE,
+                        pagination_token=token,
+                    ),
+                )
+            except RemoteUnavailableError as exc:
+                cause = exc.__cause__
+                if (
+                    token is None
+                    and isinstance(cause, ApiError)
+                    and cause.status_code in _NO_FILTER_FETCH
+                ):
+                    self._filter_fetch = False
+                    return None
+                raise
+            out.extend(page.vectors.values())
+            token = page.pagination.next if page.pagination is not None else None
+            if not token:
+                return out
+
+    def _route_vectors(self, routes: Sequence[str] | None) -> list[PineconeVector]:
+        """The utterance vectors of ``routes`` (every route when ``None``)."""
+        if routes is None:
+            found = self._fetch_filtered(_UTTERANCE_FILTER)
+            return found if found is not None else self._fetch_ids(self._utterance_ids())
+        names = list(dict.fromkeys(routes))
+        out: list[PineconeVector] = []
+        for chunk in batches(names, _FILTER_IN):
+            flt = {"$and": [_UTTERANCE_FILTER, {"route": {"$in": list(chunk)}}]}
+            found = self._fetch_filtered(flt)
+            if found is None:
+                ids = [i for r in chunk for i in self._list_ids(route_key(r) + "#")]
+                found = self._fetch_ids(ids)
+            out.extend(found)
         return out
 
     def _utterance_ids(self) -> list[str]:
@@ -471,21 +505,23 @@ class PineconeIndex(RemoteIndex):
     def fetch(
         self, routes: Sequence[str] | None = None, *, with_vectors: bool = True
     ) -> list[RemotePoint]:
-        if routes is None:
-            ids = self._utterance_ids()
-            wanted = None
-        else:
-            wanted = set(routes)
-            ids = [i for r in dict.fromkeys(routes) for i in self._list_ids(route_key(r) + "#")]
-        points = []
-        for v in self._fetch_ids(ids):
-            md = _metadata(v)
-            if md.get("kind") != "utterance" or (
-                wanted is not None and md.get("route") not in wanted
-            ):
-                continue
-            vector = np.asarray(v.values, dtype=np.float32) if with_vectors else None
-            points.append(RemotePoint(utterance=decode_payload(md), vector=vector))
+        wanted = None if routes is None else set(routes)
+        kept = [
+            (md, v)
+            for v in self._route_vectors(routes)
+            if (md := _metadata(v)).get("kind") == "utterance"
+            and (wanted is None or md.get("route") in wanted)
+        ]
+        # one conversion for all rows: per-row np.asarray costs more than the JSON decode
+        rows = (
+            np.asarray([v.values for _, v in kept], dtype=np.float32)
+            if with_vectors and kept
+            else None
+        )
+        points = [
+            RemotePoint(utterance=decode_payload(md), vector=None if rows is None else rows[i])
+            for i, (md, _) in enumerate(kept)
+        ]
         return sorted(points, key=lambda p: p.utterance.key)
 
     def validate(self, points: Sequence[RemotePoint]) -> None:
@@ -510,7 +546,7 @@ class PineconeIndex(RemoteIndex):
     def upsert(self, points: Sequence[RemotePoint]) -> None:
         items = self._items(points)
         index = self._index_or_raise()
-        for batch in _sized_batches(items, self._batch_size):
+        for batch in _sizedbatches(items, self._batch_size):
             self._call("upsert", partial(index.upsert, vectors=batch, namespace=self.namespace))
 
     def delete(self, keys: Sequence[tuple[str, str]]) -> None:
@@ -520,7 +556,7 @@ class PineconeIndex(RemoteIndex):
         if not ids:
             return
         index = self._index_or_raise()
-        for chunk in _batches(ids, _DELETE_CHUNK):
+        for chunk in batches(ids, _DELETE_CHUNK):
             self._call("delete", partial(index.delete, ids=list(chunk), namespace=self.namespace))
 
     def count(self) -> int:
@@ -559,6 +595,16 @@ class PineconeIndex(RemoteIndex):
                 )
         return out
 
+    def query_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
+        """Pinecone has no multi-query: the queries go out together on at most
+        ``_QUERY_THREADS`` threads (one data-plane client, whose connection pool they share),
+        so a batch waits about one round trip per ``_QUERY_THREADS`` queries, not per query."""
+        if len(requests) <= 1:
+            return super().query_batch(requests)
+        self._index_or_raise()  # connect once, before the threads share the client
+        with ThreadPoolExecutor(min(_QUERY_THREADS, len(requests))) as pool:
+            return list(pool.map(lambda r: self.query(*r), requests))
+
     # ---- coordination --------------------------------------------------------------------
     def read_meta(self) -> RemoteMeta | None:
         index = self._data(must_exist=False)
@@ -576,7 +622,9 @@ class PineconeIndex(RemoteIndex):
         self._put_record(LEASE_PREFIX + ticket.token, ticket_payload(ticket))
 
     def list_tickets(self) -> list[LeaseTicket]:
-        vectors = self._fetch_ids(self._list_ids(LEASE_PREFIX))
+        vectors = self._fetch_filtered({"kind": {"$eq": "lease"}})
+        if vectors is None:
+            vectors = self._fetch_ids(self._list_ids(LEASE_PREFIX))
         tickets = [
             ticket_from_payload(_metadata(v))
             for v in vectors

@@ -21,7 +21,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -29,13 +29,7 @@ import numpy as np
 
 from .._exceptions import EncoderMismatchError, InvalidInputError, RemoteUnavailableError
 from ..schema import Utterance
-from ._retry import (
-    RETRYABLE_STATUS,
-    RetryPolicy,
-    acall_with_retry,
-    call_with_retry,
-    check_bind_args,
-    check_meta_encoder,
+from ._records import (
     check_points,
     check_query,
     record_uuid,
@@ -44,10 +38,12 @@ from ._retry import (
     unit_vector,
     utterance_uuid,
 )
+from ._remote import ClientRemoteIndex, batches
+from ._retry import RETRYABLE_STATUS, RetryPolicy
 from ._sr_layout import SAMPLE, Layout, check_layout, refuse_foreign
 from .base import (
     LeaseTicket,
-    RemoteIndex,
+    QueryRequest,
     RemoteMeta,
     RemotePoint,
     ScoredPoint,
@@ -109,6 +105,7 @@ def _transient(exc: Exception) -> bool:
 
 
 _EMBEDDED_PAGE = 1_000_000
+_QUERY_BATCH = 256  # queries per query_batch_points request
 
 # One lock per embedded client, shared by every QdrantIndex that uses it: the embedded engine
 # is not thread-safe, and two routers sharing one client through ``client=`` must not call
@@ -206,12 +203,7 @@ def _sorted_points(points: list[RemotePoint]) -> list[RemotePoint]:
     return sorted(points, key=lambda p: p.utterance.key)
 
 
-def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-class QdrantIndex(RemoteIndex):
+class QdrantIndex(ClientRemoteIndex):
     """A Qdrant collection that routers mirror and sync with.
 
     Exactly one of ``location``/``path``/``url``/``client`` says where the collection lives
@@ -247,6 +239,9 @@ class QdrantIndex(RemoteIndex):
             local-mode grouping re-scans the collection per group (seconds at 15,000 points),
             so there a turn takes one plain query plus at most one follow-up.
     """
+
+    backend = "Qdrant"
+    _transient = staticmethod(_transient)
 
     def __new__(cls, *args: Any, layout: Layout = "fingerpost", **kwargs: Any) -> QdrantIndex:
         if check_layout(layout) == "semantic-router" and cls is QdrantIndex:
@@ -342,16 +337,9 @@ class QdrantIndex(RemoteIndex):
         )
         return f"QdrantIndex(index_name={self.index_name!r}, where={where!r})"
 
-    def __enter__(self) -> QdrantIndex:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ---- plumbing ------------------------------------------------------------------------
     def _sync(self) -> QdrantClient:
-        if self._closed:
-            raise RemoteUnavailableError(f"{self!r} is closed")
+        self._check_open()
         with self._connect_lock:
             if self._client is None:
                 kwargs: dict[str, Any] = {"check_compatibility": False}
@@ -368,46 +356,28 @@ class QdrantIndex(RemoteIndex):
                     raise RemoteUnavailableError(f"cannot open Qdrant ({self!r}): {exc}") from exc
         return self._client
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def _guard(self, fn: Callable[[], T]) -> Callable[[], T]:
         def locked() -> T:
             with self._lock:
                 return fn()
 
-        return call_with_retry(
-            self._policy, f"Qdrant {what} on {self.index_name!r}", locked, _transient
-        )
-
-    async def _acall(self, what: str, fn: Callable[[], Any]) -> Any:
-        if self._closed:
-            raise RemoteUnavailableError(f"{self!r} is closed")
-        return await acall_with_retry(
-            self._policy, f"Qdrant {what} on {self.index_name!r}", fn, _transient
-        )
-
-    def _require_dim(self) -> int:
-        if self._dim is None:
-            raise InvalidInputError(f"{self!r} is not bound: call bind(encoder_name, dim) first")
-        return self._dim
+        return locked
 
     # ---- lifecycle -----------------------------------------------------------------------
     def bind(self, encoder_name: str, dim: int) -> RemoteMeta:
-        check_bind_args(encoder_name, dim)
+        return self._bind_meta(
+            encoder_name, dim, self._ensure_collection, f"Qdrant collection {self.index_name!r}"
+        )
+
+    def _ensure_collection(self, dim: int) -> bool:
+        """Check the collection, or create it; True when it existed (or another agent
+        created it meanwhile)."""
         client = self._sync()
-        name = self.index_name
-        if self._call("collection_exists", partial(client.collection_exists, name)):
+        if self._call("collection_exists", partial(client.collection_exists, self.index_name)):
             self._refuse_foreign(client)
             self._check_collection(client, dim)
-            meta = self.read_meta()
-            if meta is not None:
-                check_meta_encoder(meta, encoder_name, dim, f"Qdrant collection {name!r}")
-                self._dim = dim
-                return meta
-        else:
-            self._create_collection(client, dim)
-        self._dim = dim
-        meta = RemoteMeta(encoder_name=encoder_name, encoder_dim=dim)
-        self.write_meta(meta)
-        return meta
+            return True
+        return self._create_collection(client, dim)
 
     def _refuse_foreign(self, client: QdrantClient) -> None:
         """A collection without fingerpost's meta record must hold none but fingerpost's."""
@@ -436,7 +406,7 @@ class QdrantIndex(RemoteIndex):
                 f"Qdrant collection {self.index_name!r} uses {params.distance.value} distance; fingerpost needs Cosine"
             )
 
-    def _create_collection(self, client: QdrantClient, dim: int) -> None:
+    def _create_collection(self, client: QdrantClient, dim: int) -> bool:
         config = models.VectorParams(size=dim, distance=models.Distance.COSINE)
         try:
             self._call(
@@ -450,7 +420,7 @@ class QdrantIndex(RemoteIndex):
             ):
                 raise
             self._check_collection(client, dim)
-            return
+            return True
         if not self._embedded:  # the embedded engine has no payload indexes (and warns)
             for field in (_KIND, "route"):
                 self._call(
@@ -462,6 +432,7 @@ class QdrantIndex(RemoteIndex):
                         models.PayloadSchemaType.KEYWORD,
                     ),
                 )
+        return False
 
     def close(self) -> None:
         """Close the sync client if this index created it; user-supplied clients stay open."""
@@ -547,7 +518,7 @@ class QdrantIndex(RemoteIndex):
             for p, vec in checked
         ]
         client = self._sync()
-        for chunk in _batches(structs, self._batch_size):
+        for chunk in batches(structs, self._batch_size):
             self._call(
                 "upsert", partial(client.upsert, self.index_name, points=list(chunk), wait=True)
             )
@@ -557,7 +528,7 @@ class QdrantIndex(RemoteIndex):
             dict.fromkeys(utterance_uuid(r, u) for r, u in keys)
         )
         client = self._sync()
-        for chunk in _batches(ids, 1000):
+        for chunk in batches(ids, 1000):
             selector = models.PointIdsList(points=list(chunk))
             self._call(
                 "delete",
@@ -585,6 +556,32 @@ class QdrantIndex(RemoteIndex):
             "query_points", partial(client.query_points, **self._query_args(q, limit, routes))
         )
         return _to_scored(response.points)
+
+    def query_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
+        """Every query in ONE ``query_batch_points`` request (up to ``_QUERY_BATCH`` each)."""
+        checked = [(check_query(v, limit, self._dim), limit, r) for v, limit, r in requests]
+        out: list[list[ScoredPoint]] = [[] for _ in checked]
+        live = [i for i, (_, _, r) in enumerate(checked) if r is None or r]
+        if not live:
+            return out
+        client = self._sync()
+        for chunk in batches(live, _QUERY_BATCH):
+            batch = [
+                models.QueryRequest(
+                    query=checked[i][0],
+                    filter=_utterance_filter(checked[i][2]),
+                    limit=checked[i][1],
+                    with_payload=["route", "utterance"],
+                )
+                for i in chunk
+            ]
+            responses = self._call(
+                "query_batch_points",
+                partial(client.query_batch_points, self.index_name, requests=batch),
+            )
+            for i, response in zip(chunk, responses, strict=True):
+                out[i] = _to_scored(response.points)
+        return out
 
     def query_groups(
         self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int

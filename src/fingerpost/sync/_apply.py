@@ -142,6 +142,9 @@ class RemoteSync:
         self._writer = threading.RLock()
         self._mirror_lock = threading.RLock()
         self._intent_tokens: dict[str, list[str]] = {}
+        # The boot's read of the whole remote and the version it reflects, for the first
+        # sync to plan from while the remote is still at that version (``boot_points``).
+        self._seen: tuple[int, str, list[RemotePoint]] | None = None
         self.encoded = 0  # texts encoded by syncs (incremental syncs encode only what is missing)
 
     # ---- reading ---------------------------------------------------------------------------
@@ -149,6 +152,38 @@ class RemoteSync:
         if self._bound is None:
             self._bound = self.remote.bind(self.encoder_name, self.encoder_dim)
         return self._bound
+
+    def boot_points(self) -> list[RemotePoint]:
+        """Every remote point with its vector: a booting router reuses them instead of
+        encoding. The version record is read first, so while the remote stays at that version
+        (no write started or committed since; a write marks the record pending before its
+        first upload) the first sync plans from these points instead of reading the changed
+        routes again."""
+        meta = self.bind() if self._bound is None else self.read_meta()
+        points = self.remote.fetch(None, with_vectors=True)
+        # No content hash: a record that cannot tell versions apart (semantic-router's
+        # stand-in is always version 0), so nothing is kept.
+        known = meta.content_hash and not meta.pending
+        self._seen = (meta.version, meta.content_hash, points) if known else None
+        return points
+
+    def _reader(
+        self, meta: RemoteMeta
+    ) -> Callable[[Sequence[str] | None, bool], list[RemotePoint]]:
+        """Reads routes from the boot's points while ``meta`` is the version they reflect,
+        else from the remote (used once: the boot's points are dropped)."""
+        seen, self._seen = self._seen, None
+        if seen is None or meta.pending or seen[:2] != (meta.version, meta.content_hash):
+            return lambda names, vectors: self.remote.fetch(names, with_vectors=vectors)
+        points = seen[2]
+
+        def read(names: Sequence[str] | None, vectors: bool) -> list[RemotePoint]:
+            if names is None:
+                return list(points)
+            wanted = set(names)
+            return [p for p in points if p.utterance.route in wanted]
+
+        return read
 
     def local_utterances(self) -> list[Utterance]:
         return self.local.get_utterances()
@@ -245,6 +280,7 @@ class RemoteSync:
             return SyncPlan(mode=mode, result=tuple(self.local.snapshot().live_routes()))
         with self._writer, self.lease.held(), self._mirror_lock:
             meta = self._recover(self.read_meta(), encode)
+            read = self._reader(meta)
             local_routes = self.local.snapshot().live_routes()
             # Plan from the routes whose digests differ (all of them when digests are
             # unknown), read without vectors; fetch vectors only for the routes whose
@@ -254,10 +290,10 @@ class RemoteSync:
                 self.changed_routes(meta, self.lease.manifests) if remote_d is not None else None
             )
             if scope is None:
-                points = self.remote.fetch(None, with_vectors=False)
+                points = read(None, False)
                 plan = plan_sync(mode, local_routes, [p.utterance for p in points])
             else:
-                points = self.remote.fetch(scope, with_vectors=False) if scope else []
+                points = read(scope, False) if scope else []
                 wanted = set(scope)
                 plan = plan_sync(
                     mode,
@@ -283,7 +319,7 @@ class RemoteSync:
                     }
                 )
                 if need:
-                    vectors.add_points(self.remote.fetch(need, with_vectors=True))
+                    vectors.add_points(read(need, True))
                 ups = self._prepare(plan, vectors, encode)
                 intent = _remote_intent(plan)
                 if intent.names:

@@ -58,8 +58,7 @@ class RemoteMixin:
         cache: dict[str, Vectors] = {}
         if auto_sync is not None:
             # Reuse the remote's vectors: only utterances nobody has embedded get encoded.
-            self._remote.bind()
-            for p in self.index.fetch(None, with_vectors=True):  # type: ignore[union-attr]
+            for p in self._remote.boot_points():
                 if p.vector is not None:
                     cache.setdefault(p.utterance.utterance, np.asarray(p.vector, dtype=np.float32))
         self._local.apply(add=self._with_vectors(routes, cache), persist=False)

@@ -11,9 +11,7 @@ writes the version record), and request batching.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, ClassVar, TypeVar
-
-from typing_extensions import Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from .._exceptions import EncoderMismatchError, InvalidInputError, RemoteUnavailableError
 from ._records import check_bind_args, check_meta_encoder

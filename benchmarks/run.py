@@ -95,6 +95,7 @@ def core(quick: bool, with_peers: bool) -> str:
     hot_routes = 100 if quick else 500
     lat = fp_core.turn_latency(model, cached, data, n)
     add = fp_core.add_cost(cached, data, cps)
+    add_fixed = fp_core.add_cost(cached, data, cps, calibrated=False)
     hot = fp_core.hot_reload(model, cached, data, n_routes=hot_routes, n=100 if quick else 200)
     boot = fp_core.cold_boot(cached, data, n_utts=10_000 if quick else 50_000)
     peers = (
@@ -160,7 +161,18 @@ def core(quick: bool, with_peers: bool) -> str:
             rows,
         )
     )
-    rows = [["fingerpost", *[add["per_add_ms"][k] for k in cps], f"{add['flat_ratio']:.2f}x"]]
+    rows = [
+        [
+            "fingerpost (calibrated: fits the route's gate)",
+            *[add["per_add_ms"][k] for k in cps],
+            f"{add['flat_ratio']:.2f}x",
+        ],
+        [
+            "fingerpost, fixed threshold",
+            *[add_fixed["per_add_ms"][k] for k in cps],
+            f"{add_fixed['flat_ratio']:.2f}x",
+        ],
+    ]
     for name, r in peers.items():
         pa = _g(r, "add_cost", "phase1_add_from_empty", "per_add") or {}
         vals = [

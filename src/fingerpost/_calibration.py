@@ -60,6 +60,7 @@ __all__ = [
     "CONFIDENCE_Z",
     "DEFAULT_TARGET_FPR",
     "NEIGHBOURHOOD_SHARE",
+    "BackgroundStats",
     "Gate",
     "allowed",
     "background_grams",
@@ -173,15 +174,25 @@ def allowed(budget: float) -> int:
     return k
 
 
-def background_grams(background: F32) -> tuple[tuple[F64, F64], tuple[F64, F64], NDArray[np.int64]]:
-    """Per fold (turns at even / odd positions): the Gram matrix and the sum of the
-    background's rows extended by a constant 1 (the bias), and each turn's fold. Computed once
-    per background; a gate then costs two small solves."""
+@dataclass(frozen=True, eq=False)
+class BackgroundStats:
+    """What every gate of one background reuses, computed once per background: its rows
+    extended by a constant 1 (the bias) in float64, each row's fold (even / odd position), and
+    per fold the Gram matrix and the sum of those rows. A gate then costs two small solves."""
+
+    x: F64  # (n, d + 1)
+    fold: NDArray[np.int64]  # (n,)
+    grams: tuple[F64, F64]
+    sums: tuple[F64, F64]
+
+
+def background_grams(background: F32) -> BackgroundStats:
+    """The :class:`BackgroundStats` of ``background`` ((n, d) unit rows)."""
     x = np.hstack([background.astype(np.float64), np.ones((background.shape[0], 1))])
     fold = (np.arange(background.shape[0]) % 2).astype(np.int64)
     grams = (x[fold == 0].T @ x[fold == 0], x[fold == 1].T @ x[fold == 1])
     sums = (x[fold == 0].sum(axis=0), x[fold == 1].sum(axis=0))
-    return grams, sums, fold
+    return BackgroundStats(x=x, fold=fold, grams=grams, sums=sums)
 
 
 def fit_gate(
@@ -189,7 +200,7 @@ def fit_gate(
     background: F32,
     settings: ScoringSettings,
     target_fpr: float,
-    grams: tuple[tuple[F64, F64], tuple[F64, F64], NDArray[np.int64]] | None = None,
+    grams: BackgroundStats | None = None,
 ) -> Gate | None:
     """The route's gate against the background (``None`` without a background or route).
 
@@ -203,28 +214,31 @@ def fit_gate(
     n, d = background.shape
     if n < 2 or route.shape[0] == 0:
         return None
-    (g0, g1), (s0, s1), fold = grams if grams is not None else background_grams(background)
+    stats = grams if grams is not None else background_grams(background)
+    xb, fold = stats.x, stats.fold
     scores = route_score(route, background, settings).astype(np.float64)
     out = neighbourhood(route, scores, settings, target_fpr)
-    xb = np.hstack([background.astype(np.float64), np.ones((n, 1))])
     xr = np.hstack([route.astype(np.float64), np.ones((route.shape[0], 1))])
-    ridge = np.full(d + 1, RIDGE)
-    ridge[-1] = 0.0  # the bias is not penalised
     own = (xr.T @ xr / xr.shape[0], xr.sum(axis=0) / xr.shape[0])
     keep = np.ones(n, dtype=bool)
     keep[out] = False
+    diag = np.arange(d)  # the bias (index d) is not penalised
     ws, held = [], []
-    for f, (gram, total) in enumerate(((g0, s0), (g1, s1))):
+    for f, (gram, total) in enumerate(zip(stats.grams, stats.sums, strict=True)):
         left = xb[out[fold[out] == f]]
         count = int((fold == f).sum()) - left.shape[0]
         if count == 0:
             return None
         # class-balanced least squares on +1 (route) / -1 (background), closed form
-        a = 0.5 * own[0] + 0.5 * (gram - left.T @ left) / count + np.diag(ridge)
+        a = gram - left.T @ left if left.shape[0] else gram.copy()
+        a *= 0.5 / count
+        a += 0.5 * own[0]
+        a[diag, diag] += RIDGE
         rhs = 0.5 * own[1] - 0.5 * (total - left.sum(axis=0)) / count
         w = np.linalg.solve(a, rhs)
         ws.append(w)
-        held.append(xb[keep & (fold != f)] @ w)  # the other half, which this model never saw
+        # the other half, which this model never saw (one product over all rows, then select)
+        held.append((xb @ w)[keep & (fold != f)])
     w = (ws[0] + ws[1]) / 2
     pooled = np.sort(np.concatenate(held))[::-1]
     m = math.floor(pooled.shape[0] * target_fpr) + 1

@@ -78,8 +78,12 @@ def _domains() -> dict[str, list[str]]:
     return json.loads(DOMAINS.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def guard_draws(data: dict[str, Any], repeats: int = 3) -> list[tuple[str, list[str]]]:
-    """(domain, 5 utterances) per draw, in the order the table uses them (seeded)."""
+def guard_draws(
+    data: dict[str, Any], per: int = 5, rng: np.random.Generator | None = None, repeats: int = 3
+) -> list[tuple[str, list[str]]]:
+    """(domain, ``per`` utterances from as many of its intents) per draw, ``repeats`` draws a
+    domain, in the order the tables use them (seeded: ``rng`` defaults to seed 0). Utterances
+    are ``train`` turns the background corpus does not hold."""
     domains = _domains()
     background = set(default_background().texts)
     assert not background & {t for k in ("test", "oos_test") for t, _ in data[k]}, (
@@ -89,15 +93,32 @@ def guard_draws(data: dict[str, Any], repeats: int = 3) -> list[tuple[str, list[
     for text, intent in data["train"]:
         if text not in background:
             by.setdefault(intent, []).append(text)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0) if rng is None else rng
     draws = []
     for dom, intents in domains.items():
         for _ in range(repeats):
-            picks = rng.choice(len(intents), 5, replace=False)
+            picks = rng.choice(len(intents), per, replace=False)
             draws.append(
                 (dom, [by[intents[i]][int(rng.integers(len(by[intents[i]])))] for i in picks])
             )
     return draws
+
+
+def domain_turns(data: dict[str, Any]) -> dict[str, tuple[list[str], list[str]]]:
+    """Per domain: its ``test`` turns (recall) and every other turn of ``test`` + ``oos_test``
+    (false positives)."""
+    domains = _domains()
+    test_by: dict[str, list[str]] = {}
+    for text, intent in data["test"]:
+        test_by.setdefault(intent, []).append(text)
+    oos = [t for t, _ in data["oos_test"]]
+    return {
+        dom: (
+            [t for g in intents for t in test_by[g]],
+            [t for d, gs in domains.items() if d != dom for g in gs for t in test_by[g]] + oos,
+        )
+        for dom, intents in domains.items()
+    }
 
 
 def ceiling(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
@@ -105,46 +126,31 @@ def ceiling(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     calibrated recall and FP rate, and the recall at a 1 % FP rate that the route's similarity
     score and its gate score would reach with a threshold picked on the test turns themselves
     (an oracle: no threshold set without the test turns can do better with these scores)."""
+    from fingerpost._background import background_vectors
     from fingerpost._calibration import fit_gate, route_score
     from fingerpost.engine._table import ScoringSettings
 
-    domains = _domains()
-    test_by: dict[str, list[str]] = {}
-    for text, intent in data["test"]:
-        test_by.setdefault(intent, []).append(text)
-    oos = [t for t, _ in data["oos_test"]]
-    background = set(default_background().texts)
-    by: dict[str, list[str]] = {}
-    for text, intent in data["train"]:
-        if text not in background:
-            by.setdefault(intent, []).append(text)
+    turns = domain_turns(data)
+    vectors = {dom: (enc.encode(pos), enc.encode(neg)) for dom, (pos, neg) in turns.items()}
     settings = ScoringSettings()
-    cal = SemanticRouter(routes=[], encoder=enc)._local.calibrator
-    assert cal is not None
-    bgv = cal.vectors()
+    bgv, _ = background_vectors(enc, default_background())
     rng = np.random.default_rng(1)
     rows = []
     for per in (5, 10):
         got: dict[str, list[float]] = {"rec": [], "fp": [], "sim": [], "gate": []}
-        for dom, intents in domains.items():
-            pos = [t for g in intents for t in test_by[g]]
-            neg = [t for d, gs in domains.items() if d != dom for g in gs for t in test_by[g]]
-            neg += oos
-            vp, vn = enc.encode(pos), enc.encode(neg)
-            for _ in range(3):
-                picks = rng.choice(len(intents), per, replace=False)
-                utts = [by[intents[i]][int(rng.integers(len(by[intents[i]])))] for i in picks]
-                r = _router([Route(name=dom, utterances=utts)], enc, True)
-                got["rec"].append(float(np.mean([c.name == dom for c in r.batch(pos)])))
-                got["fp"].append(float(np.mean([c.name == dom for c in r.batch(neg)])))
-                vr = enc.encode(utts)
-                gate = fit_gate(vr, bgv, settings, 0.01)
-                assert gate is not None
-                for key, (sp, sn) in {
-                    "sim": (route_score(vr, vp, settings), route_score(vr, vn, settings)),
-                    "gate": (vp @ gate.weights, vn @ gate.weights),
-                }.items():
-                    got[key].append(float((sp > np.quantile(sn, 0.99)).mean()))
+        for dom, utts in guard_draws(data, per, rng):
+            (pos, neg), (vp, vn) = turns[dom], vectors[dom]
+            r = _router([Route(name=dom, utterances=utts)], enc, True)
+            got["rec"].append(float(np.mean([c.name == dom for c in r.batch(pos)])))
+            got["fp"].append(float(np.mean([c.name == dom for c in r.batch(neg)])))
+            vr = enc.encode(utts)
+            gate = fit_gate(vr, bgv, settings, 0.01)
+            assert gate is not None
+            for key, (sp, sn) in {
+                "sim": (route_score(vr, vp, settings), route_score(vr, vn, settings)),
+                "gate": (vp @ gate.weights, vn @ gate.weights),
+            }.items():
+                got[key].append(float((sp > np.quantile(sn, 0.99)).mean()))
         rows.append(
             [per, *(round(float(np.mean(got[k])), 3) for k in ("rec", "fp", "sim", "gate"))]
         )
@@ -162,10 +168,7 @@ def guardrails(
     peers: dict[str, dict[str, Any]],
 ) -> list[list[Any]]:
     domains = _domains()
-    test_by: dict[str, list[str]] = {}
-    for text, intent in data["test"]:
-        test_by.setdefault(intent, []).append(text)
-    oos = [t for t, _ in data["oos_test"]]
+    turns = domain_turns(data)
     domain_of = {g: d for d, gs in domains.items() for g in gs}
     # the peers answer on EVAL (test + oos_test, in that order): each turn's domain or None
     eval_dom = [domain_of[g] for _, g in data["test"]] + [None] * len(data["oos_test"])
@@ -173,9 +176,7 @@ def guardrails(
     totals: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
     res: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for k, (dom, utts) in enumerate(draws):
-        intents = domains[dom]
-        pos = [t for g in intents for t in test_by[g]]
-        neg = [t for d, gs in domains.items() if d != dom for g in gs for t in test_by[g]] + oos
+        pos, neg = turns[dom]
         assert len(pos) + len(neg) == len(eval_dom)
         cell = res.setdefault(dom, {m: [] for m in modes})
         for mode in ("calibrated", "fixed"):

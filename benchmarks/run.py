@@ -226,6 +226,7 @@ def core(quick: bool, with_peers: bool) -> str:
             boot["np_load_s"],
             f"{boot['ratio']:.1f}x",
             f"{boot['memory_ratio']:.2f}x",
+            f"{boot['rss_ratio']:.2f}x",
         ]
     ]
     rows.append(
@@ -235,6 +236,7 @@ def core(quick: bool, with_peers: bool) -> str:
             boot["boot_fixed_threshold_s"],
             boot["np_load_s"],
             f"{boot['ratio_fixed_threshold']:.1f}x",
+            "-",
             "-",
         ]
     )
@@ -248,6 +250,7 @@ def core(quick: bool, with_peers: bool) -> str:
                 cb.get("np_load_median_s"),
                 _ratio(cb.get("boot_median_s"), cb.get("np_load_median_s")),
                 "-",
+                "-",
             ]
         )
     out.append(
@@ -259,7 +262,8 @@ def core(quick: bool, with_peers: bool) -> str:
                 "boot s",
                 "np.load s",
                 "boot / np.load",
-                "memory / raw vectors",
+                "memory / raw vectors (tracemalloc)",
+                "memory / raw vectors (resident growth)",
             ],
             rows,
         )

@@ -108,6 +108,26 @@ CARD_IN_BACKGROUND = [
 ]  # 36 turns: more than 1 % of the background
 
 
+# new card-arrival turns, none of them in the route or the background
+CARD_HELD_OUT = [
+    "when will my card arrive",
+    "my new card has not arrived",
+    "has the card been shipped",
+    "my replacement card has not arrived",
+]
+
+
+def assert_new_card_turns_pass(encoder: HashEncoder, background: list[str]) -> None:
+    """A card-arrival route calibrated on ``background`` routes every held-out card turn, and
+    its gate (not only its similarity) passes them."""
+    router = SemanticRouter(
+        routes=[Route(name="card_arrival", utterances=CARD)], encoder=encoder, background=background
+    )
+    assert [c.name for c in router.batch(CARD_HELD_OUT)] == ["card_arrival"] * len(CARD_HELD_OUT)
+    gate = gates_of(router)["card_arrival"]
+    assert (gate_scores(gate, encoder(CARD_HELD_OUT)) > gate.cutoff(1)).all()
+
+
 def fresh(texts: list[str], tag: str) -> list[str]:
     """A background no other test uses (the vector cache is keyed by content)."""
     return [*texts, f"calibration test background {tag}"]
@@ -154,14 +174,12 @@ def test_the_neighbourhood_leaves_out_at_most_its_share(encoder: HashEncoder) ->
     route = encoder(CARD)
     bg = encoder(ORDINARY * 30 + CARD_IN_BACKGROUND)
     scores = route_score(route, bg, settings()).astype(np.float64)
-    out = neighbourhood(route, scores, settings(), 0.01)
+    out = neighbourhood(route, scores, settings())
     assert set(out.tolist()) >= set(range(len(ORDINARY) * 30, bg.shape[0]))  # every card turn
     assert out.size <= bg.shape[0] * NEIGHBOURHOOD_SHARE
     # examples unrelated to each other: the neighbourhood is capped at the share
     loose = encoder(["order a pizza", "the stock market crashed", "my knee hurts"])
-    wide = neighbourhood(
-        loose, route_score(loose, bg, settings()).astype(np.float64), settings(), 0.01
-    )
+    wide = neighbourhood(loose, route_score(loose, bg, settings()).astype(np.float64), settings())
     assert 0 < wide.size <= bg.shape[0] * NEIGHBOURHOOD_SHARE
 
 
@@ -181,23 +199,12 @@ def test_card_arrival_stays_reachable_when_its_topic_is_in_the_background(
     gate would learn to reject the route's own turns. They sit inside the route's
     neighbourhood, so they are left out, and new card-arrival turns pass the gate."""
     background = fresh(ORDINARY_MANY + CARD_IN_BACKGROUND, "card")  # 2,917 distinct turns
-    held_out = [
-        "when will my card arrive",
-        "my new card has not arrived",
-        "has the card been shipped",
-        "my replacement card has not arrived",
-    ]
-    router = SemanticRouter(
-        routes=[Route(name="card_arrival", utterances=CARD)], encoder=encoder, background=background
-    )
-    assert [c.name for c in router.batch(held_out)] == ["card_arrival"] * len(held_out)
-    gate = gates_of(router)["card_arrival"]
-    assert (gate_scores(gate, encoder(held_out)) > gate.cutoff(1)).all()
+    assert_new_card_turns_pass(encoder, background)
     # without leaving the neighbourhood out, the card turns are negatives: the gate fails them
     monkeypatch.setattr(_calibration, "neighbourhood", lambda *a: np.empty(0, np.int64))
     naive = fit_gate(encoder(CARD), encoder(background), settings(), 0.01)
     assert naive is not None
-    assert not (gate_scores(naive, encoder(held_out)) > naive.cutoff(1)).all()
+    assert not (gate_scores(naive, encoder(CARD_HELD_OUT)) > naive.cutoff(1)).all()
 
 
 # ---- the router ------------------------------------------------------------------------------
@@ -502,19 +509,8 @@ def test_a_broad_topic_filling_four_percent_of_the_background_stays_reachable(
         )
     ]  # 144 turns: 4.8 % of the background
     background = fresh(ORDINARY_MANY + topic, "broad-card")
-    held_out = [
-        "when will my card arrive",
-        "my new card has not arrived",
-        "has the card been shipped",
-        "my replacement card has not arrived",
-    ]
-    router = SemanticRouter(
-        routes=[Route(name="card_arrival", utterances=CARD)], encoder=encoder, background=background
-    )
-    assert [c.name for c in router.batch(held_out)] == ["card_arrival"] * len(held_out)
-    gate = gates_of(router)["card_arrival"]
-    assert (gate_scores(gate, encoder(held_out)) > gate.cutoff(1)).all()
+    assert_new_card_turns_pass(encoder, background)
     monkeypatch.setattr(_calibration, "NEIGHBOURHOOD_SHARE", 0.01)  # the round-2 cap
     capped = fit_gate(encoder(CARD), encoder(background), settings(), 0.01)
     assert capped is not None
-    assert not (gate_scores(capped, encoder(held_out)) > capped.cutoff(1)).all()
+    assert not (gate_scores(capped, encoder(CARD_HELD_OUT)) > capped.cutoff(1)).all()

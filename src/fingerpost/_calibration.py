@@ -121,14 +121,10 @@ def leave_one_out(route: F32, settings: ScoringSettings) -> F32:
     )
 
 
-def neighbourhood(
-    route: F32, scores: F64, settings: ScoringSettings, target_fpr: float
-) -> NDArray[np.int64]:
+def neighbourhood(route: F32, scores: F64, settings: ScoringSettings) -> NDArray[np.int64]:
     """Indices of the background turns inside the route's neighbourhood (left out of its
     background): those scoring at least the median of the route's leave-one-out scores, at
-    most ``floor(n * NEIGHBOURHOOD_SHARE)`` of them, the highest-scoring first.
-    ``target_fpr`` is accepted for the callers' symmetry; the share does not depend on it."""
-    del target_fpr
+    most ``floor(n * NEIGHBOURHOOD_SHARE)`` of them, the highest-scoring first."""
     loo = leave_one_out(route, settings)
     # One utterance: no neighbourhood to measure; only (near-)copies of it are left out.
     level = float(np.median(loo)) if loo.size else 1.0 - 1e-6
@@ -217,7 +213,7 @@ def fit_gate(
     stats = grams if grams is not None else background_grams(background)
     xb, fold = stats.x, stats.fold
     scores = route_score(route, background, settings).astype(np.float64)
-    out = neighbourhood(route, scores, settings, target_fpr)
+    out = neighbourhood(route, scores, settings)
     xr = np.hstack([route.astype(np.float64), np.ones((route.shape[0], 1))])
     own = (xr.T @ xr / xr.shape[0], xr.sum(axis=0) / xr.shape[0])
     keep = np.ones(n, dtype=bool)

@@ -57,6 +57,9 @@ class SemanticRouterView(ClientRemoteIndex):
     afetch = RemoteIndex.afetch
     aquery = RemoteIndex.aquery
     aread_meta = RemoteIndex.aread_meta
+    aquery_batch = RemoteIndex.aquery_batch
+    aquery_groups = RemoteIndex.aquery_groups
+    native_async = RemoteIndex.native_async
 
     # ---- writes are refused --------------------------------------------------------------
     def _refuse(self, what: str) -> ForeignLayoutError:

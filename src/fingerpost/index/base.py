@@ -227,6 +227,13 @@ class RemoteIndex(ABC):
         """Remove a ticket; missing is fine."""
 
     # ---- async twins (thread offload by default) -------------------------------------------
+    @property
+    def native_async(self) -> bool:
+        """Whether the async twins are native coroutines (an async client was given) rather
+        than the sync methods on a worker thread. ``SemanticRouter.acall``/``abatch`` with
+        ``mirror=False`` await the remote's queries on the event loop only when this holds."""
+        return False
+
     async def aget_utterances(self) -> list[Utterance]:
         return await asyncio.to_thread(self.get_utterances)
 
@@ -239,6 +246,14 @@ class RemoteIndex(ABC):
         self, vector: Vector, limit: int, routes: Sequence[str] | None = None
     ) -> list[ScoredPoint]:
         return await asyncio.to_thread(self.query, vector, limit, routes)
+
+    async def aquery_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
+        return await asyncio.to_thread(self.query_batch, requests)
+
+    async def aquery_groups(
+        self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int
+    ) -> list[ScoredPoint] | None:
+        return await asyncio.to_thread(self.query_groups, vector, per_route, routes, n_routes)
 
     async def aread_meta(self) -> RemoteMeta | None:
         return await asyncio.to_thread(self.read_meta)

@@ -18,20 +18,24 @@ are the whole policy there. The data-plane REST client of pinecone 10.x always r
 408/429/5xx and dropped connections itself (3 retries, jittered, process-wide retry budget)
 and offers no switch, so there one of our attempts may be several HTTP requests.
 
-Async twins run the sync methods on a worker thread (the base-class default): a native
-``AsyncIndex`` would bind its connection pool to one event loop and needs an ``await``ed
-close, which :meth:`RemoteIndex.close` cannot give it.
+Async twins: with ``aclient=`` (a ``pinecone.AsyncIndex`` on this index's data-plane host,
+owned by the caller) reads and queries are native coroutines under the same retry policy
+and error mapping; the control plane (does the index exist, which host) is asked once, on a
+worker thread. Without it they run the sync methods on a worker thread (the base-class
+default): an ``AsyncIndex`` this class opened itself would bind its connection pool to one
+event loop and need an ``await``ed close, which :meth:`RemoteIndex.close` cannot give it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -67,6 +71,7 @@ try:
     import httpx
     from pinecone import (
         ApiError,
+        AsyncIndex,
         Index,
         Pinecone,
         PineconeConnectionError,
@@ -151,6 +156,49 @@ def _metadata(v: PineconeVector) -> dict[str, Any]:
     return dict(v.metadata or {})
 
 
+def _query_filter(routes: Sequence[str] | None) -> dict[str, Any]:
+    """Utterance points, within ``routes`` (exact names) when given."""
+    if routes is None:
+        return _UTTERANCE_FILTER
+    return {"$and": [_UTTERANCE_FILTER, {"route": {"$in": list(dict.fromkeys(routes))}}]}
+
+
+def _scored(matches: Sequence[Any]) -> list[ScoredPoint]:
+    """A query's utterance matches, in the server's order (best first)."""
+    out = []
+    for m in matches:
+        md = m.metadata or {}
+        if md.get("kind") == "utterance":
+            out.append(
+                ScoredPoint(
+                    route=str(md["route"]), utterance=str(md["utterance"]), score=float(m.score)
+                )
+            )
+    return out
+
+
+def _to_points(
+    vectors: Sequence[PineconeVector], routes: Sequence[str] | None, with_vectors: bool
+) -> list[RemotePoint]:
+    """The utterance points among ``vectors`` (of ``routes`` when given), sorted by key."""
+    wanted = None if routes is None else set(routes)
+    kept = [
+        (md, v)
+        for v in vectors
+        if (md := _metadata(v)).get("kind") == "utterance"
+        and (wanted is None or md.get("route") in wanted)
+    ]
+    # one conversion for all rows: per-row np.asarray costs more than the JSON decode
+    rows = (
+        np.asarray([v.values for _, v in kept], dtype=np.float32) if with_vectors and kept else None
+    )
+    points = [
+        RemotePoint(utterance=decode_payload(md), vector=None if rows is None else rows[i])
+        for i, (md, _) in enumerate(kept)
+    ]
+    return sorted(points, key=lambda p: p.utterance.key)
+
+
 class PineconeIndex(ClientRemoteIndex):
     """A Pinecone serverless index that routers mirror and sync with.
 
@@ -174,6 +222,15 @@ class PineconeIndex(ClientRemoteIndex):
         batch_size: Most vectors per upsert request (also kept under 2 MB per request).
         client_kwargs: Extra ``Pinecone(...)`` arguments (e.g. ``proxy_url``).
         sleep: Called with each retry or polling delay (tests pass a recorder).
+        aclient: A ``pinecone.AsyncIndex`` for this index's data-plane host, for native
+            async reads and queries (``aquery``, ``aquery_batch``, ``afetch``,
+            ``aread_meta``, and through them ``SemanticRouter.acall``/``abatch`` with
+            ``mirror=False``). The caller owns it: it is never closed here, and it serves
+            the event loop it was first used on (its connection pool binds to it). Build it
+            with ``AsyncIndex(host=..., api_key=...)`` or ``await AsyncPinecone(...).index(name)``;
+            the host must be the one Pinecone describes for ``index_name``
+            (``InvalidInputError`` at the first async call otherwise).
+        asleep: Async twin of ``sleep``.
         layout: ``"fingerpost"`` (default), or ``"semantic-router"`` to read (read-only) an
             index that semantic-router 0.1.x wrote. Opening an index of another layout as
             fingerpost's raises ``ForeignLayoutError`` instead of showing it empty.
@@ -207,6 +264,8 @@ class PineconeIndex(ClientRemoteIndex):
         batch_size: int = 200,
         client_kwargs: dict[str, Any] | None = None,
         sleep: Callable[[float], None] | None = None,
+        aclient: AsyncIndex | None = None,
+        asleep: Callable[[float], Awaitable[None]] | None = None,
         layout: Layout = "fingerpost",
     ) -> None:
         self.layout = check_layout(layout)
@@ -237,6 +296,10 @@ class PineconeIndex(ClientRemoteIndex):
             or not 1 <= batch_size <= 1000
         ):
             raise InvalidInputError(f"batch_size must be an integer in 1..1000, got {batch_size!r}")
+        if aclient is not None and not isinstance(aclient, AsyncIndex):
+            raise InvalidInputError(
+                f"aclient must be a pinecone.AsyncIndex, got {type(aclient).__name__}"
+            )
 
         self.index_name = index_name
         self.namespace = namespace or ""
@@ -254,7 +317,10 @@ class PineconeIndex(ClientRemoteIndex):
             backoff=backoff,
             max_retry_time=max_retry_time,
             sleep=time.sleep if sleep is None else sleep,
+            asleep=asyncio.sleep if asleep is None else asleep,
         )
+        self._aclient = aclient
+        self._ahost_checked = False
         self._connect_lock = threading.RLock()
         self._pc: Pinecone | None = None
         self._index: Index | None = None
@@ -569,31 +635,21 @@ class PineconeIndex(ClientRemoteIndex):
         q = check_query(vector, limit, self._dim)
         if routes is not None and not routes:
             return []
-        flt = _UTTERANCE_FILTER
-        if routes is not None:
-            flt = {"$and": [_UTTERANCE_FILTER, {"route": {"$in": list(dict.fromkeys(routes))}}]}
         index = self._index_or_raise()
-        response = self._call(
-            "query",
-            partial(
-                index.query,
-                vector=q,
-                top_k=min(limit, _MAX_TOP_K),
-                namespace=self.namespace,
-                filter=flt,
-                include_metadata=True,
-            ),
-        )
-        out = []
-        for m in response.matches:
-            md = m.metadata or {}
-            if md.get("kind") == "utterance":
-                out.append(
-                    ScoredPoint(
-                        route=str(md["route"]), utterance=str(md["utterance"]), score=float(m.score)
-                    )
-                )
-        return out
+        response = self._call("query", partial(index.query, **self._query_args(q, limit, routes)))
+        return _scored(response.matches)
+
+    def _query_args(
+        self, q: list[float], limit: int, routes: Sequence[str] | None
+    ) -> dict[str, Any]:
+        """One query's arguments, for the sync and the async client alike."""
+        return {
+            "vector": q,
+            "top_k": min(limit, _MAX_TOP_K),
+            "namespace": self.namespace,
+            "filter": _query_filter(routes),
+            "include_metadata": True,
+        }
 
     def query_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
         """Pinecone has no multi-query: the queries go out together on at most
@@ -639,6 +695,174 @@ class PineconeIndex(ClientRemoteIndex):
         item = {"id": record_id, "values": unit_vector(self._require_dim()), "metadata": metadata}
         index = self._index_or_raise()
         self._call("upsert", partial(index.upsert, vectors=[item], namespace=self.namespace))
+
+    # ---- async twins: native with an AsyncIndex (``aclient=``), else a worker thread -------
+    @property
+    def native_async(self) -> bool:
+        return self._aclient is not None
+
+    async def _aindex(self, *, must_exist: bool = True) -> AsyncIndex | None:
+        """The caller's ``AsyncIndex`` once the index is known to exist at its host; the
+        control plane (exists? ready? which host?) is asked once, on a worker thread."""
+        self._check_open()
+        assert self._aclient is not None
+        if not self._ahost_checked:
+            index = self._index
+            if index is None:
+                index = await asyncio.to_thread(self._data, must_exist=must_exist)
+                if index is None:
+                    return None
+            if index.host.rstrip("/") != self._aclient.host.rstrip("/"):
+                raise InvalidInputError(
+                    f"aclient targets {self._aclient.host!r}, but Pinecone index "
+                    f"{self.index_name!r} is served at {index.host!r}"
+                )
+            self._ahost_checked = True
+        return self._aclient
+
+    async def _aclient_or_raise(self) -> AsyncIndex:
+        aindex = await self._aindex()
+        assert aindex is not None
+        return aindex
+
+    async def _alist_ids(self, prefix: str) -> list[str]:
+        aindex = await self._aclient_or_raise()
+        ids: list[str] = []
+        token: str | None = None
+        while True:
+            page = await self._acall(
+                "list",
+                partial(
+                    aindex.list_paginated,
+                    prefix=prefix or None,
+                    limit=_LIST_PAGE,
+                    pagination_token=token,
+                    namespace=self.namespace,
+                ),
+            )
+            ids.extend(v.id for v in page.vectors if v.id)
+            token = page.pagination.next if page.pagination is not None else None
+            if not token:
+                return ids
+
+    async def _afetch_ids(self, ids: Sequence[str]) -> list[PineconeVector]:
+        aindex = await self._aclient_or_raise()
+        out: list[PineconeVector] = []
+        for chunk in batches(ids, _FETCH_CHUNK):
+            response = await self._acall(
+                "fetch", partial(aindex.fetch, ids=list(chunk), namespace=self.namespace)
+            )
+            out.extend(response.vectors.values())
+        return out
+
+    async def _afetch_filtered(self, flt: dict[str, Any]) -> list[PineconeVector] | None:
+        """Async twin of ``_fetch_filtered`` (same pages, same fallback)."""
+        if not self._filter_fetch:
+            return None
+        aindex = await self._aclient_or_raise()
+        out: list[PineconeVector] = []
+        token: str | None = None
+        while True:
+            try:
+                page = await self._acall(
+                    "fetch_by_metadata",
+                    partial(
+                        aindex.fetch_by_metadata,
+                        filter=flt,
+                        namespace=self.namespace,
+                        limit=_FILTER_PAGE,
+                        pagination_token=token,
+                    ),
+                )
+            except RemoteUnavailableError as exc:
+                cause = exc.__cause__
+                if (
+                    token is None
+                    and isinstance(cause, ApiError)
+                    and cause.status_code in _NO_FILTER_FETCH
+                ):
+                    self._filter_fetch = False
+                    return None
+                raise
+            out.extend(page.vectors.values())
+            token = page.pagination.next if page.pagination is not None else None
+            if not token:
+                return out
+
+    async def _aroute_vectors(self, routes: Sequence[str] | None) -> list[PineconeVector]:
+        """Async twin of ``_route_vectors``."""
+        if routes is None:
+            found = await self._afetch_filtered(_UTTERANCE_FILTER)
+            if found is not None:
+                return found
+            ids = [i for i in await self._alist_ids("") if _UTTERANCE_ID.fullmatch(i)]
+            return await self._afetch_ids(ids)
+        names = list(dict.fromkeys(routes))
+        out: list[PineconeVector] = []
+        for chunk in batches(names, _FILTER_IN):
+            flt = {"$and": [_UTTERANCE_FILTER, {"route": {"$in": list(chunk)}}]}
+            found = await self._afetch_filtered(flt)
+            if found is None:
+                ids = [i for r in chunk for i in await self._alist_ids(route_key(r) + "#")]
+                found = await self._afetch_ids(ids)
+            out.extend(found)
+        return out
+
+    async def aget_utterances(self) -> list[Utterance]:
+        return [p.utterance for p in await self.afetch(with_vectors=False)]
+
+    async def afetch(
+        self, routes: Sequence[str] | None = None, *, with_vectors: bool = True
+    ) -> list[RemotePoint]:
+        if self._aclient is None:
+            return await super().afetch(routes, with_vectors=with_vectors)
+        return _to_points(await self._aroute_vectors(routes), routes, with_vectors)
+
+    async def aquery(
+        self, vector: Vector, limit: int, routes: Sequence[str] | None = None
+    ) -> list[ScoredPoint]:
+        if self._aclient is None:
+            return await super().aquery(vector, limit, routes)
+        q = check_query(vector, limit, self._dim)
+        if routes is not None and not routes:
+            return []
+        aindex = await self._aclient_or_raise()
+        response = await self._acall(
+            "query", partial(aindex.query, **self._query_args(q, limit, routes))
+        )
+        return _scored(response.matches)
+
+    async def aquery_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
+        """Async twin of :meth:`query_batch`: at most ``_QUERY_THREADS`` queries in flight."""
+        if self._aclient is None:
+            return await super().aquery_batch(requests)
+        checked = [(check_query(v, limit, self._dim), limit, r) for v, limit, r in requests]
+        if any(r is None or r for _, _, r in checked):
+            await self._aclient_or_raise()  # ask the control plane once, not per query
+        gate = asyncio.Semaphore(_QUERY_THREADS)
+
+        async def one(
+            vector: Vector, limit: int, routes: Sequence[str] | None
+        ) -> list[ScoredPoint]:
+            async with gate:
+                return await self.aquery(vector, limit, routes)
+
+        # Every query runs to its end (no task left behind); the first failure is raised.
+        done = await asyncio.gather(*(one(*r) for r in requests), return_exceptions=True)
+        for result in done:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in done if not isinstance(r, BaseException)]
+
+    async def aread_meta(self) -> RemoteMeta | None:
+        if self._aclient is None:
+            return await super().aread_meta()
+        if await self._aindex(must_exist=False) is None:
+            return None
+        found = await self._afetch_ids([META_ID])
+        if not found:
+            return None
+        return RemoteMeta.from_json(str(_metadata(found[0])["meta"]))
 
 
 def _check_host(host: object) -> None:

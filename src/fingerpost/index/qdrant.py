@@ -559,22 +559,11 @@ class QdrantIndex(ClientRemoteIndex):
 
     def query_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
         """Every query in ONE ``query_batch_points`` request (up to ``_QUERY_BATCH`` each)."""
-        checked = [(check_query(v, limit, self._dim), limit, r) for v, limit, r in requests]
-        out: list[list[ScoredPoint]] = [[] for _ in checked]
-        live = [i for i, (_, _, r) in enumerate(checked) if r is None or r]
-        if not live:
+        out, chunks = self._batch_requests(requests)
+        if not chunks:
             return out
         client = self._sync()
-        for chunk in batches(live, _QUERY_BATCH):
-            batch = [
-                models.QueryRequest(
-                    query=checked[i][0],
-                    filter=_utterance_filter(checked[i][2]),
-                    limit=checked[i][1],
-                    with_payload=["route", "utterance"],
-                )
-                for i in chunk
-            ]
+        for chunk, batch in chunks:
             responses = self._call(
                 "query_batch_points",
                 partial(client.query_batch_points, self.index_name, requests=batch),
@@ -582,6 +571,31 @@ class QdrantIndex(ClientRemoteIndex):
             for i, response in zip(chunk, responses, strict=True):
                 out[i] = _to_scored(response.points)
         return out
+
+    def _batch_requests(
+        self, requests: Sequence[QueryRequest]
+    ) -> tuple[list[list[ScoredPoint]], list[tuple[Sequence[int], list[models.QueryRequest]]]]:
+        """Empty answers for every query, and the ``query_batch_points`` requests (positions,
+        queries) of those that can match anything (an empty route list matches nothing)."""
+        checked = [(check_query(v, limit, self._dim), limit, r) for v, limit, r in requests]
+        out: list[list[ScoredPoint]] = [[] for _ in checked]
+        live = [i for i, (_, _, r) in enumerate(checked) if r is None or r]
+        chunks = [
+            (
+                chunk,
+                [
+                    models.QueryRequest(
+                        query=checked[i][0],
+                        filter=_utterance_filter(checked[i][2]),
+                        limit=checked[i][1],
+                        with_payload=["route", "utterance"],
+                    )
+                    for i in chunk
+                ],
+            )
+            for chunk in batches(live, _QUERY_BATCH)
+        ]
+        return out, chunks
 
     def query_groups(
         self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int
@@ -596,17 +610,23 @@ class QdrantIndex(ClientRemoteIndex):
         result = self._call(
             "query_points_groups",
             partial(
-                client.query_points_groups,
-                self.index_name,
-                group_by="route",
-                query=q,
-                query_filter=_utterance_filter(routes),
-                limit=n_routes,
-                group_size=per_route,
-                with_payload=["route", "utterance"],
+                client.query_points_groups, **self._groups_args(q, per_route, routes, n_routes)
             ),
         )
         return [hit for group in result.groups for hit in _to_scored(group.hits)]
+
+    def _groups_args(
+        self, q: list[float], per_route: int, routes: Sequence[str] | None, n_routes: int
+    ) -> dict[str, Any]:
+        return {
+            "collection_name": self.index_name,
+            "group_by": "route",
+            "query": q,
+            "query_filter": _utterance_filter(routes),
+            "limit": n_routes,
+            "group_size": per_route,
+            "with_payload": ["route", "utterance"],
+        }
 
     # ---- coordination --------------------------------------------------------------------
     def read_meta(self) -> RemoteMeta | None:
@@ -644,6 +664,10 @@ class QdrantIndex(ClientRemoteIndex):
         self._call("upsert", partial(client.upsert, self.index_name, points=[point], wait=True))
 
     # ---- async twins: native with an AsyncQdrantClient, else a worker thread ---------------
+    @property
+    def native_async(self) -> bool:
+        return self._aclient is not None
+
     async def aget_utterances(self) -> list[Utterance]:
         return [p.utterance for p in await self.afetch(with_vectors=False)]
 
@@ -682,3 +706,37 @@ class QdrantIndex(ClientRemoteIndex):
         return _meta_from(
             await self._acall("retrieve", partial(self._aclient.retrieve, name, ids=[_META_ID]))
         )
+
+    async def aquery_batch(self, requests: Sequence[QueryRequest]) -> list[list[ScoredPoint]]:
+        """Async twin of :meth:`query_batch` (one ``query_batch_points`` per 256 queries)."""
+        if self._aclient is None:
+            return await super().aquery_batch(requests)
+        out, chunks = self._batch_requests(requests)
+        for chunk, batch in chunks:
+            responses = await self._acall(
+                "query_batch_points",
+                partial(self._aclient.query_batch_points, self.index_name, requests=batch),
+            )
+            for i, response in zip(chunk, responses, strict=True):
+                out[i] = _to_scored(response.points)
+        return out
+
+    async def aquery_groups(
+        self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int
+    ) -> list[ScoredPoint] | None:
+        """Async twin of :meth:`query_groups`."""
+        if self._aclient is None:
+            return await super().aquery_groups(vector, per_route, routes, n_routes)
+        if not self._group_by_route:
+            return None
+        q = check_query(vector, per_route, self._dim)
+        if (routes is not None and not routes) or n_routes < 1:
+            return []
+        result = await self._acall(
+            "query_points_groups",
+            partial(
+                self._aclient.query_points_groups,
+                **self._groups_args(q, per_route, routes, n_routes),
+            ),
+        )
+        return [hit for group in result.groups for hit in _to_scored(group.hits)]

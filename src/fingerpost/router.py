@@ -48,7 +48,10 @@ from .engine._decide import (
     query_vector,
     scoring_settings,
 )
-from .engine._remote_scoring import remote_passing_routes_batch
+from .engine._remote_scoring import (
+    aremote_passing_routes_batch,
+    remote_passing_routes_batch,
+)
 from .engine._table import Snapshot
 from .engine._threads import limit_blas_threads
 from .index.base import RemoteIndex
@@ -182,6 +185,7 @@ class SemanticRouter(RemoteMixin):
             max_queue=max_queue,
             on_full=on_full,
             sort_key=_turn_length,
+            resolve=self._resolve_turns,
         )
         self.index: LocalIndex | RemoteIndex = index if index is not None else LocalIndex()
         calibrate, target = calibration_choice(score_threshold, target_fpr, background)
@@ -363,6 +367,28 @@ class SemanticRouter(RemoteMixin):
             )
         ]
 
+    def _native_remote(self) -> bool:
+        """``mirror=False`` on a remote with an async client: async turns await its queries
+        on the event loop instead of holding the worker thread."""
+        return not self._mirror and isinstance(self.index, RemoteIndex) and self.index.native_async
+
+    async def _adecide(
+        self,
+        snap: Snapshot,
+        queries: Vectors,
+        limit: int | None,
+        route_filter: Sequence[str] | None,
+    ) -> list[Any]:
+        """Async twin of ``_decide`` for ``_native_remote`` (the same scoring plan, awaited)."""
+        assert isinstance(self.index, RemoteIndex)
+        cands, thresholds = candidates(snap, route_filter), effective_thresholds(snap)
+        return [
+            format_choices(snap, idx, scores, limit)
+            for idx, scores in await aremote_passing_routes_batch(
+                self.index, snap, queries, cands, thresholds
+            )
+        ]
+
     # ---- async twins: concurrent turns share encoder calls (MicroBatcher) -------------------
     @overload
     async def acall(
@@ -404,7 +430,14 @@ class SemanticRouter(RemoteMixin):
         check_limit(limit)
         check_query_input(text, vector)
         if vector is not None:
-            return self(vector=vector, limit=limit, route_filter=route_filter)
+            if self._mirror:  # no I/O: answer on the loop
+                return self(vector=vector, limit=limit, route_filter=route_filter)
+            query = query_vector(vector, self.encoder.dim)
+            if self._native_remote():
+                return (await self._adecide(self._local.snapshot(), query, limit, route_filter))[0]
+            return await asyncio.to_thread(
+                self, vector=query, limit=limit, route_filter=route_filter
+            )
         turn = _Turn(check_text(text), limit, _filter_key(route_filter))
         return _unwrap(await self._batcher.submit(turn))
 
@@ -441,20 +474,49 @@ class SemanticRouter(RemoteMixin):
 
     def _process_turns(self, turns: list[_Turn]) -> list[Any]:
         """Worker thread: one encoder call for the micro-batch, one snapshot, then each turn's
-        own limit and filter. A bad filter fails its own turns only."""
+        own limit and filter. A bad filter fails its own turns only. On a ``_native_remote``
+        the scoring is left to ``_resolve_turns`` on the event loop (``_Pending`` turns)."""
         queries = self._encode([t.text for t in turns])
         snap = self._local.snapshot()
+        if self._native_remote():
+            return [
+                _Pending(snap, queries[i], t.limit, t.route_filter) for i, t in enumerate(turns)
+            ]
         out: list[Any] = [None] * len(turns)
-        groups: dict[tuple[int | None, tuple[str, ...] | None], list[int]] = {}
-        for i, t in enumerate(turns):
-            groups.setdefault((t.limit, t.route_filter), []).append(i)
-        for (limit, route_filter), idx in groups.items():
+        for (limit, route_filter), idx in _groups(turns).items():
             try:
                 res = self._decide(snap, queries[idx], limit, route_filter)
             except FingerpostError as exc:
                 res = [_Failed(exc)] * len(idx)
             for i, r in zip(idx, res, strict=True):
                 out[i] = r
+        return out
+
+    async def _resolve_turns(self, results: list[Any]) -> list[Any]:
+        """Event loop: score the turns ``_process_turns`` left pending, one scoring plan per
+        snapshot, limit and filter (as the thread groups them), the groups concurrently."""
+        out = list(results)
+        groups: dict[tuple[int, int | None, tuple[str, ...] | None], list[int]] = {}
+        for i, r in enumerate(results):
+            if isinstance(r, _Pending):
+                groups.setdefault((id(r.snap), r.limit, r.route_filter), []).append(i)
+
+        async def score(idx: list[int]) -> None:
+            first: _Pending = results[idx[0]]
+            queries = np.stack([results[i].query for i in idx])
+            try:
+                res = await self._adecide(first.snap, queries, first.limit, first.route_filter)
+            except FingerpostError as exc:
+                res = [_Failed(exc)] * len(idx)
+            for i, r in zip(idx, res, strict=True):
+                out[i] = r
+
+        done = await asyncio.gather(
+            *(score(idx) for idx in groups.values()), return_exceptions=True
+        )
+        for error in done:
+            if isinstance(error, BaseException):
+                raise error
         return out
 
     async def start(self) -> None:
@@ -780,6 +842,23 @@ class _Turn(NamedTuple):
 
 class _Failed(NamedTuple):
     error: FingerpostError
+
+
+class _Pending(NamedTuple):
+    """A turn encoded on the worker thread, to be scored on the event loop."""
+
+    snap: Snapshot
+    query: Vectors
+    limit: int | None
+    route_filter: tuple[str, ...] | None
+
+
+def _groups(turns: Sequence[_Turn]) -> dict[tuple[int | None, tuple[str, ...] | None], list[int]]:
+    """Turn positions by (limit, filter): each group is decided together."""
+    groups: dict[tuple[int | None, tuple[str, ...] | None], list[int]] = {}
+    for i, t in enumerate(turns):
+        groups.setdefault((t.limit, t.route_filter), []).append(i)
+    return groups
 
 
 def _turn_length(turn: _Turn) -> int:

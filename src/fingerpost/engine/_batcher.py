@@ -16,6 +16,10 @@ When to dispatch (the worker has at least one item and nothing in flight):
   waiting item arrived, whichever comes first. Items that queued up while the previous batch
   ran have usually waited longer than the window already and go at once.
 
+With a ``resolve`` step, the batch's results then go to that coroutine on the event loop
+before the callers get them: work that waits on a network (a remote index's async client)
+awaits there instead of holding the worker thread. The batch stays in flight until it ends.
+
 With a ``sort_key`` and more than ``max_batch`` items waiting, everything waiting is sorted by
 key and cut into near-equal chunks, which run one after another before newer items, so each
 call sees similar lengths (less padding) and nothing starves.
@@ -29,7 +33,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -109,6 +113,9 @@ class MicroBatcher(Generic[T, R]):
             more than ``max_batch`` are waiting. It runs on the event loop in ``submit``.
         executor: Where ``process`` runs. By default the batcher owns a one-thread executor,
             created by `start` and shut down by `aclose`; a given executor is never shut down.
+        resolve: An async step on the event loop that maps the results ``process`` returned
+            (those of the items that did not fail) to the final results, same length and
+            order. If it raises, those items fail with its error.
 
     The worker binds to the loop that starts it. If that loop ends without `aclose` (two
     successive ``asyncio.run`` calls), the next ``submit`` on a new loop starts afresh; using
@@ -125,6 +132,7 @@ class MicroBatcher(Generic[T, R]):
         on_full: Literal["raise", "wait"] = "raise",
         sort_key: Callable[[T], int] | None = None,
         executor: concurrent.futures.Executor | None = None,
+        resolve: Callable[[list[R]], Awaitable[list[R]]] | None = None,
     ) -> None:
         if max_batch < 1:
             raise InvalidInputError(f"max_batch must be at least 1, got {max_batch}")
@@ -141,6 +149,7 @@ class MicroBatcher(Generic[T, R]):
         self._on_full = on_full
         self._sort_key = sort_key
         self._given_executor = executor
+        self._resolve = resolve
 
         self._state: BatcherState = "unopened"
         self._close_requested = False
@@ -492,6 +501,8 @@ class MicroBatcher(Generic[T, R]):
         finally:
             self._batches += counts[0]
             self._failed += counts[1]
+        if self._resolve is not None:
+            results = await self._resolved(results)
         for entry, result in zip(batch, results, strict=True):
             request = entry.request
             if request.future.done():  # the caller left, or another batch failed it
@@ -504,6 +515,29 @@ class MicroBatcher(Generic[T, R]):
             if request.remaining == 0:
                 request.future.set_result(request.results)
         self._in_flight = []
+
+    async def _resolved(self, results: list[R | _ItemFailed]) -> list[R | _ItemFailed]:
+        """The ``resolve`` step over the items that did not fail (see the class)."""
+        assert self._resolve is not None
+        ok = [i for i, r in enumerate(results) if not isinstance(r, _ItemFailed)]
+        good: list[R] = [r for r in results if not isinstance(r, _ItemFailed)]
+        if not good:
+            return results
+        done: list[R | _ItemFailed]
+        try:
+            final = await self._resolve(good)
+            if len(final) != len(ok):
+                raise EncoderError(
+                    f"the resolve step returned {len(final)} results for {len(ok)} items"
+                )
+            done = list(final)
+        except Exception as exc:
+            self._failed += 1
+            done = [_ItemFailed(exc)] * len(ok)
+        out = list(results)
+        for i, result in zip(ok, done, strict=True):
+            out[i] = result
+        return out
 
     def _finish(self) -> None:
         """Runs when the worker ends: closed, or cancelled with its loop."""

@@ -14,47 +14,124 @@ trip per turn where the backend groups by route, at most two where it cannot:
   together in ONE more query, filtered to them and sized to all their points.
 
 Then the very same pure ``passing_routes`` decides, over those per-route similarities.
+
+The decisions are written once, as plans (generators) that yield the remote requests they
+need (:class:`Groups`, :class:`Query`, :class:`Batch`) and receive the answers; nothing in a
+plan does I/O. :func:`run_plan` answers a plan with the index's sync methods (the caller's
+thread), :func:`arun_plan` with its async twins (the event loop), so ``__call__`` and
+``acall`` with ``mirror=False`` make the same requests and reach the same answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..index.base import RemoteIndex, ScoredPoint
+from ..index.base import QueryRequest, RemoteIndex, ScoredPoint
 from ..schema import Aggregation
 from ._scoring import passing_routes
 from ._table import Snapshot
 
-__all__ = ["remote_passing_routes", "remote_passing_routes_batch"]
+__all__ = [
+    "Batch",
+    "Groups",
+    "Query",
+    "aremote_passing_routes_batch",
+    "arun_plan",
+    "remote_passing_routes",
+    "remote_passing_routes_batch",
+    "run_plan",
+    "scoring_plan",
+]
 
 MAX_FOLLOW_UP = 10_000  # points one follow-up query may ask for (Pinecone's top_k limit)
 
+Passing: TypeAlias = "tuple[NDArray[np.int64], NDArray[np.float32]]"
 
+
+# ---- the requests a plan yields (answered by run_plan / arun_plan) ---------------------------
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """``RemoteIndex.query_groups``: answered with hits, or ``None`` (cannot group)."""
+
+    vector: NDArray[np.float32]
+    per_route: int
+    routes: Sequence[str] | None
+    n_routes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """``RemoteIndex.query``: answered with hits."""
+
+    vector: NDArray[np.float32]
+    limit: int
+    routes: Sequence[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """``RemoteIndex.query_batch``: answered with one list of hits per request."""
+
+    requests: list[QueryRequest]
+
+
+Ask: TypeAlias = "Groups | Query | Batch"
+Plan: TypeAlias = "Generator[Ask, Any, list[Passing]]"
+
+
+def run_plan(remote: RemoteIndex, plan: Plan) -> list[Passing]:
+    """Answer ``plan``'s requests with the index's sync methods."""
+    try:
+        ask = next(plan)
+        while True:
+            if isinstance(ask, Groups):
+                answer: Any = remote.query_groups(
+                    ask.vector, ask.per_route, ask.routes, ask.n_routes
+                )
+            elif isinstance(ask, Query):
+                answer = remote.query(ask.vector, ask.limit, ask.routes)
+            else:
+                answer = remote.query_batch(ask.requests)
+            ask = plan.send(answer)
+    except StopIteration as done:
+        result: list[Passing] = done.value
+        return result
+
+
+async def arun_plan(remote: RemoteIndex, plan: Plan) -> list[Passing]:
+    """Answer ``plan``'s requests with the index's async twins (same requests, same order)."""
+    try:
+        ask = next(plan)
+        while True:
+            if isinstance(ask, Groups):
+                answer: Any = await remote.aquery_groups(
+                    ask.vector, ask.per_route, ask.routes, ask.n_routes
+                )
+            elif isinstance(ask, Query):
+                answer = await remote.aquery(ask.vector, ask.limit, ask.routes)
+            else:
+                answer = await remote.aquery_batch(ask.requests)
+            ask = plan.send(answer)
+    except StopIteration as done:
+        result: list[Passing] = done.value
+        return result
+
+
+# ---- entry points ----------------------------------------------------------------------------
 def remote_passing_routes(
     remote: RemoteIndex,
     snap: Snapshot,
     query: NDArray[np.float32],
     candidates: NDArray[np.bool_],
     thresholds: NDArray[np.float32],
-) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    k = _per_route(snap)
-    cent = snap.vectors @ query  # one centroid row per route
-    slots = np.flatnonzero(candidates)
-    if slots.size == 0:
-        return slots.astype(np.int64), np.empty(0, dtype=np.float32)
-    names = _names(snap, slots)
-    grouped = remote.query_groups(query, k, names, int(slots.size))
-    if grouped is not None:
-        per_route = _by_route(grouped, k)
-    else:
-        hits = remote.query(query, _first_limit(k), names)
-        per_route, follow = _follow_ups(snap, slots, thresholds, cent, k, hits)
-        for batch, limit in follow:
-            per_route.update(_by_route(remote.query(query, limit, batch), k))
-    return _decide(snap, per_route, slots, thresholds, cent)
+) -> Passing:
+    """One turn's passing routes and scores, from the remote's search (see the module)."""
+    return run_plan(remote, _turn_plan(snap, query, candidates, thresholds))[0]
 
 
 def remote_passing_routes_batch(
@@ -63,23 +140,77 @@ def remote_passing_routes_batch(
     queries: NDArray[np.float32],
     candidates: NDArray[np.bool_],
     thresholds: NDArray[np.float32],
-) -> list[tuple[NDArray[np.int64], NDArray[np.float32]]]:
+) -> list[Passing]:
     """Each turn's ``remote_passing_routes``, with the whole batch's queries sent together:
     every turn's first query in ONE ``RemoteIndex.query_batch``, then every follow-up in one
     more, so a batch costs at most two round trips where the backend has a batch API
     (Qdrant ``query_batch_points``), however many turns it holds. Same answers: the same
     bound decides which routes are read again (see the module)."""
+    return run_plan(remote, scoring_plan(snap, queries, candidates, thresholds))
+
+
+async def aremote_passing_routes_batch(
+    remote: RemoteIndex,
+    snap: Snapshot,
+    queries: NDArray[np.float32],
+    candidates: NDArray[np.bool_],
+    thresholds: NDArray[np.float32],
+) -> list[Passing]:
+    """Async twin of :func:`remote_passing_routes_batch`: the same plan, awaited."""
+    return await arun_plan(remote, scoring_plan(snap, queries, candidates, thresholds))
+
+
+# ---- the plans: every decision, no I/O -------------------------------------------------------
+def scoring_plan(
+    snap: Snapshot,
+    queries: NDArray[np.float32],
+    candidates: NDArray[np.bool_],
+    thresholds: NDArray[np.float32],
+) -> Plan:
+    """The plan of :func:`remote_passing_routes_batch` (one turn: the single-turn plan)."""
     if len(queries) == 1:
-        return [remote_passing_routes(remote, snap, queries[0], candidates, thresholds)]
+        return _turn_plan(snap, queries[0], candidates, thresholds)
+    return _batch_plan(snap, queries, candidates, thresholds)
+
+
+def _turn_plan(
+    snap: Snapshot,
+    query: NDArray[np.float32],
+    candidates: NDArray[np.bool_],
+    thresholds: NDArray[np.float32],
+) -> Plan:
+    k = _per_route(snap)
+    cent = snap.vectors @ query  # one centroid row per route
+    slots = np.flatnonzero(candidates)
+    if slots.size == 0:
+        return [(slots.astype(np.int64), np.empty(0, dtype=np.float32))]
+    names = _names(snap, slots)
+    grouped = yield Groups(query, k, names, int(slots.size))
+    if grouped is not None:
+        per_route = _by_route(grouped, k)
+    else:
+        hits = yield Query(query, _first_limit(k), names)
+        per_route, follow = _follow_ups(snap, slots, thresholds, cent, k, hits)
+        for batch, limit in follow:
+            per_route.update(_by_route((yield Query(query, limit, batch)), k))
+    return [_decide(snap, per_route, slots, thresholds, cent)]
+
+
+def _batch_plan(
+    snap: Snapshot,
+    queries: NDArray[np.float32],
+    candidates: NDArray[np.bool_],
+    thresholds: NDArray[np.float32],
+) -> Plan:
     slots = np.flatnonzero(candidates)
     if slots.size == 0 or len(queries) == 0:
         return [(slots.astype(np.int64), np.empty(0, dtype=np.float32))] * len(queries)
     k = _per_route(snap)
     cents = queries @ snap.vectors.T  # (turns, routes): centroid similarities
     names = _names(snap, slots)
-    first = remote.query_batch([(q, _first_limit(k), names) for q in queries])
+    first = yield Batch([(q, _first_limit(k), names) for q in queries])
     per_route: list[dict[str, list[float]]] = []
-    more: list[tuple[NDArray[np.float32], int, Sequence[str] | None]] = []
+    more: list[QueryRequest] = []
     owner: list[int] = []
     for t, hits in enumerate(first):
         got, follow = _follow_ups(snap, slots, thresholds, cents[t], k, hits)
@@ -87,7 +218,8 @@ def remote_passing_routes_batch(
         for batch, limit in follow:
             more.append((queries[t], limit, batch))
             owner.append(t)
-    for t, hits in zip(owner, remote.query_batch(more) if more else [], strict=True):
+    answers = (yield Batch(more)) if more else []
+    for t, hits in zip(owner, answers, strict=True):
         per_route[t].update(_by_route(hits, k))
     return [_decide(snap, per_route[t], slots, thresholds, cents[t]) for t in range(len(queries))]
 

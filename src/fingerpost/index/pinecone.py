@@ -854,6 +854,12 @@ class PineconeIndex(ClientRemoteIndex):
                 raise result
         return [r for r in done if not isinstance(r, BaseException)]
 
+    async def aquery_groups(
+        self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int
+    ) -> list[ScoredPoint] | None:
+        """Pinecone cannot group by a metadata field (as :meth:`query_groups`): no request."""
+        return None
+
     async def aread_meta(self) -> RemoteMeta | None:
         if self._aclient is None:
             return await super().aread_meta()

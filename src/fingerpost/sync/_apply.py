@@ -28,6 +28,7 @@ sync) again converges.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -731,6 +732,33 @@ class RemoteSync:
         present = {r.name for r in routes}
         self.local.apply(add=adds, delete=[n for n in scope if n not in present], replace=True)
         self.local_version = meta.version
+
+    # ---- async reads (native where the remote has an async client) ------------------------
+    async def ais_synced_fast(self) -> bool | None:
+        """Async :meth:`is_synced_fast`: the version record comes from the remote's
+        ``aread_meta`` (a native coroutine with an async client), the compare is local.
+
+        ``None``: undecided, because the mirror changed during the read or a writer holds
+        it; the caller then asks :meth:`is_synced` on a thread. The event loop never waits
+        on the mirror lock (it is only tried) or on hashing the mirror (done on a thread).
+        """
+        if self._bound is None:
+            await asyncio.to_thread(self.bind)
+        snap, version = self.local.snapshot(), self.local_version
+        if "content_hash" not in snap.cache:
+            await asyncio.to_thread(self.local_hash)
+        meta = await self.remote.aread_meta() or RemoteMeta(self.encoder_name, self.encoder_dim)
+        if not self._mirror_lock.acquire(blocking=False):
+            return None
+        try:
+            if self.local.snapshot() is not snap or self.local_version != version:
+                return None
+            if meta.pending or meta.content_hash != self.local_hash():
+                return False
+            self.local_version = meta.version
+            return True
+        finally:
+            self._mirror_lock.release()
 
 
 def _bounded(changes: tuple[ChangeEntry, ...]) -> tuple[ChangeEntry, ...]:

@@ -104,15 +104,32 @@ class RemoteMixin:
         return self._fit_target.refresh()
 
     async def async_sync(self, sync_mode: SyncMode) -> list[str]:
+        """Async twin of :meth:`sync`, on a worker thread: a write holds the remote lease
+        and the mirror lock across many requests, and the lease is renewed by a thread."""
         return await asyncio.to_thread(self.sync, sync_mode)
 
     async def async_is_synced(self) -> bool:
-        return await asyncio.to_thread(self.is_synced)
+        """Async twin of :meth:`is_synced`. The hash compare awaits the remote's
+        ``aread_meta`` (native with an async client: no thread); the diff that decides
+        otherwise runs on a worker thread."""
+        remote = self._remote
+        if remote is None:
+            return True
+        fast = await remote.ais_synced_fast()
+        if fast:
+            return True
+        if fast is None:  # the mirror moved during the read: ask again, whole
+            return await asyncio.to_thread(self.is_synced)
+        return await asyncio.to_thread(lambda: not remote.diff().to_utterance_str())
 
     async def aget_utterance_diff(self, include_metadata: bool = False) -> list[str]:
+        """Async twin of :meth:`get_utterance_diff`, on a worker thread (a diff reads routes
+        and compares them; the reads are a small part)."""
         return await asyncio.to_thread(self.get_utterance_diff, include_metadata)
 
     async def arefresh(self) -> bool:
+        """Async twin of :meth:`refresh`, on a worker thread (it updates the mirror under
+        the mirror lock, which the event loop must never wait on)."""
         return await asyncio.to_thread(self.refresh)
 
 

@@ -217,8 +217,12 @@ class QdrantIndex(ClientRemoteIndex):
         url: Server URL, e.g. ``"http://localhost:6333"`` or a Qdrant Cloud URL.
         api_key: Server API key.
         client: A ``QdrantClient`` to use; the caller keeps ownership (it is not closed).
-        aclient: An ``AsyncQdrantClient`` on the same server, for native async reads (not
-            closed either). Alone, it also yields the sync client (from its init options).
+        aclient: An ``AsyncQdrantClient`` on the same server, for native async reads and
+            queries (``afetch``, ``aquery``, ``aquery_batch``, ``aquery_groups``,
+            ``aread_meta``, and through them ``SemanticRouter.acall``/``abatch`` with
+            ``mirror=False`` and ``async_is_synced``). The caller owns it (it is not closed
+            here) and uses it on one event loop. Alone, it also yields the sync client (from
+            its init options). Not with an embedded Qdrant, which two clients cannot open.
         retries: Retries of a call that failed transiently (dropped connection, timeout,
             408/429/5xx) before ``RemoteUnavailableError``.
         backoff: First retry delay in seconds; doubles per retry (jittered, capped at 5 s).

@@ -83,7 +83,7 @@ class GateCache:
                     chunk = list(keys[i : i + _CHUNK])
                     marks = ",".join("?" * len(chunk))
                     rows = con.execute(
-                        f"SELECT key, gate FROM gates WHERE key IN ({marks})",  # noqa: S608
+                        f"SELECT key, gate FROM gates WHERE key IN ({marks})",
                         chunk,
                     )
                     for key, blob in rows:

@@ -232,3 +232,58 @@ def test_manifest_round_trips_through_the_pinecone_client(monkeypatch: pytest.Mo
         assert b._remote.remote_digests(meta) == route_digests(b.routes)  # type: ignore[union-attr]
         srv.faults.reset_counters()  # type: ignore[attr-defined]
         assert make(None).is_synced() is True
+
+
+@pytest.mark.parametrize(
+    ("description", "schemas", "metadata", "threshold"),
+    [
+        (None, None, {}, None),
+        ('desc ü "q"', [{"name": "f", "b": [1, 2.5, None]}], {"z": 1, "a": {"y": "é"}}, 0.3),
+        ("x", None, {"k": True, "n": None}, 1.0),
+    ],
+)
+def test_route_item_keys_equal_the_per_utterance_keys(
+    description: Any, schemas: Any, metadata: Any, threshold: Any
+) -> None:
+    """The hash encodes a route's fields once (route_item_keys); it must give exactly the
+    keys the diff builds per utterance, or hash and diff would disagree."""
+    from fingerpost._content import content_key, fields_key, route_item_keys
+
+    texts = ['a "quoted" \\ back', "ünïcödé 中文 \n\t", "plain", "\u2028 sep", "emoji 😀", "</x>"]
+    name = 'röute "x"'
+    got = route_item_keys(name, texts, description, schemas, metadata, threshold)
+    assert got == [fields_key(name, t, description, schemas, metadata, threshold) for t in texts]
+    route = Route(
+        name=name,
+        utterances=texts,
+        description=description,
+        function_schemas=schemas,
+        metadata=metadata,
+        score_threshold=threshold,
+    )
+    assert got == [content_key(u) for u in RouterConfig(routes=[route]).to_utterances()]
+
+
+def test_decoding_many_points_validates_each_route_once_and_equals_one_by_one() -> None:
+    from fingerpost.index.base import decode_payload, encode_payload
+
+    route = Route(
+        name="r",
+        utterances=["a", "b", "c"],
+        description="d",
+        metadata={"k": [1, 2]},
+        function_schemas=[{"name": "f"}],
+        score_threshold=0.4,
+    )
+    other = Route(name="s", utterances=["a", "z"])
+    utts = RouterConfig(routes=[route, other]).to_utterances()
+    memo: dict[Any, Any] = {}
+    decoded = [decode_payload(encode_payload(u), memo) for u in utts]
+    assert decoded == [decode_payload(encode_payload(u)) for u in utts] == utts
+    assert len(memo) == 2  # one validated template per route
+    # a payload with an unhashable field (not written by fingerpost) still decodes or fails typed
+    odd = {**encode_payload(utts[0]), "description": ["not", "a", "string"]}
+    from fingerpost import InvalidInputError
+
+    with pytest.raises(InvalidInputError):
+        decode_payload(odd, memo)

@@ -5,7 +5,9 @@ HTTP requests answered by the loopback servers otherwise."""
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -96,12 +98,29 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
             m.close()
 
 
+@contextmanager
+def own_cache_dir() -> Iterator[None]:
+    before = os.environ.get("FINGERPOST_CACHE_DIR")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["FINGERPOST_CACHE_DIR"] = cache
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("FINGERPOST_CACHE_DIR", None)
+            else:
+                os.environ["FINGERPOST_CACHE_DIR"] = before
+
+
 def sync_costs(
     model: OnnxEncoder, table: dict, data: dict, kind: str, per_intent: int | None = None
 ) -> dict[str, Any]:
     routes = clinc_routes(data["train"], per_intent)
     out: dict[str, Any] = {"remote": kind, "utterances": sum(len(r.utterances) for r in routes)}
-    with remote(kind) as rem:
+    # A cache directory of this run's own: the restart finds what the first agent on this
+    # machine kept there (gates, its routes' vectors), nothing from earlier runs (the changed
+    # utterances are new to it).
+    with own_cache_dir(), remote(kind) as rem:
         enc = CachedEncoder(model, dict(table))
         t = time.perf_counter()
         r = SemanticRouter(routes=routes, encoder=enc, index=rem.make(), auto_sync="local")

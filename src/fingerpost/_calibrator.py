@@ -10,7 +10,7 @@ routes); a record whose key differs (another process changed the route, other se
 another :data:`GATE_VERSION`) or that fails its digest is refitted from the background's
 vectors (shipped for the default encoder, else kept in the store or the cache directory;
 never re-encoded). A router without a store keeps its gates in the cache directory
-(``_gate_cache``), so a new process (a restart, a CLI call) reads them instead of refitting.
+(``_disk_cache``), so a new process (a restart, a CLI call) reads them instead of refitting.
 A config is reloaded by refitting, or from that cache.
 
 Precedence: a route's own ``score_threshold`` (explicit, or written by ``fit``) wins and its
@@ -32,8 +32,8 @@ import numpy as np
 
 from ._background import Background, background_vectors, make_background
 from ._calibration import DEFAULT_TARGET_FPR, Gate, background_grams, check_target_fpr, fit_gate
+from ._disk_cache import DiskCache, gate_cache
 from ._exceptions import InvalidInputError
-from ._gate_cache import GateCache, gate_cache
 from ._gate_codec import decode_gate, encode_gate
 from ._types import F32
 from .encoders.base import DenseEncoder
@@ -88,8 +88,8 @@ class Calibrator:
         # a store may keep the background's vectors: get() -> record or None, put(record)
         self.stored_vectors: tuple[Callable[[], Any], Callable[[Any], None]] | None = None
         self.encoded_background = 0  # times this calibrator encoded the background (tests)
-        # gates kept across processes for a router without a store (``_gate_cache``)
-        self.disk: GateCache | None = None
+        # gates kept across processes for a router without a store (``_disk_cache``)
+        self.disk: DiskCache | None = None
         self._stored = False  # the store holds the background's vectors (checked once)
         # the encoded part of a key that depends on the settings and target only
         self._key_heads: dict[tuple[ScoringSettings, float], Any] = {}
@@ -217,7 +217,7 @@ class Calibrator:
         return gates, records
 
     @staticmethod
-    def _from_disk(disk: GateCache, keys: Sequence[str]) -> None:
+    def _from_disk(disk: DiskCache, keys: Sequence[str]) -> None:
         """Load into the memo the gates ``disk`` keeps for the ``keys`` the memo lacks (a
         damaged record is left out: its gate is refitted)."""
         with _memo_lock:

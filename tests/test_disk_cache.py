@@ -1,5 +1,7 @@
-"""Gates of routers without a store are kept in the cache directory (issue 13: a restart of
-an in-memory router, an agent mirroring a remote, refitted every calibrated route's gate)."""
+"""Derived data kept in the cache directory (issue 13): gates of routers without a store (a
+restart of an in-memory router, an agent mirroring a remote, refitted every calibrated
+route's gate) and the route vectors of routers booting over a remote (a restart read every
+vector of the remote)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fingerpost import Route, SemanticRouter, _calibrator, _gate_cache
+from fingerpost import Route, SemanticRouter, _calibrator, _disk_cache
 from fingerpost.encoders.testing import HashEncoder
 
 from .test_calibration import ORDINARY, fresh, gates_of
@@ -81,12 +83,12 @@ def test_a_damaged_cached_gate_is_refitted_not_trusted(
     bg = fresh(ORDINARY, "gate-cache-damaged")
     a = SemanticRouter(routes=_routes(), encoder=HashEncoder(), background=bg)
     with sqlite3.connect(cache / "gates.sqlite") as con:
-        rows = con.execute("SELECT key, gate FROM gates").fetchall()
+        rows = con.execute("SELECT key, value FROM blobs").fetchall()
         assert len(rows) == 3
         for key, blob in rows:  # flip one byte in the middle of every record
             bad = bytearray(blob)
             bad[len(bad) // 2] ^= 0xFF
-            con.execute("UPDATE gates SET gate = ? WHERE key = ?", (bytes(bad), key))
+            con.execute("UPDATE blobs SET value = ? WHERE key = ?", (bytes(bad), key))
     monkeypatch.setattr(_calibrator, "_memo", {})
     b = SemanticRouter(routes=_routes(), encoder=HashEncoder(), background=bg)
     assert len(fits) == 6  # every damaged record refitted
@@ -106,16 +108,16 @@ def test_an_unusable_cache_costs_a_refit_and_one_warning_never_an_error(
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the cache directory should be")
     monkeypatch.setenv("FINGERPOST_CACHE_DIR", str(blocked))
-    monkeypatch.setattr(_gate_cache, "_warned", set())
+    monkeypatch.setattr(_disk_cache, "_warned", set())
     bg = fresh(ORDINARY, "gate-cache-blocked")
-    with caplog.at_level(logging.WARNING, logger="fingerpost.calibration"):
+    with caplog.at_level(logging.WARNING, logger="fingerpost.cache"):
         r = SemanticRouter(routes=_routes(), encoder=HashEncoder(), background=bg)
         monkeypatch.setattr(_calibrator, "_memo", {})
         SemanticRouter(routes=_routes(), encoder=HashEncoder(), background=bg)
     assert len(fits) == 6
     assert r("who should I vote for").name == "politics"
-    warnings = [m for m in caplog.messages if "gate cache" in m]
-    assert len(warnings) == 1, warnings
+    warnings = [m for m in caplog.messages if "gates.sqlite" in m]
+    assert len(warnings) == 1, "\n".join(warnings)
 
 
 def test_the_cache_can_be_turned_off(
@@ -130,17 +132,13 @@ def test_the_cache_can_be_turned_off(
     assert not (cache / "gates.sqlite").exists()
 
 
-def test_the_cache_keeps_only_the_rows_written_last(
-    cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_gate_cache, "MAX_ROWS", 5)
-    disk = _gate_cache.gate_cache()
-    assert disk is not None
-    disk.put_many([(f"k{i}", bytes([i])) for i in range(4)])
-    disk.put_many([(f"k{i}", bytes([i])) for i in range(4, 8)])
-    disk.put_many([("k0", None)])  # rewritten: now among the newest
+def test_the_cache_keeps_the_records_written_last_within_its_budget(cache: Path) -> None:
+    disk = _disk_cache.DiskCache(cache / "small.sqlite", max_bytes=5 * (100 + 64))
+    disk.put_many([(f"k{i}", bytes([i]) * 100) for i in range(4)])
+    disk.put_many([(f"k{i}", bytes([i]) * 100) for i in range(4, 8)])
+    disk.put_many([("k0", None)])  # rewritten (now "no value"): among the newest
     kept = disk.get_many([f"k{i}" for i in range(8)])
-    assert kept == {"k0": None, "k4": b"\x04", "k5": b"\x05", "k6": b"\x06", "k7": b"\x07"}
+    assert kept == {"k0": None, **{f"k{i}": bytes([i]) * 100 for i in range(4, 8)}}
 
 
 def test_a_second_process_boots_from_the_first_ones_gates(cache: Path) -> None:
@@ -171,3 +169,51 @@ def test_a_second_process_boots_from_the_first_ones_gates(cache: Path) -> None:
     assert outs[0]["fits"] == 4
     assert outs[1]["fits"] == 0
     assert outs[0]["calibration"] == outs[1]["calibration"]
+
+
+def _mirror(router: SemanticRouter) -> dict[str, np.ndarray]:
+    snap = router._local.snapshot()
+    out = {}
+    for r in snap.live_routes():
+        rows = snap.route_vectors(r.name)
+        assert rows is not None
+        out[r.name] = np.array(rows)
+    return out
+
+
+def test_a_restart_over_a_remote_takes_this_machines_vectors_and_reads_the_rest(
+    cache: Path,
+) -> None:
+    from tests.sync.memory_remote import MemoryRemote
+
+    remote = MemoryRemote()
+    enc = HashEncoder(name="vector-cache-hash")
+    a = SemanticRouter(routes=_routes(), encoder=enc, index=remote, auto_sync="local")
+    assert (cache / "vectors.sqlite").exists()
+    remote.fetches.clear()
+    before = enc.encoded
+    b = SemanticRouter(routes=_routes(), encoder=enc, index=remote, auto_sync="local")
+    assert remote.fetches == [] and enc.encoded == before  # all from the cache directory
+    mirror_a = _mirror(a)
+    assert {k: v.tolist() for k, v in _mirror(b).items()} == {
+        k: v.tolist() for k, v in mirror_a.items()
+    }
+    # damaged records are read from the remote again, never trusted
+    with sqlite3.connect(cache / "vectors.sqlite") as con:
+        for key, blob in con.execute("SELECT key, value FROM blobs").fetchall():
+            bad = bytearray(blob)
+            bad[0] ^= 0x40
+            con.execute("UPDATE blobs SET value = ? WHERE key = ?", (bytes(bad), key))
+    c = SemanticRouter(routes=_routes(), encoder=enc, index=remote, auto_sync="local")
+    assert remote.fetches == [tuple(r.name for r in _routes())]
+    assert enc.encoded == before
+    assert {k: v.tolist() for k, v in _mirror(c).items()} == {
+        k: v.tolist() for k, v in mirror_a.items()
+    }
+    # another encoder's vectors are never taken: its router encodes what the remote lacks
+    other = HashEncoder(name="vector-cache-other", dim=enc.dim)
+    remote2 = MemoryRemote()
+    SemanticRouter(
+        routes=_routes(), encoder=other, index=remote2, auto_sync="local", score_threshold=0.4
+    )
+    assert other.encoded == sum(len(r.utterances) for r in _routes())

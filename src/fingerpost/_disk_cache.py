@@ -33,19 +33,25 @@ import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._background import cache_dir
 from ._types import F32
 
+if TYPE_CHECKING:
+    from .schema import Route
+
 __all__ = [
     "GATE_BYTES",
     "VECTOR_BYTES",
     "DiskCache",
+    "cached_route_vectors",
     "decode_rows",
     "encode_rows",
     "gate_cache",
+    "keep_route_vectors",
     "vector_cache",
     "vectors_key",
 ]
@@ -188,3 +194,29 @@ def decode_rows(blob: bytes | None, key: str, n: int, dim: int) -> F32 | None:
         return None
     rows = np.frombuffer(blob, dtype="<f4", count=n * dim).reshape(n, dim).astype(np.float32)
     return rows if np.isfinite(rows).all() else None
+
+
+def cached_route_vectors(
+    disk: DiskCache, encoder_name: str, dim: int, routes: Sequence[Route]
+) -> dict[str, F32]:
+    """The vectors ``disk`` keeps for ``routes`` (one row per utterance), by route name;
+    routes it lacks, or whose record is damaged, are missing."""
+    keys = {r.name: vectors_key(encoder_name, dim, r.utterances) for r in routes}
+    blobs = disk.get_many(list(dict.fromkeys(keys.values())))
+    found: dict[str, F32] = {}
+    for r in routes:
+        rows = decode_rows(blobs.get(keys[r.name]), keys[r.name], len(r.utterances), dim)
+        if rows is not None:
+            found[r.name] = rows
+    return found
+
+
+def keep_route_vectors(
+    disk: DiskCache, encoder_name: str, dim: int, pairs: Iterable[tuple[Route, F32]]
+) -> None:
+    """Keep each route's vectors (one row per utterance) for the next process."""
+    records = []
+    for route, rows in pairs:
+        key = vectors_key(encoder_name, dim, route.utterances)
+        records.append((key, encode_rows(rows, key)))
+    disk.put_many(records)

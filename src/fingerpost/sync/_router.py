@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._disk_cache import DiskCache, decode_rows, encode_rows, vector_cache, vectors_key
+from .._disk_cache import cached_route_vectors, keep_route_vectors, vector_cache
 from .._exceptions import FingerpostError, InvalidInputError
 from .._types import Vectors
 from ..index.base import RemoteIndex
@@ -57,50 +57,30 @@ class RemoteMixin:
             routes = []
         RouterConfig(routes=routes)
         cache: dict[str, Vectors] = {}
+        remote = self._remote
         disk = vector_cache() if auto_sync is not None else None
-        kept = set() if disk is None else self._disk_vectors(disk, routes, cache)
+        found = (
+            {}
+            if disk is None
+            else cached_route_vectors(disk, remote.encoder_name, remote.encoder_dim, routes)
+        )
+        for r in routes:
+            if r.name in found:
+                cache.update(zip(r.utterances, found[r.name], strict=True))
         if auto_sync is not None:
             # Reuse the remote's vectors: only utterances nobody has embedded get encoded. With
-            # the cache directory's vectors, only the routes this machine lacks are read.
-            lacking = None if disk is None else [r.name for r in routes if r.name not in kept]
-            for p in self._remote.boot_points(lacking):
+            # this machine's cached vectors, only the routes it lacks are read.
+            lacking = None if disk is None else [r.name for r in routes if r.name not in found]
+            for p in remote.boot_points(lacking):
                 if p.vector is not None:
                     cache.setdefault(p.utterance.utterance, np.asarray(p.vector, dtype=np.float32))
         adds = self._with_vectors(routes, cache)
         self._local.apply(add=adds, persist=False)
         if disk is not None:
-            disk.put_many(
-                (key, encode_rows(vecs, key))
-                for r, vecs in adds
-                if r.name not in kept
-                for key in [self._vectors_key(r)]
-            )
+            new = [(r, v) for r, v in adds if r.name not in found]
+            keep_route_vectors(disk, remote.encoder_name, remote.encoder_dim, new)
         if auto_sync is not None:
-            self._remote.sync(auto_sync, self._encode, fast=True)
-
-    def _vectors_key(self, route: Route) -> str:
-        assert self._remote is not None
-        return vectors_key(self._remote.encoder_name, self._remote.encoder_dim, route.utterances)
-
-    def _remote_dim(self) -> int:
-        assert self._remote is not None
-        return self._remote.encoder_dim
-
-    def _disk_vectors(
-        self, disk: DiskCache, routes: Sequence[Route], cache: dict[str, Vectors]
-    ) -> set[str]:
-        """Fill ``cache`` (text -> vector) from the vectors ``disk`` keeps for ``routes``;
-        the names of the routes found whole."""
-        keys = {r.name: self._vectors_key(r) for r in routes}
-        blobs = disk.get_many(list(dict.fromkeys(keys.values())))
-        found: set[str] = set()
-        for r in routes:
-            key = keys[r.name]
-            rows = decode_rows(blobs.get(key), key, len(r.utterances), self._remote_dim())
-            if rows is not None:
-                cache.update(zip(r.utterances, rows, strict=True))
-                found.add(r.name)
-        return found
+            remote.sync(auto_sync, self._encode, fast=True)
 
     # ---- sync with a remote index -------------------------------------------------------------
     def _need_remote(self) -> RemoteSync:

@@ -5,7 +5,9 @@ HTTP requests answered by the loopback servers otherwise."""
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -15,7 +17,7 @@ from typing import Any
 
 from _data import CachedEncoder, clinc_routes, median_ms
 
-from fingerpost import SemanticRouter
+from fingerpost import SemanticRouter, _calibrator
 from fingerpost.encoders import OnnxEncoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -47,6 +49,28 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
         yield _Remote(lambda: idx, lambda: sum(calls.values()), calls.clear)
         idx.close()
         return
+    if kind == "pinecone-test-server":
+        # In a child process, as a real server would be: in this one its JSON encoding would
+        # hold the GIL the client needs (a restart read 16,000 vectors: 4.4 s in-process).
+        from tests.servers._http import ServerProcess
+
+        args = ["--api-key", "k", "--latency", str(latency)]
+        with ServerProcess("tests.servers.pinecone_server", args) as proc:
+            made_p: list[Any] = []
+
+            def make_p() -> Any:
+                made_p.append(
+                    PineconeIndex(index_name="bench", api_key="k", host=proc.url, timeout=120)
+                )
+                return made_p[-1]
+
+            def reset() -> None:
+                proc.reset_counters()
+
+            yield _Remote(make_p, lambda: int(proc.stats()["requests_total"]), reset)
+            for m in made_p:
+                m.close()
+        return
     if kind == "qdrant-rest":
         from tests.servers.qdrant_rest import QdrantTestServer as Server
 
@@ -74,12 +98,29 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
             m.close()
 
 
+@contextmanager
+def own_cache_dir() -> Iterator[None]:
+    before = os.environ.get("FINGERPOST_CACHE_DIR")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["FINGERPOST_CACHE_DIR"] = cache
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("FINGERPOST_CACHE_DIR", None)
+            else:
+                os.environ["FINGERPOST_CACHE_DIR"] = before
+
+
 def sync_costs(
     model: OnnxEncoder, table: dict, data: dict, kind: str, per_intent: int | None = None
 ) -> dict[str, Any]:
     routes = clinc_routes(data["train"], per_intent)
     out: dict[str, Any] = {"remote": kind, "utterances": sum(len(r.utterances) for r in routes)}
-    with remote(kind) as rem:
+    # A cache directory of this run's own: the restart finds what the first agent on this
+    # machine kept there (gates, its routes' vectors), nothing from earlier runs (the changed
+    # utterances are new to it).
+    with own_cache_dir(), remote(kind) as rem:
         enc = CachedEncoder(model, dict(table))
         t = time.perf_counter()
         r = SemanticRouter(routes=routes, encoder=enc, index=rem.make(), auto_sync="local")
@@ -100,6 +141,11 @@ def sync_costs(
             for i, r in enumerate(routes)
         ]
         enc2 = CachedEncoder(model, {})  # empty cache: every embedding is counted
+        # A new process on the same machine: no gate in memory (those of unchanged routes are
+        # in the cache directory's gates.sqlite, as after any earlier run); the model loaded
+        # before the clock starts, as semantic-router's is (its load is reported apart).
+        _calibrator._memo.clear()
+        model.encode(["warm up"])
         rem.reset()
         t = time.perf_counter()
         r2 = SemanticRouter(routes=changed, encoder=enc2, index=rem.make(), auto_sync="local")

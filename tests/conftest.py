@@ -25,9 +25,11 @@ CHITCHAT = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _background_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Background vectors (calibration) are cached in a temporary directory, never in ~."""
+    """The cache directory (background vectors, gates, route vectors) is a temporary one of
+    each test's own, never ~: what one test leaves there must not change what another
+    reads from a remote or fits (the in-process memos still span tests)."""
     old = os.environ.get("FINGERPOST_CACHE_DIR")
     os.environ["FINGERPOST_CACHE_DIR"] = str(tmp_path_factory.mktemp("fingerpost-cache"))
     yield

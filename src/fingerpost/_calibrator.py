@@ -9,7 +9,9 @@ so a cold boot reads the gates instead of refitting them (milliseconds each, tim
 routes); a record whose key differs (another process changed the route, other settings,
 another :data:`GATE_VERSION`) or that fails its digest is refitted from the background's
 vectors (shipped for the default encoder, else kept in the store or the cache directory;
-never re-encoded). A config is reloaded by refitting.
+never re-encoded). A router without a store keeps its gates in the cache directory
+(``_disk_cache``), so a new process (a restart, a CLI call) reads them instead of refitting.
+A config is reloaded by refitting, or from that cache.
 
 Precedence: a route's own ``score_threshold`` (explicit, or written by ``fit``) wins and its
 gate is unused; else the route passes at the router's ``score_threshold`` or through its
@@ -30,6 +32,7 @@ import numpy as np
 
 from ._background import Background, background_vectors, make_background
 from ._calibration import DEFAULT_TARGET_FPR, Gate, background_grams, check_target_fpr, fit_gate
+from ._disk_cache import DiskCache, gate_cache
 from ._exceptions import InvalidInputError
 from ._gate_codec import decode_gate, encode_gate
 from ._types import F32
@@ -85,6 +88,8 @@ class Calibrator:
         # a store may keep the background's vectors: get() -> record or None, put(record)
         self.stored_vectors: tuple[Callable[[], Any], Callable[[Any], None]] | None = None
         self.encoded_background = 0  # times this calibrator encoded the background (tests)
+        # gates kept across processes for a router without a store (``_disk_cache``)
+        self.disk: DiskCache | None = None
         self._stored = False  # the store holds the background's vectors (checked once)
         # the encoded part of a key that depends on the settings and target only
         self._key_heads: dict[tuple[ScoringSettings, float], Any] = {}
@@ -164,14 +169,24 @@ class Calibrator:
         """
         gates: dict[str, Gate] = {}
         records: dict[str, tuple[str, bytes | None] | None] = {}
-        for route, vecs in items:
+        pairs = list(items)
+        keys = [
+            self.key(route, settings)
+            if route.score_threshold is None and vecs.shape[0] == len(route.utterances)
+            else None
+            for route, vecs in pairs
+        ]
+        disk = self.disk if stored is None else None
+        if disk is not None:
+            self._from_disk(disk, [k for k in keys if k is not None])
+        fitted: list[tuple[str, bytes | None]] = []
+        for (route, vecs), key in zip(pairs, keys, strict=True):
             name = route.name
             old = None if stored is None else stored.get(name)
-            if route.score_threshold is not None or vecs.shape[0] != len(route.utterances):
+            if key is None:
                 if stored is None or old is not None:
                     records[name] = None
                 continue
-            key = self.key(route, settings)
             with _memo_lock:
                 known = key in _memo
                 hit = _memo.get(key)
@@ -190,11 +205,32 @@ class Calibrator:
                 hit = fit_gate(vecs, bg, settings, self.target(route), self._grams(bg))
                 with _memo_lock:
                     _memo[key] = hit
+                kept_record = self._record(key, hit) if disk is not None else None
+                if kept_record is not None:
+                    fitted.append(kept_record)
             if hit is not None:
                 gates[name] = hit
             if stored is None or not kept or damaged or (hit is None) != (saved is None):
                 records[name] = self._record(key, hit)
+        if disk is not None:
+            disk.put_many(fitted)
         return gates, records
+
+    @staticmethod
+    def _from_disk(disk: DiskCache, keys: Sequence[str]) -> None:
+        """Load into the memo the gates ``disk`` keeps for the ``keys`` the memo lacks (a
+        damaged record is left out: its gate is refitted)."""
+        with _memo_lock:
+            missing = [k for k in dict.fromkeys(keys) if k not in _memo]
+        found: dict[str, Gate | None] = {}
+        for key, blob in disk.get_many(missing).items():
+            gate = None if blob is None else decode_gate(blob, key)
+            if blob is None or gate is not None:
+                found[key] = gate
+        if found:
+            with _memo_lock:
+                for key, gate in found.items():
+                    _memo.setdefault(key, gate)
 
     @staticmethod
     def _record(key: str, gate: Gate | None) -> tuple[str, bytes | None] | None:
@@ -253,7 +289,9 @@ def make_calibrator(
     background's vectors once they are computed)."""
     cal = Calibrator(encoder, make_background(background), target_fpr, encode)
     meta = local.store_meta()
-    if meta is not None:
+    if meta is None:
+        cal.disk = gate_cache()  # no store to keep gates in: the cache directory does
+    else:
         get, put = meta
         key = f"background_vectors/{encoder.name}/{cal.background.id}"
         cal.stored_vectors = (lambda: get(key), lambda record: put(key, record))

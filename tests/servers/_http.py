@@ -294,6 +294,7 @@ class FaultInjector:
                 "latency": self.latency,
                 "write_latency": self.write_latency,
                 "requests": len(self.request_log),
+                "requests_total": sum(self.request_counts.values()),  # admin ones excluded
             }
 
     # -- used by the dispatcher ---------------------------------------------------------------

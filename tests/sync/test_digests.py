@@ -46,7 +46,12 @@ def test_route_and_utterance_digests_agree() -> None:
     assert route_digests(changed(rs, [0]))["r000"] != route_digests(rs)["r000"]
 
 
-def test_restart_with_k_changed_routes_reads_only_those_routes() -> None:
+@pytest.mark.parametrize("vector_cache", [True, False])
+def test_restart_with_k_changed_routes_reads_only_those_routes(
+    vector_cache: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not vector_cache:
+        monkeypatch.setenv("FINGERPOST_VECTOR_CACHE", "0")
     remote = MemoryRemote()
     base = routes(40)
     make(remote, base, auto_sync="local")
@@ -54,10 +59,16 @@ def test_restart_with_k_changed_routes_reads_only_those_routes() -> None:
     remote.fetches.clear()
     new = changed(base, [3, 17])
     b = make(remote, new, auto_sync="local")
-    full = [f for f in remote.fetches if f is None]
-    assert len(full) == 1  # the mirror's vectors, read once at boot; no plan scan, no re-read
-    scoped = {n for f in remote.fetches if f is not None for n in f}
-    assert scoped == {"r003", "r017"}
+    if vector_cache:
+        # The unchanged routes' vectors come from this machine's cache directory: the boot
+        # reads the two routes it lacks (with vectors; the plan reuses that read) and the
+        # verification reads them again. Nothing else.
+        assert remote.fetches == [("r003", "r017"), ("r003", "r017")]
+    else:
+        full = [f for f in remote.fetches if f is None]
+        assert len(full) == 1  # the mirror's vectors, read once at boot; no plan scan, no re-read
+        scoped = {n for f in remote.fetches if f is not None for n in f}
+        assert scoped == {"r003", "r017"}
     assert remote.meta.digests == route_digests(new)
     remote.fetches.clear()
     assert b.is_synced() and remote.fetches == []  # one small read
@@ -65,23 +76,27 @@ def test_restart_with_k_changed_routes_reads_only_those_routes() -> None:
     assert {r.name: set(r.utterances) for r in c.routes} == {r.name: set(r.utterances) for r in new}
 
 
+@pytest.mark.parametrize("vector_cache", [True, False])
 def test_restart_plans_from_the_boot_read_unless_the_remote_moved(
-    monkeypatch: pytest.MonkeyPatch,
+    vector_cache: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 13: the first sync plans from the boot's read of the remote (the changed routes
     are read once more only to verify the upload), and never from a read that another
     agent's write has made stale since."""
+    if not vector_cache:
+        monkeypatch.setenv("FINGERPOST_VECTOR_CACHE", "0")
     remote = MemoryRemote()
     base = routes(20)
     other = make(remote, base, auto_sync="local")
     remote.fetches.clear()
     make(remote, changed(base, [3]), auto_sync="local")
-    assert remote.fetches == [None, ("r003",)]  # the boot's read, then the verification
+    boot = ("r003",) if vector_cache else None  # the routes this machine has no vectors of
+    assert remote.fetches == [boot, ("r003",)]  # the boot's read, then the verification
 
     real = _apply.RemoteSync.boot_points
 
-    def boot_then_another_write(self: _apply.RemoteSync) -> list[Any]:
-        points = real(self)
+    def boot_then_another_write(self: _apply.RemoteSync, routes: Any = None) -> list[Any]:
+        points = real(self, routes)
         other.update("r005", utterances=["written meanwhile"])
         return points
 
@@ -167,7 +182,10 @@ def test_digests_beyond_the_record_go_to_a_manifest(monkeypatch: pytest.MonkeyPa
         r.model_copy(update={"utterances": ["seven"]}) if r.name == "r007" else r for r in a.routes
     ]
     b = make(remote, new, auto_sync="local")
-    assert {n for f in remote.fetches if f is not None for n in f} == {"r007"}
+    # r007 changed; r001 was updated by a hot write, whose vectors the cache directory does
+    # not keep (boots write it), so the boot reads its vectors too. Nothing else is read.
+    assert set(remote.fetches[0] or ()) == {"r001", "r007"}
+    assert {n for f in remote.fetches if f is not None for n in f} == {"r001", "r007"}
     assert b.is_synced() and make(remote).is_synced() is True
 
 
@@ -176,7 +194,7 @@ def _restart_requests(kind: str, n: int, k: int) -> tuple[dict[str, int], int]:
     from tests.sync.test_sync_backends import backend
 
     with backend(kind) as (make_index, srv):
-        base = routes(n)
+        base = routes(n, tag=f" ({n} {k})")  # texts of its own: nothing cached by another call
         SemanticRouter(routes=base, encoder=HashEncoder(), index=make_index(), auto_sync="local")
         srv.faults.reset_counters()  # type: ignore[attr-defined]
         r = SemanticRouter(
@@ -199,9 +217,10 @@ def test_restart_round_trips_grow_with_the_changed_routes_only(kind: str) -> Non
     more_routes, _ = _restart_requests(kind, 80, 1)
     assert synced == 1  # already synced: the version record, nothing else
     total = sum(one.values())
-    # boot's vector scan (the mirror needs every vector; the plan reuses it), the lease
-    # listing, the verification of the changed routes: never a plan scan nor a full re-read
-    # (Pinecone: fetch_by_metadata pages of 1,000 vectors, no listing, no fetch by id)
+    # the boot's read of the changed routes' vectors (those of the others are in this
+    # machine's cache directory; the plan reuses the read), the lease listing, the
+    # verification of the changed routes: never a plan scan nor a full read (Pinecone:
+    # fetch_by_metadata, no listing, no fetch by id)
     scans = (
         "POST /collections/routes/points/scroll"
         if kind == "qdrant-rest"
@@ -232,3 +251,58 @@ def test_manifest_round_trips_through_the_pinecone_client(monkeypatch: pytest.Mo
         assert b._remote.remote_digests(meta) == route_digests(b.routes)  # type: ignore[union-attr]
         srv.faults.reset_counters()  # type: ignore[attr-defined]
         assert make(None).is_synced() is True
+
+
+@pytest.mark.parametrize(
+    ("description", "schemas", "metadata", "threshold"),
+    [
+        (None, None, {}, None),
+        ('desc ü "q"', [{"name": "f", "b": [1, 2.5, None]}], {"z": 1, "a": {"y": "é"}}, 0.3),
+        ("x", None, {"k": True, "n": None}, 1.0),
+    ],
+)
+def test_route_item_keys_equal_the_per_utterance_keys(
+    description: Any, schemas: Any, metadata: Any, threshold: Any
+) -> None:
+    """The hash encodes a route's fields once (route_item_keys); it must give exactly the
+    keys the diff builds per utterance, or hash and diff would disagree."""
+    from fingerpost._content import content_key, fields_key, route_item_keys
+
+    texts = ['a "quoted" \\ back', "ünïcödé 中文 \n\t", "plain", "\u2028 sep", "emoji 😀", "</x>"]
+    name = 'röute "x"'
+    got = route_item_keys(name, texts, description, schemas, metadata, threshold)
+    assert got == [fields_key(name, t, description, schemas, metadata, threshold) for t in texts]
+    route = Route(
+        name=name,
+        utterances=texts,
+        description=description,
+        function_schemas=schemas,
+        metadata=metadata,
+        score_threshold=threshold,
+    )
+    assert got == [content_key(u) for u in RouterConfig(routes=[route]).to_utterances()]
+
+
+def test_decoding_many_points_validates_each_route_once_and_equals_one_by_one() -> None:
+    from fingerpost.index.base import decode_payload, encode_payload
+
+    route = Route(
+        name="r",
+        utterances=["a", "b", "c"],
+        description="d",
+        metadata={"k": [1, 2]},
+        function_schemas=[{"name": "f"}],
+        score_threshold=0.4,
+    )
+    other = Route(name="s", utterances=["a", "z"])
+    utts = RouterConfig(routes=[route, other]).to_utterances()
+    memo: dict[Any, Any] = {}
+    decoded = [decode_payload(encode_payload(u), memo) for u in utts]
+    assert decoded == [decode_payload(encode_payload(u)) for u in utts] == utts
+    assert len(memo) == 2  # one validated template per route
+    # a payload with an unhashable field (not written by fingerpost) still decodes or fails typed
+    odd = {**encode_payload(utts[0]), "description": ["not", "a", "string"]}
+    from fingerpost import InvalidInputError
+
+    with pytest.raises(InvalidInputError):
+        decode_payload(odd, memo)

@@ -192,8 +192,9 @@ def _to_points(
     rows = (
         np.asarray([v.values for _, v in kept], dtype=np.float32) if with_vectors and kept else None
     )
+    memo: dict[Any, Utterance] = {}
     points = [
-        RemotePoint(utterance=decode_payload(md), vector=None if rows is None else rows[i])
+        RemotePoint(utterance=decode_payload(md, memo), vector=None if rows is None else rows[i])
         for i, (md, _) in enumerate(kept)
     ]
     return sorted(points, key=lambda p: p.utterance.key)
@@ -584,8 +585,11 @@ class PineconeIndex(ClientRemoteIndex):
             if with_vectors and kept
             else None
         )
+        memo: dict[Any, Utterance] = {}
         points = [
-            RemotePoint(utterance=decode_payload(md), vector=None if rows is None else rows[i])
+            RemotePoint(
+                utterance=decode_payload(md, memo), vector=None if rows is None else rows[i]
+            )
             for i, (md, _) in enumerate(kept)
         ]
         return sorted(points, key=lambda p: p.utterance.key)

@@ -74,10 +74,14 @@ def _kind_is(kind: str) -> models.FieldCondition:
     return models.FieldCondition(key=_KIND, match=models.MatchValue(value=kind))
 
 
+def _route_in(routes: Sequence[str]) -> models.FieldCondition:
+    return models.FieldCondition(key="route", match=models.MatchAny(any=list(routes)))
+
+
 def _utterance_filter(routes: Sequence[str] | None) -> models.Filter:
     must: list[models.Condition] = [_kind_is("utterance")]
     if routes is not None:
-        must.append(models.FieldCondition(key="route", match=models.MatchAny(any=list(routes))))
+        must.append(_route_in(routes))
     return models.Filter(must=must)
 
 
@@ -170,13 +174,15 @@ def _client_options(
     return options
 
 
-def _to_point(record: models.Record, with_vectors: bool) -> RemotePoint:
+def _to_point(
+    record: models.Record, with_vectors: bool, memo: dict[Any, Utterance] | None = None
+) -> RemotePoint:
     vector = None
     if with_vectors:
         if not isinstance(record.vector, list):
             raise RemoteUnavailableError(f"point {record.id} has no single unnamed vector")
         vector = np.asarray(record.vector, dtype=np.float32)
-    return RemotePoint(utterance=decode_payload(record.payload or {}), vector=vector)
+    return RemotePoint(utterance=decode_payload(record.payload or {}, memo), vector=vector)
 
 
 def _to_scored(hits: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
@@ -450,7 +456,7 @@ class QdrantIndex(ClientRemoteIndex):
 
     # ---- content (requests built once, sent by the sync or the async client) --------------
     def _scroll_args(
-        self, flt: models.Filter, with_vectors: bool, offset: models.ExtendedPointId | None
+        self, flt: models.Filter | None, with_vectors: bool, offset: models.ExtendedPointId | None
     ) -> dict[str, Any]:
         return {
             "collection_name": self.index_name,
@@ -474,7 +480,7 @@ class QdrantIndex(ClientRemoteIndex):
             "with_payload": ["route", "utterance"],
         }
 
-    def _scroll(self, flt: models.Filter, with_vectors: bool) -> list[models.Record]:
+    def _scroll(self, flt: models.Filter | None, with_vectors: bool) -> list[models.Record]:
         client = self._sync()
         out: list[models.Record] = []
         offset: models.ExtendedPointId | None = None
@@ -507,8 +513,21 @@ class QdrantIndex(ClientRemoteIndex):
     ) -> list[RemotePoint]:
         if routes is not None and not routes:
             return []
-        records = self._scroll(_utterance_filter(routes), with_vectors)
-        return _sorted_points([_to_point(r, with_vectors) for r in records])
+        if self._embedded:
+            # The embedded engine checks a scroll's filter in Python against every point of
+            # the collection: a full read goes unfiltered and a read of some routes filters
+            # by route alone (15,000 points: 0.9 -> 0.5 s and 0.4 -> 0.2 s); the kind is
+            # checked here instead.
+            flt = None if routes is None else models.Filter(must=[_route_in(routes)])
+            records = [
+                r
+                for r in self._scroll(flt, with_vectors)
+                if (r.payload or {}).get(_KIND) == "utterance"
+            ]
+        else:
+            records = self._scroll(_utterance_filter(routes), with_vectors)
+        memo: dict[Any, Utterance] = {}
+        return _sorted_points([_to_point(r, with_vectors, memo) for r in records])
 
     def validate(self, points: Sequence[RemotePoint]) -> None:
         check_points(points, self._require_dim())
@@ -683,7 +702,8 @@ class QdrantIndex(ClientRemoteIndex):
         if routes is not None and not routes:
             return []
         records = await self._ascroll(_utterance_filter(routes), with_vectors)
-        return _sorted_points([_to_point(r, with_vectors) for r in records])
+        memo: dict[Any, Utterance] = {}
+        return _sorted_points([_to_point(r, with_vectors, memo) for r in records])
 
     async def aquery(
         self, vector: Vector, limit: int, routes: Sequence[str] | None = None

@@ -145,7 +145,8 @@ class RemoteSync:
         self._intent_tokens: dict[str, list[str]] = {}
         # The boot's read of the whole remote and the version it reflects, for the first
         # sync to plan from while the remote is still at that version (``boot_points``).
-        self._seen: tuple[int, str, list[RemotePoint]] | None = None
+        # (its routes; None: all of them)
+        self._seen: tuple[int, str, list[RemotePoint], frozenset[str] | None] | None = None
         self.encoded = 0  # texts encoded by syncs (incremental syncs encode only what is missing)
 
     # ---- reading ---------------------------------------------------------------------------
@@ -154,18 +155,22 @@ class RemoteSync:
             self._bound = self.remote.bind(self.encoder_name, self.encoder_dim)
         return self._bound
 
-    def boot_points(self) -> list[RemotePoint]:
-        """Every remote point with its vector: a booting router reuses them instead of
-        encoding. The version record is read first, so while the remote stays at that version
-        (no write started or committed since; a write marks the record pending before its
-        first upload) the first sync plans from these points instead of reading the changed
-        routes again."""
+    def boot_points(self, routes: Sequence[str] | None = None) -> list[RemotePoint]:
+        """The remote's points with their vectors (of ``routes``; every route when ``None``):
+        a booting router reuses them instead of encoding. The version record is read first,
+        so while the remote stays at that version (no write started or committed since; a
+        write marks the record pending before its first upload) the first sync plans from
+        these points instead of reading those routes again."""
         meta = self.bind() if self._bound is None else self.read_meta()
-        points = self.remote.fetch(None, with_vectors=True)
+        self._seen = None
+        if routes is not None and not routes:
+            return []
+        points = self.remote.fetch(routes, with_vectors=True)
         # No content hash: a record that cannot tell versions apart (semantic-router's
         # stand-in is always version 0), so nothing is kept.
-        known = meta.content_hash and not meta.pending
-        self._seen = (meta.version, meta.content_hash, points) if known else None
+        if meta.content_hash and not meta.pending:
+            names = None if routes is None else frozenset(routes)
+            self._seen = (meta.version, meta.content_hash, points, names)
         return points
 
     def _reader(
@@ -176,13 +181,20 @@ class RemoteSync:
         seen, self._seen = self._seen, None
         if seen is None or meta.pending or seen[:2] != (meta.version, meta.content_hash):
             return lambda names, vectors: self.remote.fetch(names, with_vectors=vectors)
-        points = seen[2]
+        points, covered = seen[2], seen[3]
 
         def read(names: Sequence[str] | None, vectors: bool) -> list[RemotePoint]:
             if names is None:
-                return list(points)
+                if covered is None:
+                    return list(points)
+                return self.remote.fetch(None, with_vectors=vectors)
             wanted = set(names)
-            return [p for p in points if p.utterance.route in wanted]
+            rest = [] if covered is None else sorted(wanted - covered)
+            have = [p for p in points if p.utterance.route in wanted]
+            if not rest:
+                return have
+            more = self.remote.fetch(rest, with_vectors=vectors)
+            return sorted([*have, *more], key=lambda p: p.utterance.key)
 
         return read
 

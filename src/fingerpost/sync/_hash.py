@@ -20,8 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from .._content import content_key
-from .._content import fields_key as _key
+from .._content import content_key, route_item_keys
 from ..schema import Route, Utterance
 
 __all__ = [
@@ -41,11 +40,20 @@ def routes_hash(routes: Iterable[Route], encoder_name: str, encoder_dim: int) ->
     """``content_hash`` of the routes' utterances, without building Utterance objects."""
     total = 0
     for r in routes:
-        for text in set(r.utterances):
-            total += _h(
-                _key(r.name, text, r.description, r.function_schemas, r.metadata, r.score_threshold)
-            )
+        total += sum(_h(k) for k in _route_keys(r))
     return f"{(total + _encoder(encoder_name, encoder_dim)) % _MOD:064x}"
+
+
+def _route_keys(r: Route) -> list[str]:
+    """The content keys of a route's utterances (a set: duplicates count once)."""
+    return route_item_keys(
+        r.name,
+        dict.fromkeys(r.utterances),
+        r.description,
+        r.function_schemas,
+        r.metadata,
+        r.score_threshold,
+    )
 
 
 def _h(text: str) -> int:
@@ -83,11 +91,7 @@ def route_digests(routes: Iterable[Route]) -> dict[str, str]:
     """Each route's content digest (the same items as :func:`routes_hash`, one route at a time)."""
     out: dict[str, str] = {}
     for r in routes:
-        total = sum(
-            _h(_key(r.name, text, r.description, r.function_schemas, r.metadata, r.score_threshold))
-            for text in set(r.utterances)
-        )
-        out[r.name] = _digest(total)
+        out[r.name] = _digest(sum(_h(k) for k in _route_keys(r)))
     return out
 
 

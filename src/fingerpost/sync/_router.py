@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._disk_cache import cached_route_vectors, keep_route_vectors, vector_cache
 from .._exceptions import FingerpostError, InvalidInputError
 from .._types import Vectors
 from ..index.base import RemoteIndex
@@ -56,14 +57,30 @@ class RemoteMixin:
             routes = []
         RouterConfig(routes=routes)
         cache: dict[str, Vectors] = {}
+        remote = self._remote
+        disk = vector_cache() if auto_sync is not None else None
+        found = (
+            {}
+            if disk is None
+            else cached_route_vectors(disk, remote.encoder_name, remote.encoder_dim, routes)
+        )
+        for r in routes:
+            if r.name in found:
+                cache.update(zip(r.utterances, found[r.name], strict=True))
         if auto_sync is not None:
-            # Reuse the remote's vectors: only utterances nobody has embedded get encoded.
-            for p in self._remote.boot_points():
+            # Reuse the remote's vectors: only utterances nobody has embedded get encoded. With
+            # this machine's cached vectors, only the routes it lacks are read.
+            lacking = None if disk is None else [r.name for r in routes if r.name not in found]
+            for p in remote.boot_points(lacking):
                 if p.vector is not None:
                     cache.setdefault(p.utterance.utterance, np.asarray(p.vector, dtype=np.float32))
-        self._local.apply(add=self._with_vectors(routes, cache), persist=False)
+        adds = self._with_vectors(routes, cache)
+        self._local.apply(add=adds, persist=False)
+        if disk is not None:
+            new = [(r, v) for r, v in adds if r.name not in found]
+            keep_route_vectors(disk, remote.encoder_name, remote.encoder_dim, new)
         if auto_sync is not None:
-            self._remote.sync(auto_sync, self._encode, fast=True)
+            remote.sync(auto_sync, self._encode, fast=True)
 
     # ---- sync with a remote index -------------------------------------------------------------
     def _need_remote(self) -> RemoteSync:

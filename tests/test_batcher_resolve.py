@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from fingerpost._exceptions import EncoderError, InvalidInputError
+from fingerpost._exceptions import EncoderError, InvalidInputError, RouterClosedError
 from fingerpost.engine._batcher import MicroBatcher
 
 pytestmark = pytest.mark.timeout(30)
@@ -69,3 +69,73 @@ async def test_a_failing_or_miscounting_resolve_fails_its_items_only() -> None:
             await batcher.submit_many([1, 2])
         assert await batcher.submit_many([1, 2]) == [2, 4]  # the batcher keeps serving
         assert batcher.stats.failed_batches == 2
+
+
+async def test_the_next_batch_is_processed_while_one_resolves() -> None:
+    """The worker thread is free during a resolve: batch 2 is processed while batch 1 still
+    resolves; batch 2's resolve waits for batch 1's (one at a time)."""
+    processed: list[list[int]] = []
+    gate = asyncio.Event()
+    log: list[str] = []
+    second_processed = threading.Event()
+
+    def process(items: list[int]) -> list[int]:
+        processed.append(list(items))
+        if items == [2]:
+            second_processed.set()
+        return items
+
+    async def resolve(results: list[int]) -> list[int]:
+        log.append(f"start {results}")
+        if results == [1]:
+            await gate.wait()
+        log.append(f"end {results}")
+        return results
+
+    async with MicroBatcher(process, resolve=resolve) as batcher:
+        first = asyncio.create_task(batcher.submit(1))
+        for _ in range(100):  # until batch 1 is resolving
+            await asyncio.sleep(0)
+            if log:
+                break
+        second = asyncio.create_task(batcher.submit(2))
+        # batch 2 reaches process while batch 1 still resolves
+        assert await asyncio.to_thread(second_processed.wait, 10)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert log == ["start [1]"] and not first.done() and not second.done()
+        gate.set()
+        assert await first == 1 and await second == 2
+    assert log == ["start [1]", "end [1]", "start [2]", "end [2]"]
+
+
+async def test_closing_waits_for_a_resolve_and_cancelling_fails_its_items() -> None:
+    gate = asyncio.Event()
+
+    async def resolve(results: list[int]) -> list[int]:
+        await gate.wait()
+        return results
+
+    batcher = MicroBatcher(_process, resolve=resolve)
+    pending = asyncio.create_task(batcher.submit(3))
+    while batcher._resolving is None:
+        await asyncio.sleep(0)
+    closing = asyncio.create_task(batcher.aclose())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not closing.done()  # a drained close waits for the resolving batch
+    gate.set()
+    await closing
+    assert await pending == 6
+
+    gate.clear()
+    await batcher.start()
+    stuck = asyncio.create_task(batcher.submit(4))
+    while batcher._resolving is None:
+        await asyncio.sleep(0)
+    worker = batcher._worker
+    assert worker is not None
+    worker.cancel()  # the loop tearing the worker down
+    with pytest.raises(RouterClosedError):
+        await stuck
+    assert batcher._resolving is None and batcher.state == "unopened"

@@ -18,7 +18,9 @@ When to dispatch (the worker has at least one item and nothing in flight):
 
 With a ``resolve`` step, the batch's results then go to that coroutine on the event loop
 before the callers get them: work that waits on a network (a remote index's async client)
-awaits there instead of holding the worker thread. The batch stays in flight until it ends.
+awaits there instead of holding the worker thread, and the next batch's ``process`` runs
+meanwhile. At most one batch resolves at a time (the next waits for it before its own
+``resolve``), so there are at most two batches in flight, and the queue still pushes back.
 
 With a ``sort_key`` and more than ``max_batch`` items waiting, everything waiting is sorted by
 key and cut into near-equal chunks, which run one after another before newer items, so each
@@ -162,6 +164,9 @@ class MicroBatcher(Generic[T, R]):
         self._pending: deque[_Entry[T, R]] = deque()
         self._ready: deque[list[_Entry[T, R]]] = deque()  # sorted chunks of one round
         self._in_flight: list[_Entry[T, R]] = []
+        # The batch whose ``resolve`` step runs (a task of its own), and that task.
+        self._resolving: asyncio.Task[None] | None = None
+        self._resolving_batch: list[_Entry[T, R]] = []
         self._space_waiters: deque[asyncio.Future[None]] = deque()
         self._size = 0  # items in _pending and _ready
         self._first_at = 0.0  # loop time when _pending last became non-empty
@@ -328,6 +333,7 @@ class MicroBatcher(Generic[T, R]):
         self._pending.clear()
         self._ready.clear()
         self._in_flight = []
+        self._resolving, self._resolving_batch = None, []
         self._space_waiters.clear()
         self._size = 0
         self._close_requested = False
@@ -350,6 +356,7 @@ class MicroBatcher(Generic[T, R]):
         self._pending.clear()
         self._ready.clear()
         self._in_flight = []
+        self._resolving, self._resolving_batch = None, []
         self._space_waiters.clear()
         self._size = 0
         self._worker = None
@@ -419,6 +426,7 @@ class MicroBatcher(Generic[T, R]):
             while True:
                 batch = await self._next_batch()
                 if batch is None:
+                    await self._settle()
                     return
                 await self._run_batch(batch)
         finally:
@@ -501,20 +509,26 @@ class MicroBatcher(Generic[T, R]):
         finally:
             self._batches += counts[0]
             self._failed += counts[1]
-        if self._resolve is not None:
-            results = await self._resolved(results)
-        for entry, result in zip(batch, results, strict=True):
-            request = entry.request
-            if request.future.done():  # the caller left, or another batch failed it
-                continue
-            if isinstance(result, _ItemFailed):
-                request.future.set_exception(result.error)
-                continue
-            request.results[entry.index] = result
-            request.remaining -= 1
-            if request.remaining == 0:
-                request.future.set_result(request.results)
-        self._in_flight = []
+        if self._resolve is None:
+            _deliver(batch, results)
+            self._in_flight = []
+            return
+        await self._settle()  # one batch resolves at a time
+        self._resolving_batch, self._in_flight = batch, []
+        self._resolving = self._loop.create_task(
+            self._resolve_then_deliver(batch, results), name="fingerpost-micro-batcher-resolve"
+        )
+
+    async def _settle(self) -> None:
+        """Wait for the batch whose ``resolve`` step runs, if any."""
+        if self._resolving is not None:
+            await self._resolving
+
+    async def _resolve_then_deliver(
+        self, batch: list[_Entry[T, R]], results: list[R | _ItemFailed]
+    ) -> None:
+        _deliver(batch, await self._resolved(results))
+        self._resolving_batch = []
 
     async def _resolved(self, results: list[R | _ItemFailed]) -> list[R | _ItemFailed]:
         """The ``resolve`` step over the items that did not fail (see the class)."""
@@ -543,11 +557,15 @@ class MicroBatcher(Generic[T, R]):
         """Runs when the worker ends: closed, or cancelled with its loop."""
         thread_idle = not self._in_flight  # else we were cancelled mid-batch
         if self._loop is not None and not self._loop.is_closed():
+            if self._resolving is not None:
+                self._resolving.cancel()  # cancelled with the worker: its batch fails below
             closed = RouterClosedError("the micro-batcher closed before this item was processed")
             _fail(self._in_flight, closed)
+            _fail(self._resolving_batch, closed)
             self._fail_queued(closed)
             self._wake_space_waiters(len(self._space_waiters))
         self._in_flight = []
+        self._resolving, self._resolving_batch = None, []
         self._pending.clear()
         self._ready.clear()
         self._space_waiters.clear()
@@ -615,6 +633,21 @@ def _call(process: Callable[[list[T]], list[R]], items: list[T]) -> list[R]:
         return process(items)
     except StopIteration as exc:  # a future cannot carry StopIteration; the worker would hang
         raise RuntimeError("the batch function raised StopIteration") from exc
+
+
+def _deliver(batch: list[_Entry[T, R]], results: list[R | _ItemFailed]) -> None:
+    """Hand each item its result (or error); a request completes with its last item."""
+    for entry, result in zip(batch, results, strict=True):
+        request = entry.request
+        if request.future.done():  # the caller left, or another batch failed it
+            continue
+        if isinstance(result, _ItemFailed):
+            request.future.set_exception(result.error)
+            continue
+        request.results[entry.index] = result
+        request.remaining -= 1
+        if request.remaining == 0:
+            request.future.set_result(request.results)
 
 
 def _fail(entries: Iterable[_Entry[Any, Any]], exc: BaseException) -> None:

@@ -185,7 +185,10 @@ class SemanticRouter(RemoteMixin):
             max_queue=max_queue,
             on_full=on_full,
             sort_key=_turn_length,
-            resolve=self._resolve_turns,
+            # mirror=False over a remote with an async client: turns are scored on the loop
+            resolve=self._resolve_turns
+            if not mirror and isinstance(index, RemoteIndex) and index.native_async
+            else None,
         )
         self.index: LocalIndex | RemoteIndex = index if index is not None else LocalIndex()
         calibrate, target = calibration_choice(score_threshold, target_fpr, background)

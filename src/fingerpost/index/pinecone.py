@@ -572,27 +572,7 @@ class PineconeIndex(ClientRemoteIndex):
     def fetch(
         self, routes: Sequence[str] | None = None, *, with_vectors: bool = True
     ) -> list[RemotePoint]:
-        wanted = None if routes is None else set(routes)
-        kept = [
-            (md, v)
-            for v in self._route_vectors(routes)
-            if (md := _metadata(v)).get("kind") == "utterance"
-            and (wanted is None or md.get("route") in wanted)
-        ]
-        # one conversion for all rows: per-row np.asarray costs more than the JSON decode
-        rows = (
-            np.asarray([v.values for _, v in kept], dtype=np.float32)
-            if with_vectors and kept
-            else None
-        )
-        memo: dict[Any, Utterance] = {}
-        points = [
-            RemotePoint(
-                utterance=decode_payload(md, memo), vector=None if rows is None else rows[i]
-            )
-            for i, (md, _) in enumerate(kept)
-        ]
-        return sorted(points, key=lambda p: p.utterance.key)
+        return _to_points(self._route_vectors(routes), routes, with_vectors)
 
     def validate(self, points: Sequence[RemotePoint]) -> None:
         self._items(points)

@@ -122,6 +122,9 @@ def sync_costs(
     # utterances are new to it).
     with own_cache_dir(), remote(kind) as rem:
         enc = CachedEncoder(model, dict(table))
+        # The first agent is a fresh process too: it fits its gates (none from an earlier
+        # kind's run in this process) and so leaves them in the cache directory.
+        _calibrator._memo.clear()
         t = time.perf_counter()
         r = SemanticRouter(routes=routes, encoder=enc, index=rem.make(), auto_sync="local")
         out["initial_sync_s"] = time.perf_counter() - t

@@ -237,3 +237,48 @@ def test_fitted_thresholds_reach_other_agents_through_the_real_clients(kind: str
         assert r.is_synced()
         assert {u.route: u.score_threshold for u in r.index.get_utterances()} == report.thresholds
         assert other.refresh() and other.get_thresholds() == report.thresholds
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_fetch_keys_reads_by_id_what_fetch_reads_by_route(kind: str) -> None:
+    """A sync verifies its writes with ``fetch_keys``: it must return exactly the points a
+    route read returns for those keys (missing keys and the version record left out)."""
+    from fingerpost.index.base import RemoteIndex
+
+    with backend(kind) as (make_index, _):
+        rs = [
+            Route(name="a", utterances=["one", "two", "three"], metadata={"k": [1]}),
+            Route(name="b b", utterances=["ünï", "four"], description="d"),
+        ]
+        router(make_index(), rs, auto_sync="local")
+        index = make_index()
+        assert isinstance(index, RemoteIndex)
+        keys = [("a", "one"), ("a", "three"), ("b b", "ünï"), ("a", "missing"), ("zz", "one")]
+        got = index.fetch_keys(keys)
+        # the generic path: read the routes, keep the keys
+        assert got == RemoteIndex.fetch_keys(index, keys)
+        assert [p.utterance.key for p in got] == [("a", "one"), ("a", "three"), ("b b", "ünï")]
+        assert got[0].utterance.metadata == {"k": [1]} and got[2].utterance.description == "d"
+        assert all(p.vector is None for p in got) and index.fetch_keys([]) == []
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_write_that_did_not_land_fails_the_verification(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verification reads the planned points by key: an upsert acknowledged but lost
+    (a remote that drops it) is a SyncError, and the next sync repairs it."""
+    from fingerpost import SyncError
+
+    with backend(kind) as (make_index, _):
+        base = [Route(name="a", utterances=["one", "two"]), Route(name="b", utterances=["x"])]
+        router(make_index(), base, auto_sync="local")
+        index = make_index()
+        real = type(index).upsert
+        monkeypatch.setattr(type(index), "upsert", lambda self, points: None)  # lost
+        new = [Route(name="a", utterances=["one", "two", "three"]), base[1]]
+        with pytest.raises(SyncError):
+            router(index, new, auto_sync="local")
+        monkeypatch.setattr(type(index), "upsert", real)
+        again = router(make_index(), new, auto_sync="local")
+        assert again.is_synced() and contents(router(make_index()).routes) == contents(new)

@@ -197,6 +197,16 @@ class RemoteIndex(ABC):
         answers them all in ONE round trip (the default asks one by one)."""
         return [self.query(v, limit, routes) for v, limit, routes in requests]
 
+    def fetch_keys(self, keys: Sequence[tuple[str, str]]) -> list[RemotePoint]:
+        """The points of these ``(route, utterance)`` keys that exist, without vectors, sorted
+        by key. Backends that name points by key read them by id (a sync verifies its writes
+        with it); this default reads their routes."""
+        if not keys:
+            return []
+        wanted = set(keys)
+        routes = sorted({route for route, _ in wanted})
+        return [p for p in self.fetch(routes, with_vectors=False) if p.utterance.key in wanted]
+
     def query_groups(
         self, vector: Vector, per_route: int, routes: Sequence[str] | None, n_routes: int
     ) -> list[ScoredPoint] | None:

@@ -574,6 +574,16 @@ class PineconeIndex(ClientRemoteIndex):
     ) -> list[RemotePoint]:
         return _to_points(self._route_vectors(routes), routes, with_vectors)
 
+    def fetch_keys(self, keys: Sequence[tuple[str, str]]) -> list[RemotePoint]:
+        """By id (``fetch``, 1,000 ids a request): no metadata filter."""
+        if not keys:
+            return []
+        ids = list(dict.fromkeys(vector_id(*k) for k in keys))
+        wanted = set(keys)
+        return [
+            p for p in _to_points(self._fetch_ids(ids), None, False) if p.utterance.key in wanted
+        ]
+
     def validate(self, points: Sequence[RemotePoint]) -> None:
         self._items(points)
 

@@ -529,6 +529,36 @@ class QdrantIndex(ClientRemoteIndex):
         memo: dict[Any, Utterance] = {}
         return _sorted_points([_to_point(r, with_vectors, memo) for r in records])
 
+    def fetch_keys(self, keys: Sequence[tuple[str, str]]) -> list[RemotePoint]:
+        """By id (``retrieve``): no filter, so O(keys) on a server and in the embedded
+        engine alike (whose filtered scroll checks every point of the collection)."""
+        ids: list[models.ExtendedPointId] = list(dict.fromkeys(utterance_uuid(*k) for k in keys))
+        if not ids:
+            return []
+        client = self._sync()
+        records: list[models.Record] = []
+        for chunk in batches(ids, 1000):
+            records.extend(
+                self._call(
+                    "retrieve",
+                    partial(
+                        client.retrieve,
+                        self.index_name,
+                        ids=list(chunk),
+                        with_payload=True,
+                        with_vectors=False,
+                    ),
+                )
+            )
+        memo: dict[Any, Utterance] = {}
+        wanted = set(keys)
+        points = [
+            _to_point(r, False, memo)
+            for r in records
+            if (r.payload or {}).get(_KIND) == "utterance"
+        ]
+        return _sorted_points([p for p in points if p.utterance.key in wanted])
+
     def validate(self, points: Sequence[RemotePoint]) -> None:
         check_points(points, self._require_dim())
 

@@ -371,8 +371,9 @@ class RemoteSync:
     ) -> tuple[str, int, dict[str, str]]:
         """Check the remote holds the planned result; its hash, count and digests.
 
-        With digests, only the routes the sync planned over are re-read (the others were
-        equal on both sides and nobody else writes under the lease); without, everything.
+        With digests, only the routes the sync planned over are checked, by reading the
+        points it planned and deleted there by key (the others were equal on both sides and
+        nobody else writes under the lease); without, everything is re-read.
         """
         if scope is None or before_digests is None:
             remote_utts = self.remote.get_utterances()
@@ -386,11 +387,15 @@ class RemoteSync:
             count, digests = len(remote_utts), utterance_digests(remote_utts)
         else:
             wanted = set(scope)
-            after = (
-                [p.utterance for p in before]
-                if plan.is_noop or not scope
-                else [p.utterance for p in self.remote.fetch(list(scope), with_vectors=False)]
-            )
+            if plan.is_noop or not scope:
+                after = [p.utterance for p in before]
+            else:
+                # The plan read every point of these routes under the lease, so the points
+                # they can hold are the planned ones and those it deleted: read exactly those,
+                # by id (no scan of the collection).
+                keys = [(r.name, t) for r in plan.result if r.name in wanted for t in r.utterances]
+                keys += [k for k in plan.remote_delete if k[0] in wanted]
+                after = [p.utterance for p in self.remote.fetch_keys(keys)]
             new = utterance_digests(after)
             ok = new == route_digests(r for r in plan.result if r.name in wanted)
             base = meta.content_hash or content_hash([], self.encoder_name, self.encoder_dim)

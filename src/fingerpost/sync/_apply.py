@@ -371,9 +371,11 @@ class RemoteSync:
     ) -> tuple[str, int, dict[str, str]]:
         """Check the remote holds the planned result; its hash, count and digests.
 
-        With digests, only the routes the sync planned over are checked, by reading the
-        points it planned and deleted there by key (the others were equal on both sides and
-        nobody else writes under the lease); without, everything is re-read.
+        With digests, only the routes the sync planned over are checked: the points it wrote
+        and deleted there are read by key (the plan read those routes whole under the lease,
+        the others were equal on both sides, and nobody else writes under the lease; a
+        writer outside fingerpost is caught only where it touched these points). Without
+        digests, everything is re-read.
         """
         if scope is None or before_digests is None:
             remote_utts = self.remote.get_utterances()
@@ -387,17 +389,22 @@ class RemoteSync:
             count, digests = len(remote_utts), utterance_digests(remote_utts)
         else:
             wanted = set(scope)
+            planned = [r for r in plan.result if r.name in wanted]
             if plan.is_noop or not scope:
                 after = [p.utterance for p in before]
+                new = utterance_digests(after)
+                ok = new == route_digests(planned)
             else:
-                # The plan read every point of these routes under the lease, so the points
-                # they can hold are the planned ones and those it deleted: read exactly those,
-                # by id (no scan of the collection).
-                keys = [(r.name, t) for r in plan.result if r.name in wanted for t in r.utterances]
-                keys += [k for k in plan.remote_delete if k[0] in wanted]
-                after = [p.utterance for p in self.remote.fetch_keys(keys)]
-            new = utterance_digests(after)
-            ok = new == route_digests(r for r in plan.result if r.name in wanted)
+                # The plan read every point of these routes under the lease, so after the
+                # writes they hold what it read, less what it deleted, plus what it wrote:
+                # read exactly the written and deleted points, by id (no scan).
+                ups = [u for u in plan.remote_upsert if u.route in wanted]
+                gone = [k for k in plan.remote_delete if k[0] in wanted]
+                found = self.remote.fetch_keys([u.key for u in ups] + gone)
+                ok = {content_key(p.utterance) for p in found} == {content_key(u) for u in ups}
+                planned_utts = RouterConfig(routes=planned).to_utterances()
+                after = list({u.key: u for u in planned_utts}.values())  # a point per key
+                new = route_digests(planned)
             base = meta.content_hash or content_hash([], self.encoder_name, self.encoder_dim)
             got = update_hash(base, [p.utterance for p in before], after)
             count = meta.count - len(before) + len(after)

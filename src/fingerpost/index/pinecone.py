@@ -121,6 +121,12 @@ def vector_id(route: str, utterance: str) -> str:
     return f"{route_key(route)}#{utterance_uuid(route, utterance)}"
 
 
+def _no_filter_fetch(exc: RemoteUnavailableError) -> bool:
+    """The server does not serve ``fetch_by_metadata`` (an older API or an emulator)."""
+    cause = exc.__cause__
+    return isinstance(cause, ApiError) and cause.status_code in _NO_FILTER_FETCH
+
+
 def _transient(exc: Exception) -> bool:
     """Worth another attempt: transport trouble, timeouts, throttling, 5xx."""
     if isinstance(exc, ApiError):
@@ -533,12 +539,7 @@ class PineconeIndex(ClientRemoteIndex):
                     ),
                 )
             except RemoteUnavailableError as exc:
-                cause = exc.__cause__
-                if (
-                    token is None
-                    and isinstance(cause, ApiError)
-                    and cause.status_code in _NO_FILTER_FETCH
-                ):
+                if token is None and _no_filter_fetch(exc):
                     self._filter_fetch = False
                     return None
                 raise
@@ -769,12 +770,7 @@ class PineconeIndex(ClientRemoteIndex):
                     ),
                 )
             except RemoteUnavailableError as exc:
-                cause = exc.__cause__
-                if (
-                    token is None
-                    and isinstance(cause, ApiError)
-                    and cause.status_code in _NO_FILTER_FETCH
-                ):
+                if token is None and _no_filter_fetch(exc):
                     self._filter_fetch = False
                     return None
                 raise

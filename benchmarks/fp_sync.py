@@ -27,14 +27,14 @@ class _Remote:
     """Makes indexes on one remote and counts the requests they send."""
 
     def __init__(
-        self, make: Callable[[], Any], requests: Callable[[], int], reset: Callable[[], None]
+        self, make: Callable[[], Any], requests: Callable[[], int], reset: Callable[[], object]
     ) -> None:
         self.make, self.requests, self.reset = make, requests, reset
 
 
 @contextmanager
 def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
-    from fingerpost.index import PineconeIndex, QdrantIndex
+    from fingerpost.index import QdrantIndex
 
     if kind == "qdrant-embedded":
         idx = QdrantIndex(index_name="bench", location=":memory:")
@@ -55,21 +55,11 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
         from tests.servers._http import ServerProcess
 
         args = ["--api-key", "k", "--latency", str(latency)]
-        with ServerProcess("tests.servers.pinecone_server", args) as proc:
-            made_p: list[Any] = []
-
-            def make_p() -> Any:
-                made_p.append(
-                    PineconeIndex(index_name="bench", api_key="k", host=proc.url, timeout=120)
-                )
-                return made_p[-1]
-
-            def reset() -> None:
-                proc.reset_counters()
-
-            yield _Remote(make_p, lambda: int(proc.stats()["requests_total"]), reset)
-            for m in made_p:
-                m.close()
+        with (
+            ServerProcess("tests.servers.pinecone_server", args) as proc,
+            _indexes("pinecone", proc.url) as make,
+        ):
+            yield _Remote(make, lambda: int(proc.stats()["requests_total"]), proc.reset_counters)
         return
     if kind == "qdrant-rest":
         from tests.servers.qdrant_rest import QdrantTestServer as Server
@@ -79,21 +69,31 @@ def remote(kind: str, latency: float = 0.0) -> Iterator[_Remote]:
         from tests.servers.pinecone_server import PineconeTestServer
 
         server = PineconeTestServer(api_key="k", latency=latency)
-    with server as srv:
-        made: list[Any] = []
-
-        def make() -> Any:
-            made.append(
-                # The loopback servers search in Python (the Qdrant one through an embedded
-                # Qdrant, the Pinecone one by brute force, one query at a time): a batch of 32
-                # queries over 15,000 points can take them longer than the default 10 s.
-                QdrantIndex(index_name="bench", url=srv.url, timeout=120)
-                if kind == "qdrant-rest"
-                else PineconeIndex(index_name="bench", api_key="k", host=srv.url, timeout=120)
-            )
-            return made[-1]
-
+    with server as srv, _indexes(kind, srv.url) as make:
         yield _Remote(make, lambda: srv.faults.requests_total, srv.faults.reset_counters)
+
+
+@contextmanager
+def _indexes(kind: str, url: str) -> Iterator[Callable[[], Any]]:
+    """Makes indexes on the server at ``url`` and closes them all at the end."""
+    from fingerpost.index import PineconeIndex, QdrantIndex
+
+    made: list[Any] = []
+
+    def make() -> Any:
+        made.append(
+            # The loopback servers search in Python (the Qdrant one through an embedded
+            # Qdrant, the Pinecone one by brute force, one query at a time): a batch of 32
+            # queries over 15,000 points can take them longer than the default 10 s.
+            QdrantIndex(index_name="bench", url=url, timeout=120)
+            if kind == "qdrant-rest"
+            else PineconeIndex(index_name="bench", api_key="k", host=url, timeout=120)
+        )
+        return made[-1]
+
+    try:
+        yield make
+    finally:
         for m in made:
             m.close()
 

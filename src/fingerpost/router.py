@@ -178,6 +178,9 @@ class SemanticRouter(RemoteMixin):
         if refresh_interval is not None and refresh_interval <= 0:
             raise InvalidInputError("refresh_interval must be positive seconds")
         self.encoder = encoder
+        # mirror=False over a remote with an async client: async turns await its queries on
+        # the event loop instead of holding the worker thread (the index never changes)
+        self._native = not mirror and isinstance(index, RemoteIndex) and index.native_async
         self._batcher: MicroBatcher[_Turn, Any] = MicroBatcher(
             self._process_turns,
             max_batch=max_batch,
@@ -185,10 +188,7 @@ class SemanticRouter(RemoteMixin):
             max_queue=max_queue,
             on_full=on_full,
             sort_key=_turn_length,
-            # mirror=False over a remote with an async client: turns are scored on the loop
-            resolve=self._resolve_turns
-            if not mirror and isinstance(index, RemoteIndex) and index.native_async
-            else None,
+            resolve=self._resolve_turns if self._native else None,
         )
         self.index: LocalIndex | RemoteIndex = index if index is not None else LocalIndex()
         calibrate, target = calibration_choice(score_threshold, target_fpr, background)
@@ -370,11 +370,6 @@ class SemanticRouter(RemoteMixin):
             )
         ]
 
-    def _native_remote(self) -> bool:
-        """``mirror=False`` on a remote with an async client: async turns await its queries
-        on the event loop instead of holding the worker thread."""
-        return not self._mirror and isinstance(self.index, RemoteIndex) and self.index.native_async
-
     async def _adecide(
         self,
         snap: Snapshot,
@@ -382,7 +377,7 @@ class SemanticRouter(RemoteMixin):
         limit: int | None,
         route_filter: Sequence[str] | None,
     ) -> list[Any]:
-        """Async twin of ``_decide`` for ``_native_remote`` (the same scoring plan, awaited)."""
+        """Async twin of ``_decide`` for ``_native`` (the same scoring plan, awaited)."""
         assert isinstance(self.index, RemoteIndex)
         cands, thresholds = candidates(snap, route_filter), effective_thresholds(snap)
         return [
@@ -436,7 +431,7 @@ class SemanticRouter(RemoteMixin):
             if self._mirror:  # no I/O: answer on the loop
                 return self(vector=vector, limit=limit, route_filter=route_filter)
             query = query_vector(vector, self.encoder.dim)
-            if self._native_remote():
+            if self._native:
                 return (await self._adecide(self._local.snapshot(), query, limit, route_filter))[0]
             return await asyncio.to_thread(
                 self, vector=query, limit=limit, route_filter=route_filter
@@ -477,11 +472,11 @@ class SemanticRouter(RemoteMixin):
 
     def _process_turns(self, turns: list[_Turn]) -> list[Any]:
         """Worker thread: one encoder call for the micro-batch, one snapshot, then each turn's
-        own limit and filter. A bad filter fails its own turns only. On a ``_native_remote``
+        own limit and filter. A bad filter fails its own turns only. On a ``_native``
         the scoring is left to ``_resolve_turns`` on the event loop (``_Pending`` turns)."""
         queries = self._encode([t.text for t in turns])
         snap = self._local.snapshot()
-        if self._native_remote():
+        if self._native:
             return [
                 _Pending(snap, queries[i], t.limit, t.route_filter) for i, t in enumerate(turns)
             ]

@@ -27,6 +27,7 @@ from fingerpost._calibration import (
     fit_gate,
     neighbourhood,
     route_score,
+    tail_level,
 )
 from fingerpost.encoders.testing import HashEncoder
 from fingerpost.engine._table import ScoringSettings
@@ -514,3 +515,29 @@ def test_a_broad_topic_filling_four_percent_of_the_background_stays_reachable(
     capped = fit_gate(encoder(CARD), encoder(background), settings(), 0.01)
     assert capped is not None
     assert not (gate_scores(capped, encoder(CARD_HELD_OUT)) > capped.cutoff(1)).all()
+
+
+def test_many_routes_share_the_budget_beyond_the_highest_held_out_score() -> None:
+    """Regression: past about a dozen routes a route's share of the budget is under one
+    held-out turn, and the pass level used to be the highest held-out score, which lets about
+    1 / n_held of ordinary turns through per route (150 routes: ~5 % together, not 1 %).
+
+    Held-out scores from a known distribution (standard normal): the level for n routes must
+    keep the union of the n routes' true pass rates within the budget."""
+    n_held, fpr = 3100, 0.01
+    scores = np.sort(np.random.default_rng(7).standard_normal(n_held))[::-1]
+    gate = Gate(
+        weights=np.zeros(4, np.float32),
+        bias=0.0,
+        held=scores[: int(n_held * fpr) + 1].copy(),
+        n_held=n_held,
+        target_fpr=fpr,
+    )
+    levels = {n: gate.cutoff(n) for n in (1, 2, 10, 12, 20, 150, 1000)}
+    for n, level in levels.items():
+        union = n * 0.5 * math.erfc(level / math.sqrt(2.0))  # n x P(a fresh turn passes)
+        assert union <= fpr, (n, level, union)
+    assert levels[150] > scores[0] and levels[1000] > levels[150] > levels[20]
+    # the extrapolated level meets the counted one at the boundary and never undercuts it
+    assert levels[12] >= scores[0] and levels[10] <= levels[12]
+    assert tail_level(gate.held, 1e-9) > tail_level(gate.held, 1.0) >= scores[0]

@@ -25,6 +25,15 @@ constant fitted to one benchmark):
   (the most similar turns): a route whose examples are unrelated to each other would
   otherwise have a neighbourhood as wide as the background itself, and a broad topic (one of
   CLINC150's ten domains is a tenth of it) keeps half of its own turns out of the negatives.
+  The turns left out then join the route's class as weak examples, each weighing
+  ``NEIGHBOURHOOD_WEIGHT`` (3 %) of one of the route's utterances: a gate fitted against a
+  background with a hole cut around the route learns to pass whatever that background lacks,
+  and so passes turns of topics it does not hold at all. Measured on CLINC150 validation
+  turns with one domain left out of the background at a time (so its turns are as new to the
+  gate as a user's own traffic), 5-utterance domain routes at a 1 % target let 2.3 % of the
+  left-out domain through without the weak examples and 1.0 % with them (recall 0.36 -> 0.38
+  on their own domains). A small neighbourhood weighs little: three stray turns beside six
+  utterances are 1.5 % of the class.
 * ``target_fpr`` is a ceiling, not an average: the pass level lets through ``k`` held-out
   turns where ``k + 1.645 sqrt(k)`` (the one-sided 95 % upper Poisson-normal bound of the
   count) stays within the budget, so a route meets its target on new ordinary turns with
@@ -64,6 +73,7 @@ __all__ = [
     "CONFIDENCE_Z",
     "DEFAULT_TARGET_FPR",
     "NEIGHBOURHOOD_SHARE",
+    "NEIGHBOURHOOD_WEIGHT",
     "BackgroundStats",
     "Gate",
     "allowed",
@@ -78,6 +88,10 @@ __all__ = [
 
 # Share of the background that may be left out as the route's own neighbourhood.
 NEIGHBOURHOOD_SHARE = 0.05
+# Weight of each neighbourhood turn (a weak example of the route) relative to one of the
+# route's utterances. Chosen on CLINC150 validation turns with one domain left out of the
+# background at a time.
+NEIGHBOURHOOD_WEIGHT = 0.03
 # One-sided 95 % normal quantile: the margin kept between the held-out count and the budget.
 CONFIDENCE_Z = 1.645
 
@@ -251,7 +265,7 @@ def fit_gate(
     scores = route_score(route, background, settings).astype(np.float64)
     out = neighbourhood(route, scores, settings)
     xr = np.hstack([route.astype(np.float64), np.ones((route.shape[0], 1))])
-    own = (xr.T @ xr / xr.shape[0], xr.sum(axis=0) / xr.shape[0])
+    own = (xr.T @ xr, xr.sum(axis=0))  # the route's class, before its neighbourhood joins
     keep = np.ones(n, dtype=bool)
     keep[out] = False
     diag = np.arange(d)  # the bias (index d) is not penalised
@@ -261,12 +275,16 @@ def fit_gate(
         count = int((fold == f).sum()) - left.shape[0]
         if count == 0:
             return None
-        # class-balanced least squares on +1 (route) / -1 (background), closed form
-        a = gram - left.T @ left if left.shape[0] else gram.copy()
-        a *= 0.5 / count
-        a += 0.5 * own[0]
+        # class-balanced least squares on +1 (route) / -1 (background), closed form; the
+        # neighbourhood's turns of this fold join the route's class, each weighing
+        # NEIGHBOURHOOD_WEIGHT of one of the route's utterances
+        left_gram, left_sum = left.T @ left, left.sum(axis=0)
+        mass = xr.shape[0] + NEIGHBOURHOOD_WEIGHT * left.shape[0]
+        a = (gram - left_gram) * (0.5 / count)
+        a += (0.5 / mass) * (own[0] + NEIGHBOURHOOD_WEIGHT * left_gram)
         a[diag, diag] += RIDGE
-        rhs = 0.5 * own[1] - 0.5 * (total - left.sum(axis=0)) / count
+        rhs = (0.5 / mass) * (own[1] + NEIGHBOURHOOD_WEIGHT * left_sum)
+        rhs -= (0.5 / count) * (total - left_sum)
         w = np.linalg.solve(a, rhs)
         ws.append(w)
         # the other half, which this model never saw (one product over all rows, then select)

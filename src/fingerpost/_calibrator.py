@@ -60,7 +60,7 @@ _memo_lock = threading.Lock()
 
 # Part of every gate's key: bump it when fit_gate computes gates differently, so gates kept
 # in stores by an older version are refitted instead of trusted.
-GATE_VERSION = 2  # 2: neighbourhood share 5 % (round 3)
+GATE_VERSION = 3  # 2: neighbourhood share 5 % (round 3); 3: the neighbourhood joins the route's class
 
 
 class Calibrator:

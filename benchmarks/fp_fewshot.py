@@ -13,7 +13,8 @@
     turns of ``tests/data/political_turns.txt`` (written after the first mechanism was final),
     ``tests/data/political_turns_2.txt`` (written after the gate was final) and
     ``tests/data/political_turns_3.txt`` (written after round 3: confidence margin, wider
-    neighbourhood).
+    neighbourhood) and ``tests/data/political_turns_4.txt`` (after round 4: tail-extrapolated
+    levels, the neighbourhood as weak examples).
 
 The peers (semantic-router 0.1.16, synaptoroute) get the same routes and turns in the same run,
 with their DEFAULT settings (no fit, their default thresholds: what a user gets out of the box)
@@ -45,8 +46,18 @@ from fingerpost.quality._evaluate import evaluation_report
 DOMAINS = CLINC.parent / "domains.json"
 POLITICAL = [
     HERE.parent / "tests" / "data" / f
-    for f in ("political_turns.txt", "political_turns_2.txt", "political_turns_3.txt")
+    for f in (
+        "political_turns.txt",
+        "political_turns_2.txt",
+        "political_turns_3.txt",
+        "political_turns_4.txt",
+    )
 ]
+# ordinary turns written for the tests (the second list in styles unlike CLINC150's commands)
+WRITTEN = [
+    HERE.parent / "tests" / "data" / f for f in ("ordinary_turns.txt", "ordinary_turns_2.txt")
+]
+WRITTEN_KEY = "written"
 FIXED = 0.45  # the router's default fixed threshold (score_threshold=0.45 turns calibration off)
 EVAL = "eval"  # the peers' name for test + oos_test (ordinary turns, guardrail recall and FP)
 # peer name -> (task, args) -> JSON; benchmarks/run.py passes its `peer` (one venv each)
@@ -275,16 +286,17 @@ def politics_routers() -> list[tuple[str, list[Route]]]:
     ]
 
 
+def _lines(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [t for t in lines if t.strip() and not t.startswith("#")]
+
+
 def political_sets() -> list[list[str]]:
-    return [
-        [
-            t
-            for t in p.read_text(encoding="utf-8").splitlines()
-            if t.strip() and not t.startswith("#")
-        ]
-        for p in POLITICAL
-        if p.exists()
-    ]
+    return [_lines(p) for p in POLITICAL if p.exists()]
+
+
+def written_ordinary() -> list[str]:
+    return [t for p in WRITTEN for t in _lines(p)]
 
 
 def politics(
@@ -292,12 +304,14 @@ def politics(
 ) -> list[list[Any]]:
     ordinary = [t for k in ("test", "oos_test") for t, _ in data[k]]
     sets = political_sets()
+    written = written_ordinary()
     routers = politics_routers()
     out = []
     for calibrated in (True, False):
         for name, routes in routers:
             r = _router(routes, enc, calibrated)
             fp = float(np.mean([c.name == "politics" for c in r.batch(ordinary)]))
+            fp2 = sum(c.name == "politics" for c in r.batch(written))
             recs = [
                 f"{np.mean([c.name == 'politics' for c in r.batch(ts)]):.2f} of {len(ts)}"
                 for ts in sets
@@ -309,6 +323,7 @@ def politics(
                     *recs,
                     fp,
                     len(ordinary),
+                    f"{fp2} of {len(written)}",
                 ]
             )
     for peer, got in peers.items():
@@ -320,7 +335,8 @@ def politics(
                 for j, ts in enumerate(sets)
             ]
             fp = float(np.mean([i == pol for i in ans[EVAL]]))
-            out.append([peer, name, *recs, fp, len(ordinary)])
+            fp2 = sum(i == pol for i in ans[WRITTEN_KEY])
+            out.append([peer, name, *recs, fp, len(ordinary), f"{fp2} of {len(written)}"])
     return out
 
 
@@ -337,6 +353,7 @@ def peer_spec(
     for j, ts in enumerate(political_sets()):
         sets[f"political/{j}"] = ts
         pol_keys.append(f"political/{j}")
+    sets[WRITTEN_KEY] = written_ordinary()
     cases = [
         {"id": f"guard/{k}", "routes": plain([Route(name=d, utterances=u)]), "turns": [EVAL]}
         for k, (d, u) in enumerate(draws)
@@ -346,7 +363,7 @@ def peer_spec(
         for per in (5, 10)
     ]
     cases += [
-        {"id": f"politics/{k}", "routes": plain(routes), "turns": [EVAL, *pol_keys]}
+        {"id": f"politics/{k}", "routes": plain(routes), "turns": [EVAL, *pol_keys, WRITTEN_KEY]}
         for k, (_, routes) in enumerate(politics_routers())
     ]
     texts = {t for ts in sets.values() for t in ts}
@@ -437,15 +454,17 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
     )
     out.append(
         table(
-            "Politics guardrails, no fit (the quickstart's route and the seed's): recall on varied political turns (three lists), ordinary turns flagged as politics",
+            "Politics guardrails, no fit (the quickstart's route and the seed's): recall on varied political turns (four lists), ordinary turns flagged as politics (CLINC150 test + oos_test; and the tests' written ordinary turns)",
             [
                 "thresholds",
                 "router",
                 "political_turns.txt caught",
                 "political_turns_2.txt caught",
                 "political_turns_3.txt caught",
+                "political_turns_4.txt caught",
                 "ordinary turns flagged",
                 "ordinary turns",
+                "written ordinary turns flagged",
             ],
             politics(data, enc, peers),
         )

@@ -1,8 +1,9 @@
 """Calibration with the real default encoder: a few-shot guardrail out of the box (issue 11).
 
 The political and ordinary turns in ``tests/data`` were written after the mechanism was final
-(``political_turns_2.txt`` after the gate of round 2, ``political_turns_3.txt`` after round 3);
-nothing was tuned on them. The default encoder's background vectors ship with the package, so
+(``political_turns_2.txt`` after the gate of round 2, ``political_turns_3.txt`` after round 3,
+``political_turns_4.txt`` and ``ordinary_turns_2.txt`` after round 4); nothing was tuned on
+them. The default encoder's background vectors ship with the package, so
 these tests encode no background.
 """
 
@@ -50,10 +51,11 @@ def test_a_six_utterance_politics_guardrail_catches_most_varied_political_turns(
         Route(name="politics", utterances=POLITICS),
         Route(name="chitchat", utterances=CHITCHAT),
     ]
-    ordinary = turns("ordinary_turns.txt")
+    ordinary = turns("ordinary_turns.txt") + turns("ordinary_turns_2.txt")
     calibrated = SemanticRouter(routes=routes, encoder=onnx)
     fixed = SemanticRouter(routes=routes, encoder=onnx, score_threshold=0.45)
-    for name in ("political_turns.txt", "political_turns_2.txt", "political_turns_3.txt"):
+    lists = [f"political_turns{n}.txt" for n in ("", "_2", "_3", "_4")]
+    for name in lists:
         political = turns(name)
         caught = sum(c.name == "politics" for c in calibrated.batch(political)) / len(political)
         caught_fixed = sum(c.name == "politics" for c in fixed.batch(political)) / len(political)

@@ -59,8 +59,9 @@ _grams: dict[tuple[str, int, str], Any] = {}
 _memo_lock = threading.Lock()
 
 # Part of every gate's key: bump it when fit_gate computes gates differently, so gates kept
-# in stores by an older version are refitted instead of trusted.
-GATE_VERSION = 3  # 2: neighbourhood share 5 % (round 3); 3: the neighbourhood joins the route's class
+# in stores by an older version are refitted instead of trusted. 2: neighbourhood share 5 %
+# (round 3); 3: the neighbourhood joins the route's class (round 4).
+GATE_VERSION = 3
 
 
 class Calibrator:

@@ -474,23 +474,53 @@ def test_agents_sharing_a_remote_calibrate_alike(
     assert all(p.utterance.score_threshold is None for p in remote.points.values())
 
 
-def test_without_a_mirror_a_router_does_not_calibrate(
+def test_without_a_mirror_a_router_calibrates_like_a_mirror(
     seed_routes: list[Route], encoder: HashEncoder
 ) -> None:
-    """``mirror=False`` holds no route vectors to fit gates on: the documented fallback is the
-    router's threshold, and its answers are those of a mirror with a fixed threshold."""
+    """Regression: ``mirror=False`` used to skip calibration (its table keeps one centroid per
+    route), so agents over one remote answered differently with and without a mirror, and
+    the agent without one missed what only a gate catches. It now fits each route's gate from
+    the vectors it reads when the route arrives (boot, refresh, its own writes) and keeps the
+    gates: same gates, same answers, one at a time and in batches."""
     from .sync.memory_remote import MemoryRemote
 
     remote = MemoryRemote()
     bg = fresh(ORDINARY, "nomirror")
-    SemanticRouter(
+    writer = SemanticRouter(
         routes=seed_routes, encoder=encoder, index=remote, auto_sync="local", background=bg
     )
     bare = SemanticRouter(encoder=encoder, index=remote, mirror=False, background=bg)
+    mirrored = SemanticRouter(encoder=encoder, index=remote, background=bg)
     fixed = SemanticRouter(encoder=encoder, index=remote, score_threshold=0.45)
-    assert bare.to_config().calibration is None
-    turns = ["what about politics", "the election is near", "hello there friend", "check my alarm"]
-    assert [c.name for c in bare.batch(turns)] == [c.name for c in fixed.batch(turns)]
+    turns = [
+        "what about politics",
+        "the election is near",
+        "hello there friend",
+        "check my alarm",
+        "who will win the vote",
+        "tell me about the weather",
+        "isn't politics great",
+        "order a pizza now",
+    ]
+
+    def same() -> list[str | None]:
+        want = [c.name for c in mirrored.batch(turns)]
+        assert bare.to_config().calibration == mirrored.to_config().calibration
+        assert [c.name for c in bare.batch(turns)] == want
+        assert [bare(t).name for t in turns] == want
+        return want
+
+    assert same() != [c.name for c in fixed.batch(turns)]  # some turn only a gate catches
+    food = Route(name="food", utterances=["order a pizza", "i want sushi"])
+    writer.add(food)  # another agent's write, seen by refresh
+    bare.refresh()
+    mirrored.refresh()
+    assert "food" in bare.to_config().calibration.thresholds  # type: ignore[union-attr]
+    same()
+    bare.delete("food")  # its own write
+    mirrored.refresh()
+    assert "food" not in bare.to_config().calibration.thresholds  # type: ignore[union-attr]
+    same()
 
 
 def test_a_broad_topic_filling_four_percent_of_the_background_stays_reachable(

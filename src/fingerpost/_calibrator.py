@@ -16,8 +16,9 @@ A config is reloaded by refitting, or from that cache.
 Precedence: a route's own ``score_threshold`` (explicit, or written by ``fit``) wins and its
 gate is unused; else the route passes at the router's ``score_threshold`` or through its
 gate. A router given an explicit ``score_threshold`` does not calibrate. A router over a
-remote index without a mirror (``mirror=False``) has no route vectors to fit gates on and
-does not calibrate either: it uses the router's threshold.
+remote index without a mirror (``mirror=False``) keeps one centroid per route, not its
+vectors: it fits each gate from the vectors it reads when the route arrives (boot, refresh,
+its own writes) and keeps only the gate, so it answers like a mirror.
 """
 
 from __future__ import annotations

@@ -106,7 +106,9 @@ class SemanticRouter(RemoteMixin):
             fitted against ordinary turns (the background), set so that about this share of
             ordinary turns passes some calibrated route, split evenly over them (default
             0.01; ``Route.target_fpr`` per route). ``fit`` thresholds and explicit route
-            thresholds win over calibration. Needs a mirror over a remote index.
+            thresholds win over calibration. Over a remote index without a mirror, the
+            gates are fitted from the route vectors read when the routes arrive (boot,
+            refresh, writes) and only the gates are kept.
         background: Ordinary turns to calibrate against (default: a corpus shipped with
             the package). Embedded once per encoder and cached (in the store of a
             ``LocalIndex(path=)``, else in ``$FINGERPOST_CACHE_DIR`` or ``~/.cache/fingerpost``),
@@ -202,7 +204,7 @@ class SemanticRouter(RemoteMixin):
         if isinstance(self.index, RemoteIndex):
             self._local = LocalIndex(centroids_only=not mirror)
             self._local.bind(encoder.name, encoder.dim, settings)
-            if calibrate and mirror:
+            if calibrate:  # mirror=False too: it fits gates from the vectors it reads
                 make_calibrator(encoder, background, target, self._encode, self._local)
             self._remote = RemoteSync(
                 self.index,

@@ -188,3 +188,30 @@ def test_grouping_is_off_for_embedded_qdrant_unless_asked_and_answers_stay_equal
             [c.similarity_score for c in a], abs=1e-4
         )
     plain.close(), grouped.close()
+
+
+def test_no_mirror_calibrated_answers_equal_mirror_answers() -> None:
+    """Calibrated routes (no fixed threshold) without a mirror: the router fits the gates from
+    the vectors it reads at boot and answers as the mirror does, over the real embedded Qdrant,
+    one turn at a time, in batches, and through the async batcher (issue 11)."""
+    data = json.loads(CLINC.read_text(encoding="utf-8"))
+    names = sorted(data["train"])
+    routes = [Route(name=n, utterances=data["train"][n][:4]) for n in names[:12]]
+    background = [u for n in names[12:] for u in data["train"][n]] + data["oos_val"]
+    turns = [t for t, i in data["val"] if i in names[:12]] + data["oos_val"]
+    index = QdrantIndex(index_name="routes", location=":memory:")
+    fixed = SemanticRouter(
+        routes=routes, index=index, auto_sync="local", encoder=HashEncoder(), score_threshold=0.45
+    )  # the writer; both readers below see the routes as the remote returns them
+    kw = dict(encoder=HashEncoder(), background=background)
+    mirrored = SemanticRouter(index=index, **kw)  # type: ignore[arg-type]
+    remote = SemanticRouter(index=index, mirror=False, **kw)  # type: ignore[arg-type]
+    assert remote.to_config().calibration == mirrored.to_config().calibration
+    want = [c.name for c in mirrored.batch(turns)]
+    assert [c.name for c in remote.batch(turns)] == want
+    assert [remote(t).name for t in turns] == want
+    assert [c.name for c in asyncio.run(remote.abatch(turns))] == want
+    assert want != [c.name for c in fixed.batch(turns)]  # the gates decided some turns
+    for r in (mirrored, remote, fixed):
+        r.close()
+    index.close()

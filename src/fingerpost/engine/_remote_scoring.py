@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from ..index.base import QueryRequest, RemoteIndex, ScoredPoint
 from ..schema import Aggregation
+from ._decide import gate_passes, query_thresholds
 from ._scoring import passing_routes
 from ._table import Snapshot
 
@@ -131,7 +132,7 @@ def remote_passing_routes(
     thresholds: NDArray[np.float32],
 ) -> Passing:
     """One turn's passing routes and scores, from the remote's search (see the module)."""
-    return run_plan(remote, _turn_plan(snap, query, candidates, thresholds))[0]
+    return run_plan(remote, scoring_plan(snap, query[None, :], candidates, thresholds))[0]
 
 
 def remote_passing_routes_batch(
@@ -167,10 +168,14 @@ def scoring_plan(
     candidates: NDArray[np.bool_],
     thresholds: NDArray[np.float32],
 ) -> Plan:
-    """The plan of :func:`remote_passing_routes_batch` (one turn: the single-turn plan)."""
+    """The plan of :func:`remote_passing_routes_batch` (one turn: the single-turn plan).
+    A calibrated route whose gate passes a turn needs no similarity level for that turn (the
+    gates are local: one product, as with a mirror)."""
+    gated = gate_passes(snap, queries)
+    levels = [query_thresholds(thresholds, gated, t) for t in range(len(queries))]
     if len(queries) == 1:
-        return _turn_plan(snap, queries[0], candidates, thresholds)
-    return _batch_plan(snap, queries, candidates, thresholds)
+        return _turn_plan(snap, queries[0], candidates, levels[0])
+    return _batch_plan(snap, queries, candidates, levels)
 
 
 def _turn_plan(
@@ -200,8 +205,9 @@ def _batch_plan(
     snap: Snapshot,
     queries: NDArray[np.float32],
     candidates: NDArray[np.bool_],
-    thresholds: NDArray[np.float32],
+    thresholds: Sequence[NDArray[np.float32]],
 ) -> Plan:
+    """``thresholds[t]``: turn ``t``'s levels."""
     slots = np.flatnonzero(candidates)
     if slots.size == 0 or len(queries) == 0:
         return [(slots.astype(np.int64), np.empty(0, dtype=np.float32))] * len(queries)
@@ -213,7 +219,7 @@ def _batch_plan(
     more: list[QueryRequest] = []
     owner: list[int] = []
     for t, hits in enumerate(first):
-        got, follow = _follow_ups(snap, slots, thresholds, cents[t], k, hits)
+        got, follow = _follow_ups(snap, slots, thresholds[t], cents[t], k, hits)
         per_route.append(got)
         for batch, limit in follow:
             more.append((queries[t], limit, batch))
@@ -221,7 +227,9 @@ def _batch_plan(
     answers = (yield Batch(more)) if more else []
     for t, hits in zip(owner, answers, strict=True):
         per_route[t].update(_by_route(hits, k))
-    return [_decide(snap, per_route[t], slots, thresholds, cents[t]) for t in range(len(queries))]
+    return [
+        _decide(snap, per_route[t], slots, thresholds[t], cents[t]) for t in range(len(queries))
+    ]
 
 
 def _per_route(snap: Snapshot) -> int:

@@ -237,8 +237,11 @@ class LocalIndex:
         themselves with their keys (a boot reads them instead of refitting). With ``stored``
         (the store's gates by name) only the records that changed."""
         calibrator = self.calibrator
-        if calibrator is None or self.centroids_only:
+        if calibrator is None:
             return {}, {}, {}
+        # a gate is fitted from a route's every vector, never from a centroid standing in
+        # for them (its key names the route's texts: it would be shared as if it were whole)
+        adds = [(r, v) for r, v in adds if v.shape[0] == len(r.utterances)]
         cal, records = calibrator.calibrate(adds, settings, stored)
         meta: dict[str, Any] = {}
         if self._store is None:
@@ -301,6 +304,7 @@ class LocalIndex:
         # Copies: the caller's Route objects must not be the ones the router serves.
         adds = [(copy_route(r), v) for r, v in add]
         deletes = list(delete)
+        full = adds  # what the gates are fitted from (a centroid-only table keeps less)
         if self.centroids_only:
             adds = [(r, _centroid(v)) for r, v in adds]
         table = self.table
@@ -313,7 +317,7 @@ class LocalIndex:
             if store is not None and (adds or deletes or meta):
                 # Calibrate first: it may cache the background's vectors in the store.
                 cal, cal_meta, gates = self._calibrate(
-                    adds, deletes, settings or table.snapshot().settings
+                    full, deletes, settings or table.snapshot().settings
                 )
                 with store.transaction():  # other processes' writers wait from here
                     self._reload_if_changed()
@@ -324,7 +328,7 @@ class LocalIndex:
             else:
                 table.check(add=adds, delete=deletes, replace=replace)
                 cal, cal_meta, gates = self._calibrate(
-                    adds, deletes, settings or table.snapshot().settings
+                    full, deletes, settings or table.snapshot().settings
                 )
                 if self._store is not None and (cal_meta or gates):
                     self._store.write([], [], cal_meta, gates)

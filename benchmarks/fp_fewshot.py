@@ -168,6 +168,63 @@ def ceiling(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     return rows
 
 
+def new_topics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
+    """Topics the background lacks (a user's own traffic is new to the shipped corpus): each
+    CLINC150 domain is left out of the background in turn, and the 5-utterance routes of the
+    other domains (``guard_draws``) get gates against what is left. The rule is the router's
+    (similarity >= the fixed threshold, or the gate). Rates on ``test`` turns: the left-out
+    domain's (new topic), the route's own domain's (recall) and the rest (other domains in
+    the background, and ``oos_test``). With the neighbourhood's weak examples (the default)
+    and without them (``NEIGHBOURHOOD_WEIGHT = 0``, round 3's gates), same draws."""
+    from fingerpost import _calibration as cal
+    from fingerpost._background import background_vectors
+    from fingerpost.engine._table import ScoringSettings
+
+    domains = _domains()
+    domain_of = {i: d for d, intents in domains.items() for i in intents}
+    intent_of = {t: i for t, i in data["train"]} | {t: "oos" for t, _ in data["oos_train"]}
+    texts = default_background().texts
+    bg_domain = np.array([domain_of.get(intent_of[t], "oos") for t in texts])
+    bgv, _ = background_vectors(enc, default_background())
+    test = [(t, domain_of[i]) for t, i in data["test"]] + [(t, "oos") for t, _ in data["oos_test"]]
+    tv = enc.encode([t for t, _ in test])
+    td = np.array([d for _, d in test])
+    draws = [(d, enc.encode(u)) for d, u in guard_draws(data)]
+    settings = ScoringSettings()
+    saved, rows = cal.NEIGHBOURHOOD_WEIGHT, []
+    try:
+        for weight in (saved, 0.0):
+            cal.NEIGHBOURHOOD_WEIGHT = weight
+            got: dict[str, list[float]] = {"new": [], "own": [], "rest": []}
+            for left_out in domains:
+                kept = bgv[bg_domain != left_out]
+                grams = cal.background_grams(kept)
+                for topic, route in draws:
+                    if topic == left_out:
+                        continue
+                    gate = cal.fit_gate(route, kept, settings, 0.01, grams)
+                    assert gate is not None
+                    passed = (tv @ gate.weights + gate.bias > gate.cutoff(1)) | (
+                        cal.route_score(route, tv, settings) >= FIXED
+                    )
+                    got["new"].append(float(passed[td == left_out].mean()))
+                    got["own"].append(float(passed[td == topic].mean()))
+                    got["rest"].append(float(passed[(td != left_out) & (td != topic)].mean()))
+            rows.append(
+                [
+                    f"weak examples {weight:g}" if weight else "none (round 3)",
+                    len(got["new"]),
+                    f"{np.mean(got['new']):.4f}",
+                    f"{np.max(got['new']):.3f}",
+                    f"{np.mean(got['own']):.3f}",
+                    f"{np.mean(got['rest']):.4f}",
+                ]
+            )
+    finally:
+        cal.NEIGHBOURHOOD_WEIGHT = saved
+    return rows
+
+
 def _rate(hits: Sequence[tuple[float, float]]) -> str:
     return f"{np.mean([x[0] for x in hits]):.3f} / {np.mean([x[1] for x in hits]):.4f}"
 
@@ -436,6 +493,20 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
                 "oracle recall @1% FP: gate",
             ],
             ceiling(data, enc),
+        )
+    )
+    out.append(
+        table(
+            "Topics the background lacks: each CLINC150 domain left out of the background in turn; gates of the other domains' 5-utterance routes (target 1 %); pass rates on test turns",
+            [
+                "neighbourhood in the route's class",
+                "routes",
+                "left-out domain passed (mean)",
+                "left-out domain passed (worst route)",
+                "own domain passed (recall)",
+                "other turns passed",
+            ],
+            new_topics(data, enc),
         )
     )
     out.append(

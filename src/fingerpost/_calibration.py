@@ -190,7 +190,9 @@ def tail_level(held: F64, budget: float) -> float:
     excess ``beta`` of the ``t - 1`` kept scores above ``u``), and the level is where
     ``budget / (1 + CONFIDENCE_Z)`` turns are expected above it: ``u + beta * ln((t - 1) /
     c)``. The factor is the margin :func:`allowed` keeps for one turn (``1 + z * sqrt(1)``),
-    so the level meets ``held[1]``'s rule at the boundary and rises as the budget shrinks.
+    so at the boundary the level sits where the tail expects one held-out turn above it
+    (about ``held[0]``, next to the counted rule's ``held[1]``) and it rises as the budget
+    shrinks.
     Scores of ordinary turns fall off at least as fast as an exponential in practice (a
     lighter tail makes the level conservative). Never below ``held[0]``; ``held[0]`` itself
     when fewer than three scores are kept (no tail to measure)."""

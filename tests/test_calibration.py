@@ -129,6 +129,18 @@ def assert_new_card_turns_pass(encoder: HashEncoder, background: list[str]) -> N
     assert (gate_scores(gate, encoder(CARD_HELD_OUT)) > gate.cutoff(1)).all()
 
 
+# turns some of which only a politics gate catches (the seed routes, HashEncoder)
+MIXED_TURNS = [
+    "what about politics",
+    "the election is near",
+    "hello there friend",
+    "check my alarm",
+    "who will win the vote",
+    "tell me about the weather",
+    "isn't politics great",
+]
+
+
 def fresh(texts: list[str], tag: str) -> list[str]:
     """A background no other test uses (the vector cache is keyed by content)."""
     return [*texts, f"calibration test background {tag}"]
@@ -237,15 +249,7 @@ def test_a_gate_passes_turns_below_the_similarity_threshold_alike_in_batch_and_s
         routes=seed_routes, encoder=encoder, background=fresh(ORDINARY, "batch")
     )
     fixed = SemanticRouter(routes=seed_routes, encoder=encoder, score_threshold=0.45)
-    turns = [
-        "what about politics",
-        "the election is near",
-        "hello there friend",
-        "check my alarm",
-        "who will win the vote",
-        "tell me about the weather",
-        "isn't politics great",
-    ]
+    turns = MIXED_TURNS
     batch = [c.name for c in router.batch(turns)]
     assert batch == [router(t).name for t in turns]
     assert [c.name for c in router.batch(turns, limit=None)[0]] == [
@@ -492,16 +496,7 @@ def test_without_a_mirror_a_router_calibrates_like_a_mirror(
     bare = SemanticRouter(encoder=encoder, index=remote, mirror=False, background=bg)
     mirrored = SemanticRouter(encoder=encoder, index=remote, background=bg)
     fixed = SemanticRouter(encoder=encoder, index=remote, score_threshold=0.45)
-    turns = [
-        "what about politics",
-        "the election is near",
-        "hello there friend",
-        "check my alarm",
-        "who will win the vote",
-        "tell me about the weather",
-        "isn't politics great",
-        "order a pizza now",
-    ]
+    turns = [*MIXED_TURNS, "order a pizza now"]
 
     def same() -> list[str | None]:
         want = [c.name for c in mirrored.batch(turns)]

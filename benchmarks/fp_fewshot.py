@@ -175,7 +175,7 @@ def new_topics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     (similarity >= the fixed threshold, or the gate). Rates on ``test`` turns: the left-out
     domain's (new topic), the route's own domain's (recall) and the rest (other domains in
     the background, and ``oos_test``). With the neighbourhood's weak examples (the default)
-    and without them (``NEIGHBOURHOOD_WEIGHT = 0``, round 3's gates), same draws."""
+    and without them (``neighbourhood_weight=0``, round 3's gates), same draws."""
     from fingerpost import _calibration as cal
     from fingerpost._background import background_vectors
     from fingerpost.engine._table import ScoringSettings
@@ -191,38 +191,35 @@ def new_topics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     td = np.array([d for _, d in test])
     draws = [(d, enc.encode(u)) for d, u in guard_draws(data)]
     settings = ScoringSettings()
-    saved, rows = cal.NEIGHBOURHOOD_WEIGHT, []
-    try:
-        for weight in (saved, 0.0):
-            cal.NEIGHBOURHOOD_WEIGHT = weight
-            got: dict[str, list[float]] = {"new": [], "own": [], "rest": []}
-            for left_out in domains:
-                kept = bgv[bg_domain != left_out]
-                grams = cal.background_grams(kept)
-                for topic, route in draws:
-                    if topic == left_out:
-                        continue
-                    gate = cal.fit_gate(route, kept, settings, 0.01, grams)
-                    assert gate is not None
-                    passed = (tv @ gate.weights + gate.bias > gate.cutoff(1)) | (
-                        cal.route_score(route, tv, settings) >= FIXED
-                    )
-                    got["new"].append(float(passed[td == left_out].mean()))
-                    got["own"].append(float(passed[td == topic].mean()))
-                    got["rest"].append(float(passed[(td != left_out) & (td != topic)].mean()))
-            rows.append(
-                [
-                    f"weak examples {weight:g}" if weight else "none (round 3)",
-                    len(got["new"]),
-                    f"{np.mean(got['new']):.4f}",
-                    f"{np.max(got['new']):.3f}",
-                    f"{np.mean(got['own']):.3f}",
-                    f"{np.mean(got['rest']):.4f}",
-                ]
-            )
-    finally:
-        cal.NEIGHBOURHOOD_WEIGHT = saved
-    return rows
+    weights = (cal.NEIGHBOURHOOD_WEIGHT, 0.0)
+    got: dict[float, dict[str, list[float]]] = {
+        w: {"new": [], "own": [], "rest": []} for w in weights
+    }
+    for left_out in domains:
+        kept = bgv[bg_domain != left_out]
+        grams = cal.background_grams(kept)  # once per background, for both weights
+        for topic, route in draws:
+            if topic == left_out:
+                continue
+            similar = cal.route_score(route, tv, settings) >= FIXED
+            for weight in weights:
+                gate = cal.fit_gate(route, kept, settings, 0.01, grams, weight)
+                assert gate is not None
+                passed = similar | (tv @ gate.weights + gate.bias > gate.cutoff(1))
+                got[weight]["new"].append(float(passed[td == left_out].mean()))
+                got[weight]["own"].append(float(passed[td == topic].mean()))
+                got[weight]["rest"].append(float(passed[(td != left_out) & (td != topic)].mean()))
+    return [
+        [
+            f"weak examples {weight:g}" if weight else "none (round 3)",
+            len(g["new"]),
+            f"{np.mean(g['new']):.4f}",
+            f"{np.max(g['new']):.3f}",
+            f"{np.mean(g['own']):.3f}",
+            f"{np.mean(g['rest']):.4f}",
+        ]
+        for weight, g in got.items()
+    ]
 
 
 def _rate(hits: Sequence[tuple[float, float]]) -> str:
@@ -360,6 +357,12 @@ def politics(
     data: dict[str, Any], enc: CachedEncoder, peers: dict[str, dict[str, Any]]
 ) -> list[list[Any]]:
     ordinary = [t for k in ("test", "oos_test") for t, _ in data[k]]
+    n_in = len(data["test"])  # ordinary[:n_in] in scope, the rest out of scope
+
+    def flagged(hits: Sequence[bool]) -> list[Any]:
+        """Share flagged of all the CLINC150 turns, of the in-scope ones, of the others."""
+        return [float(np.mean(hits)), float(np.mean(hits[:n_in])), float(np.mean(hits[n_in:]))]
+
     sets = political_sets()
     written = written_ordinary()
     routers = politics_routers()
@@ -367,7 +370,7 @@ def politics(
     for calibrated in (True, False):
         for name, routes in routers:
             r = _router(routes, enc, calibrated)
-            fp = float(np.mean([c.name == "politics" for c in r.batch(ordinary)]))
+            fp = flagged([c.name == "politics" for c in r.batch(ordinary)])
             fp2 = sum(c.name == "politics" for c in r.batch(written))
             recs = [
                 f"{np.mean([c.name == 'politics' for c in r.batch(ts)]):.2f} of {len(ts)}"
@@ -378,8 +381,7 @@ def politics(
                     "calibrated (target_fpr 0.01)" if calibrated else f"fixed {FIXED}",
                     name,
                     *recs,
-                    fp,
-                    len(ordinary),
+                    *fp,
                     f"{fp2} of {len(written)}",
                 ]
             )
@@ -391,9 +393,9 @@ def politics(
                 f"{np.mean([i == pol for i in ans[f'political/{j}']]):.2f} of {len(ts)}"
                 for j, ts in enumerate(sets)
             ]
-            fp = float(np.mean([i == pol for i in ans[EVAL]]))
+            fp = flagged([i == pol for i in ans[EVAL]])
             fp2 = sum(i == pol for i in ans[WRITTEN_KEY])
-            out.append([peer, name, *recs, fp, len(ordinary), f"{fp2} of {len(written)}"])
+            out.append([peer, name, *recs, *fp, f"{fp2} of {len(written)}"])
     return out
 
 
@@ -533,8 +535,9 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
                 "political_turns_2.txt caught",
                 "political_turns_3.txt caught",
                 "political_turns_4.txt caught",
-                "ordinary turns flagged",
-                "ordinary turns",
+                "CLINC150 test + oos_test flagged (5,500)",
+                "in-scope flagged (4,500)",
+                "out-of-scope flagged (1,000)",
                 "written ordinary turns flagged",
             ],
             politics(data, enc, peers),

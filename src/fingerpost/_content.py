@@ -21,8 +21,20 @@ __all__ = ["content_key", "fields_key", "route_item_keys"]
 def content_key(u: Utterance) -> str:
     """Canonical JSON of everything that makes an utterance what it is (diff tag excluded)."""
     return fields_key(
-        u.route, u.utterance, u.description, u.function_schemas, u.metadata, u.score_threshold
+        u.route,
+        u.utterance,
+        u.description,
+        u.function_schemas,
+        u.metadata,
+        u.score_threshold,
+        *_optional(u.target_fpr),
     )
+
+
+def _optional(target_fpr: object) -> tuple[object, ...]:
+    """Fields added after the first release join the key only when set, so the keys (and the
+    hashes and digests remotes keep) of contents without them stay what they were."""
+    return () if target_fpr is None else (target_fpr,)
 
 
 def fields_key(*fields: object) -> str:
@@ -37,10 +49,16 @@ def route_item_keys(
     function_schemas: object,
     metadata: object,
     score_threshold: object,
+    target_fpr: object = None,
 ) -> list[str]:
-    """``fields_key(name, text, description, function_schemas, metadata, score_threshold)``
-    for each text, with the route-level fields encoded once instead of once per utterance
-    (a restart hashes every utterance of the mirror: 15,000 keys, 0.25 -> 0.03 s)."""
+    """:func:`content_key` of each text's utterance, with the route-level fields encoded once
+    instead of once per utterance (a restart hashes every utterance of the mirror: 15,000
+    keys, 0.25 -> 0.03 s)."""
     head = fields_key(name)[:-1] + ","
-    tail = "," + fields_key(description, function_schemas, metadata, score_threshold)[1:]
+    tail = (
+        ","
+        + fields_key(
+            description, function_schemas, metadata, score_threshold, *_optional(target_fpr)
+        )[1:]
+    )
     return [head + _string(t) + tail for t in texts]

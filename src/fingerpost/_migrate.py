@@ -62,6 +62,7 @@ def _routes(points: Sequence[RemotePoint]) -> list[Route]:
                 function_schemas=first.function_schemas,
                 metadata=first.metadata,
                 score_threshold=first.score_threshold,
+                target_fpr=first.target_fpr,
             )
         )
     return out

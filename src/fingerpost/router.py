@@ -577,8 +577,11 @@ class SemanticRouter(RemoteMixin):
         function_schemas: list[dict[str, Any]] | _Unset | None = _UNSET,
         score_threshold: float | _Unset | None = _UNSET,
         metadata: dict[str, Any] | _Unset = _UNSET,
+        target_fpr: float | _Unset | None = _UNSET,
     ) -> Route:
-        """Change a route's fields; only new utterances are encoded. Returns the new route."""
+        """Change a route's fields; only new utterances are encoded. Returns the new route.
+        Only the routes a change touches are recalibrated (a new ``target_fpr`` or new
+        utterances refit the route's gate)."""
         check_update_args(route_name, utterances)
         changes: dict[str, Any] = {
             k: v
@@ -588,6 +591,7 @@ class SemanticRouter(RemoteMixin):
                 "function_schemas": function_schemas,
                 "score_threshold": score_threshold,
                 "metadata": metadata,
+                "target_fpr": target_fpr,
             }.items()
             if v is not _UNSET and not (k == "utterances" and v is None)
         }

@@ -168,8 +168,8 @@ class Route(_Model):
             a fit, the fitted score's: similarity + a * log p);
             ``None``: the route's calibrated threshold (or the router's fixed one).
         target_fpr: Share of ordinary turns this route may catch when its threshold is
-            calibrated (``None``: the router's ``target_fpr``). Kept by local stores and
-            configs; a remote index does not carry it.
+            calibrated (``None``: the router's ``target_fpr``). Kept by local stores,
+            configs and remote indexes (every agent calibrates the route alike).
         metadata: JSON-serialisable data returned with every choice of this route.
     """
 
@@ -278,6 +278,7 @@ class Utterance(_Model):
     metadata: JSONDict = Field(default_factory=dict)
     description: str | None = None
     score_threshold: float | None = None
+    target_fpr: float | None = None
     diff_tag: Literal["+", "-", " "] = " "
 
     @property
@@ -395,6 +396,7 @@ class RouterConfig(_Model):
                 metadata=r.metadata,
                 description=r.description,
                 score_threshold=r.score_threshold,
+                target_fpr=r.target_fpr,
             )
             for r in self.routes
             for u in r.utterances

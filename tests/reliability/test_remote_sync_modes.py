@@ -30,6 +30,7 @@ def route_set(draw: st.DrawFn) -> list[Route]:
             utterances=draw(st.lists(st.sampled_from(TEXTS), unique=True, min_size=1, max_size=3)),
             metadata=draw(st.sampled_from([{}, {"v": 1}, {"v": 2}])),
             score_threshold=draw(st.sampled_from([None, 0.4])),
+            target_fpr=draw(st.sampled_from([None, 0.02])),
             function_schemas=draw(st.sampled_from([None, [{"name": "f"}]])),
         )
         for n in names

@@ -68,6 +68,15 @@ def test_routes_crud_with_a_token(client: httpx.Client) -> None:
     assert patched.json()["score_threshold"] == 0.9 and patched.json()["metadata"] == {"k": 1}
     assert patched.json()["utterances"] == new["utterances"]  # fields left out are kept
     assert client.get("/v1/routes/music/jazz").json()["score_threshold"] == 0.9
+    # a calibrated route's own target (refused by the service before: unknown field)
+    targeted = client.patch("/v1/routes/music/jazz", json={"target_fpr": 0.002}, headers=AUTH)
+    assert targeted.status_code == 200, targeted.text
+    assert client.get("/v1/routes/music/jazz").json()["target_fpr"] == 0.002
+    _error(
+        client.patch("/v1/routes/music/jazz", json={"target_fpr": 0.9}, headers=AUTH),
+        422,
+        "InvalidInputError",
+    )
 
     assert client.delete("/v1/routes/music/jazz", headers=AUTH).status_code == 204
     _error(client.get("/v1/routes/music/jazz"), 404, "RouteNotFoundError")

@@ -240,6 +240,49 @@ def test_fitted_thresholds_reach_other_agents_through_the_real_clients(kind: str
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
+def test_a_routes_own_target_fpr_reaches_other_agents_through_the_real_clients(
+    kind: str,
+) -> None:
+    """Regression: ``Route.target_fpr`` was not written to the remote, so other agents (and
+    the writer itself, after its next refresh) calibrated the route at the router-wide target
+    and answered differently from the writer; ``is_synced()`` did not see the difference.
+    It now travels like ``score_threshold``: in the payload, the hash and the diff."""
+    from tests.conftest import CHITCHAT, POLITICS
+    from tests.test_calibration import ORDINARY_MANY, fresh
+
+    bg = fresh(ORDINARY_MANY, "target-fpr")
+    strict = Route(name="politics", utterances=POLITICS, target_fpr=0.002)
+    loose = Route(name="chitchat", utterances=CHITCHAT)
+
+    def agent(index, **kw):  # type: ignore[no-untyped-def]
+        return SemanticRouter(encoder=HashEncoder(), index=index, background=bg, **kw)
+
+    def targets(r) -> dict[str, float | None]:  # type: ignore[no-untyped-def]
+        return {route.name: route.target_fpr for route in r.to_config().routes}
+
+    with backend(kind) as (make, _):
+        writer = agent(make(), routes=[strict, loose], auto_sync="local")
+        mirror, bare = agent(make()), agent(make(), mirror=False)
+        want = {"politics": 0.002, "chitchat": None}
+        level = writer.to_config().calibration
+        default = agent(None, routes=[strict.model_copy(update={"target_fpr": None}), loose])
+        assert level != default.to_config().calibration  # the target moves the gate
+        for r in (mirror, bare):
+            assert targets(r) == want
+            assert r.to_config().calibration == level
+        writer.refresh()
+        assert targets(writer) == want
+        assert writer.is_synced() and writer.get_utterance_diff() == []
+
+        writer.update("politics", target_fpr=0.05)
+        for r in (mirror, bare):
+            r.refresh()
+            assert targets(r) == {**want, "politics": 0.05}
+            assert r.to_config().calibration == writer.to_config().calibration
+        assert writer.to_config().calibration != level
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
 def test_fetch_keys_reads_by_id_what_fetch_reads_by_route(kind: str) -> None:
     """A sync verifies its writes with ``fetch_keys``: it must return exactly the points a
     route read returns for those keys (missing keys and the version record left out)."""

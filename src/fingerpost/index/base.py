@@ -281,6 +281,8 @@ def encode_payload(u: Utterance) -> dict[str, Any]:
         out["metadata"] = json.dumps(u.metadata, sort_keys=True)
     if u.score_threshold is not None:
         out["score_threshold"] = float(u.score_threshold)
+    if u.target_fpr is not None:
+        out["target_fpr"] = float(u.target_fpr)
     return out
 
 
@@ -295,8 +297,9 @@ def decode_payload(p: dict[str, Any], memo: dict[Any, Utterance] | None = None) 
     fs = p.get("function_schemas")
     md = p.get("metadata")
     thr = p.get("score_threshold")
+    fpr = p.get("target_fpr")
     route, text, desc = str(p["route"]), str(p["utterance"]), p.get("description")
-    key = (route, desc, fs, md, thr)
+    key = (route, desc, fs, md, thr, fpr)
     if memo is not None:
         try:
             hit = memo.get(key)
@@ -311,6 +314,7 @@ def decode_payload(p: dict[str, Any], memo: dict[Any, Utterance] | None = None) 
         function_schemas=None if fs is None else json.loads(fs),
         metadata={} if not md else json.loads(md),
         score_threshold=None if thr is None else float(thr),
+        target_fpr=None if fpr is None else float(fpr),
     )
     if memo is not None:
         memo[key] = u

@@ -121,6 +121,7 @@ def api_models(limits: ServerLimits) -> Api:
         function_schemas: list[dict[str, Any]] | None = None
         score_threshold: Annotated[float | None, Field(ge=-1.0, le=1.0)] = None
         metadata: dict[str, Any] = Field(default_factory=dict)
+        target_fpr: Annotated[float | None, Field(gt=0.0, le=0.5)] = None
 
     class RoutePatch(_Body):
         """Fields to change; fields left out keep their value (``null`` clears one)."""
@@ -130,6 +131,7 @@ def api_models(limits: ServerLimits) -> Api:
         function_schemas: list[dict[str, Any]] | None = None
         score_threshold: Annotated[float | None, Field(ge=-1.0, le=1.0)] = None
         metadata: dict[str, Any] | None = None
+        target_fpr: Annotated[float | None, Field(gt=0.0, le=0.5)] = None
 
     class SyncRequest(_Body):
         mode: SyncMode = "merge"

@@ -53,6 +53,7 @@ def _route_keys(r: Route) -> list[str]:
         r.function_schemas,
         r.metadata,
         r.score_threshold,
+        r.target_fpr,
     )
 
 

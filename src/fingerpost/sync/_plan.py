@@ -74,6 +74,7 @@ def group_routes(utterances: Iterable[Utterance]) -> list[Route]:
                 description=rep.description,
                 function_schemas=rep.function_schemas,
                 score_threshold=rep.score_threshold,
+                target_fpr=rep.target_fpr,
                 metadata=rep.metadata,
             )
         )

@@ -289,3 +289,26 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "FINGERPOST_ENCODER"}
+
+
+def test_a_configs_target_fpr_holds_over_a_remote_index(tmp_path: Path, qdrant_url: str) -> None:
+    """Regression: with ``--index`` the shell built the router from the config's fields but
+    left out its ``target_fpr``, so a config asking for 5 % calibrated at the default 1 %
+    over a remote and at 5 % from ``--routes`` alone."""
+    from fingerpost import RouterConfig
+    from fingerpost.cli._sources import Sources
+
+    config = tmp_path / "routes.yaml"
+    routes = [Route(name="politics", utterances=POLITICS)]
+    config.write_text(
+        yaml.safe_dump(RouterConfig(routes=routes, target_fpr=0.05).to_dict()), encoding="utf-8"
+    )
+    for sources in (
+        Sources(routes=config, encoder="hash"),
+        Sources(routes=config, index=qdrant_url, encoder="hash"),
+    ):
+        router = sources.router()
+        try:
+            assert router.to_config().target_fpr == 0.05
+        finally:
+            router.close()

@@ -120,6 +120,8 @@ class Sources:
             raise EncoderMismatchError(
                 f"{self.routes} was made with encoder {config.encoder_name!r}; got {enc.name!r}"
             )
+        if config.score_threshold is None:  # calibrated: the config's target, as from_config
+            kwargs.setdefault("target_fpr", config.target_fpr)
         return SemanticRouter(
             routes=config.routes,
             encoder=enc,

@@ -33,6 +33,8 @@ from fingerpost.encoders.testing import HashEncoder
 from fingerpost.engine._table import ScoringSettings
 from fingerpost.index import LocalIndex
 
+from .conftest import POLITICS
+
 SUBJECTS = [
     "my alarm",
     "the weather",
@@ -566,3 +568,43 @@ def test_many_routes_share_the_budget_beyond_the_highest_held_out_score() -> Non
     # the extrapolated level meets the counted one at the boundary and never undercuts it
     assert levels[12] >= scores[0] and levels[10] <= levels[12]
     assert tail_level(gate.held, 1e-9) > tail_level(gate.held, 1.0) >= scores[0]
+
+
+class _NoiseEncoder(HashEncoder):
+    """Gaussian vectors drawn from each text's hash: sums of them depend on their order in
+    the last bits, as real embeddings' do (HashEncoder's sparse ones add up exactly)."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import hashlib
+
+        return np.stack(
+            [
+                np.random.default_rng(
+                    int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+                ).standard_normal(self.dim)
+                for t in texts
+            ]
+        ).astype(np.float32)
+
+
+def test_every_order_of_a_routes_utterances_fits_the_same_gate_bit_for_bit() -> None:
+    """Regression: a gate was fitted from the route's rows in the order its router held them,
+    and a remote returns a route's points in its own order, so agents mirroring one remote
+    fitted gates whose levels differed in their last bits (a turn at the level could pass
+    one agent and not another). Rows are fitted in the order of their texts now."""
+    encoder = _NoiseEncoder(dim=64, name="noise-64")
+    background = fresh(ORDINARY_MANY, "order")
+    gates = []
+    for order in (POLITICS, POLITICS[::-1], sorted(POLITICS), POLITICS[2:] + POLITICS[:2]):
+        router = SemanticRouter(
+            routes=[Route(name="politics", utterances=order)],
+            encoder=encoder,
+            background=background,
+        )
+        (gate,) = router.index.snapshot().gates
+        assert isinstance(gate, Gate)
+        gates.append(gate)
+    for gate in gates[1:]:
+        assert gate.bias == gates[0].bias and gate.n_held == gates[0].n_held
+        assert np.array_equal(gate.weights, gates[0].weights)
+        assert np.array_equal(gate.held, gates[0].held)

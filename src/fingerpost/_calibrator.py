@@ -204,7 +204,8 @@ class Calibrator:
                         _memo[key] = hit
             if not known:
                 bg = self.vectors()
-                hit = fit_gate(vecs, bg, settings, self.target(route), self._grams(bg))
+                rows = _canonical(route.utterances, vecs)
+                hit = fit_gate(rows, bg, settings, self.target(route), self._grams(bg))
                 with _memo_lock:
                     _memo[key] = hit
                 kept_record = self._record(key, hit) if disk is not None else None
@@ -312,6 +313,14 @@ def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:
     return CalibrationState(
         background=cal.background.id, target_fpr=cal.target_fpr, thresholds=values
     )
+
+
+def _canonical(utterances: Sequence[str], vecs: F32) -> F32:
+    """The route's rows in the order of its utterances' texts: a remote returns a route's
+    points in its own order, and sums taken in another order differ in their last bits, so
+    every agent fits the same gate, bit for bit, only from the same order."""
+    order = sorted(range(len(utterances)), key=utterances.__getitem__)
+    return vecs if order == list(range(len(utterances))) else vecs[order]
 
 
 def calibration_choice(

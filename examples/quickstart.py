@@ -98,9 +98,9 @@ def main() -> None:
     print(
         f"router ready: {len(router.list_route_names())} routes in {time.perf_counter() - t0:.2f} s"
     )
-    cal = router.to_config().calibration
-    gated = ", ".join(sorted(cal.thresholds)) if cal is not None else "none"
-    print(f"routes with a calibration gate: {gated}")
+    # each route's threshold on its own scale: a broad topic gets a lower one than an intent
+    shown = ", ".join(f"{n} {t:.3f}" for n, t in sorted(router.get_thresholds().items()))
+    print(f"calibrated thresholds: {shown}")
     router("warm-up turn")
     print(f"{'turn':<50} {'route':<10} {'score':>6} {'ms':>6}")
     for turn in TURNS:

@@ -233,7 +233,9 @@ def test_precedence_explicit_then_fit_then_calibrated_then_fixed(
     )
     router = SemanticRouter(routes=[*seed_routes, explicit], encoder=encoder)
     thr = router.get_thresholds()
-    assert thr["billing"] == 0.8 and thr["politics"] == router.score_threshold
+    calibrated = router.to_config().calibration
+    assert calibrated is not None and set(calibrated.thresholds) == {"politics", "chitchat"}
+    assert thr == {**calibrated.thresholds, "billing": 0.8}  # calibrated: on its own scale
     assert set(gates_of(router)) == {"politics", "chitchat"}  # an explicit threshold: no gate
     fixed = SemanticRouter(routes=seed_routes, encoder=encoder, score_threshold=0.45)
     assert fixed.get_thresholds() == {"politics": 0.45, "chitchat": 0.45} and not gates_of(fixed)
@@ -296,7 +298,7 @@ def test_the_budget_is_shared_over_the_calibrated_routes_without_refitting(
     after = router.to_config().calibration
     assert after is not None
     gates = gates_of(router)
-    assert after.thresholds["politics"] == round(gates["politics"].cutoff(len(gates)), 6)
+    assert after.thresholds["politics"] == round(gates["politics"].level(len(gates)), 6)
     assert after.thresholds["politics"] >= before.thresholds["politics"]
     assert after.thresholds["chitchat"] >= before.thresholds["chitchat"]
     # every held-out background turn that passes some gate: at most the router-wide target
@@ -608,3 +610,27 @@ def test_every_order_of_a_routes_utterances_fits_the_same_gate_bit_for_bit() -> 
         assert gate.bias == gates[0].bias and gate.n_held == gates[0].n_held
         assert np.array_equal(gate.weights, gates[0].weights)
         assert np.array_equal(gate.held, gates[0].held)
+
+
+def test_get_thresholds_shows_each_calibrated_routes_own_threshold(
+    seed_routes: list[Route], encoder: HashEncoder
+) -> None:
+    """Regression: ``get_thresholds()`` showed the router's fixed ``score_threshold`` for
+    every calibrated route (0.45 for politics and chitchat alike), so it did not show the
+    effective values the issue asks for. A calibrated route's value is now its threshold on
+    its own scale: the cosine to its gate's direction that a turn must exceed, which is
+    exactly when the gate passes the turn."""
+    router = SemanticRouter(routes=seed_routes, encoder=encoder, background=fresh(ORDINARY, "thr"))
+    thr = router.get_thresholds()
+    assert thr["politics"] != thr["chitchat"]
+    assert all(-1.0 <= t < router.score_threshold for t in thr.values())
+    snap = router.index.snapshot()
+    turns = encoder([*MIXED_TURNS, *ORDINARY[:40]])
+    turns /= np.linalg.norm(turns, axis=1, keepdims=True)
+    for route, gate in zip(snap.routes, snap.gates, strict=True):
+        assert isinstance(gate, Gate)
+        cosine = turns @ (gate.weights / np.linalg.norm(gate.weights))
+        passes = turns @ gate.weights + gate.bias > gate.cutoff(2)
+        away = np.abs(cosine - thr[route.name]) > 1e-5  # rounded to 6 places
+        assert passes.any() and (~passes).any()
+        assert np.array_equal(passes[away], cosine[away] > thr[route.name])

@@ -30,6 +30,11 @@ def test_quickstart(capsys: pytest.CaptureFixture[str]) -> None:
     assert "(none)" in lines["what is 2+2?"]
     assert "billing" in lines["I was billed two times this month"]
     assert "same answers, one encoder call" in out
+    shown = dict(
+        item.rsplit(" ", 1)
+        for item in out.split("calibrated thresholds: ")[1].split("\n")[0].split(", ")
+    )
+    assert float(shown["politics"]) < float(shown["billing"])  # a broad topic: a lower one
 
 
 @pytest.mark.timeout(180)

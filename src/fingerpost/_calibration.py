@@ -178,6 +178,17 @@ class Gate:
             return tail_level(self.held, budget)
         return float(self.held[k]) if k < self.held.shape[0] else -math.inf
 
+    def level(self, n_routes: int) -> float:
+        """:meth:`cutoff` as a cosine, the route's threshold on its own scale: for a unit
+        turn ``x``, ``weights @ x + bias > cutoff`` exactly when the cosine of ``x`` and the
+        gate's direction (``weights / |weights|``) is above ``(cutoff - bias) / |weights|``.
+        Clipped to [-1, 1] (-1: the gate passes every turn, 1: none)."""
+        norm = float(np.linalg.norm(self.weights.astype(np.float64)))
+        cut = self.cutoff(n_routes)
+        if not norm > 0:
+            return -1.0 if self.bias > cut else 1.0
+        return min(1.0, max(-1.0, (cut - self.bias) / norm))
+
 
 def tail_level(held: F64, budget: float) -> float:
     """The pass level for an expected ``budget`` of held-out passes under one

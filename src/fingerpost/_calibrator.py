@@ -49,6 +49,7 @@ __all__ = [
     "Calibrator",
     "calibration_choice",
     "calibration_state",
+    "gate_levels",
     "make_calibrator",
 ]
 
@@ -302,16 +303,25 @@ def make_calibrator(
     return cal
 
 
-def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:
-    """What a config says of the calibration: the background, the target, and each gated
-    route's current gate level (for reading; gates are refitted from the background on load)."""
+def gate_levels(snap: Snapshot) -> dict[str, float]:
+    """Each calibrated route's threshold on its own scale (:meth:`Gate.level`: the cosine to
+    the gate's direction a turn must exceed), rounded to 6 places, by route name: the live
+    routes with a gate and no threshold of their own share the router-wide budget."""
+    if not snap.settings.calibrate:
+        return {}
     alive = [int(s) for s in np.flatnonzero(snap.alive())]
     gated = [s for s in alive if isinstance(snap.gates[s], Gate) and np.isnan(snap.thresholds[s])]
-    values = {
-        snap.routes[s].name: round(cast(Gate, snap.gates[s]).cutoff(len(gated)), 6) for s in gated
+    return {
+        snap.routes[s].name: round(cast(Gate, snap.gates[s]).level(len(gated)), 6) for s in gated
     }
+
+
+def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:
+    """What a config says of the calibration: the background, the target, and each gated
+    route's current level (:func:`gate_levels`; for reading: gates are refitted from the
+    background on load)."""
     return CalibrationState(
-        background=cal.background.id, target_fpr=cal.target_fpr, thresholds=values
+        background=cal.background.id, target_fpr=cal.target_fpr, thresholds=gate_levels(snap)
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final, Literal, NamedTuple, overload
 
 import numpy as np
 
-from ._calibrator import calibration_choice, calibration_state, make_calibrator
+from ._calibrator import calibration_choice, calibration_state, gate_levels, make_calibrator
 from ._defaults import (
     DEFAULT_AGGREGATION,
     DEFAULT_CENTROID_WEIGHT,
@@ -719,13 +719,18 @@ class SemanticRouter(RemoteMixin):
         return self._local.snapshot().settings.aggregation
 
     def get_thresholds(self) -> dict[str, float]:
-        """Effective similarity threshold of every route: its own (explicit or fitted), else
-        the router's. A calibrated route also passes a turn its gate passes (see
-        ``target_fpr``)."""
+        """The effective threshold of every route, in this order: its own (explicit or
+        fitted, on the route score's scale); else, for a calibrated route, its threshold on
+        its own scale (the cosine to the route's gate direction a turn must exceed; such a
+        route also passes a turn whose similarity reaches the router's ``score_threshold``);
+        else the router's ``score_threshold``."""
         snap = self._local.snapshot()
         default = snap.settings.score_threshold
+        levels = gate_levels(snap)
         return {
-            r.name: r.score_threshold if r.score_threshold is not None else default
+            r.name: r.score_threshold
+            if r.score_threshold is not None
+            else levels.get(r.name, default)
             for r in snap.live_routes()
         }
 

@@ -349,7 +349,11 @@ class FitState(_Model):
 
 
 class CalibrationState(_Model):
-    """Calibrated thresholds of a router's routes, and the background that produced them."""
+    """Calibrated thresholds of a router's routes, and the background that produced them.
+
+    ``thresholds``: each calibrated route's threshold on its own scale, the cosine to its
+    gate's direction a turn must exceed (what ``get_thresholds()`` shows for it).
+    """
 
     background: str
     target_fpr: float = Field(gt=0.0, le=0.5)

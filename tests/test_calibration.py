@@ -331,6 +331,20 @@ def test_bad_calibration_arguments_are_refused(encoder: HashEncoder) -> None:
         Route(name="x", utterances=["y"], target_fpr=0.9)
 
 
+def test_a_background_too_small_for_the_target_is_refused(encoder: HashEncoder) -> None:
+    """Regression: a background of two turns calibrated anyway; its gates sat just above one
+    held-out turn each and passed turns unlike the route ("zzz" went to politics). A
+    background must expect at least half a turn to pass at the router-wide target (50 turns
+    at 1 %); a router-wide ``score_threshold`` needs none."""
+    routes = [Route(name="politics", utterances=["vote for me"])]
+    with pytest.raises(InvalidInputError, match="at least 50"):
+        SemanticRouter(routes=routes, encoder=encoder, background=["x", "y"])
+    with pytest.raises(InvalidInputError, match="at least 100"):
+        SemanticRouter(encoder=encoder, background=ORDINARY[:60], target_fpr=0.005)
+    SemanticRouter(routes=routes, encoder=encoder, background=ORDINARY[:60])
+    assert SemanticRouter(routes=routes, encoder=encoder, score_threshold=0.45)("zzz").name is None
+
+
 def test_a_router_that_needs_no_calibration_never_encodes_the_background() -> None:
     enc = HashEncoder(name="lazy-hash")
     routes = [Route(name="a", utterances=["hello there"], score_threshold=0.5)]

@@ -72,12 +72,14 @@ from .engine._table import ScoringSettings
 __all__ = [
     "CONFIDENCE_Z",
     "DEFAULT_TARGET_FPR",
+    "MIN_BACKGROUND_PASSES",
     "NEIGHBOURHOOD_SHARE",
     "NEIGHBOURHOOD_WEIGHT",
     "BackgroundStats",
     "Gate",
     "allowed",
     "background_grams",
+    "check_background_size",
     "check_target_fpr",
     "fit_gate",
     "leave_one_out",
@@ -92,6 +94,8 @@ NEIGHBOURHOOD_SHARE = 0.05
 # route's utterances. Chosen on CLINC150 validation turns with one domain left out of the
 # background at a time.
 NEIGHBOURHOOD_WEIGHT = 0.03
+# A background must expect at least this many of its turns to pass at the router-wide target.
+MIN_BACKGROUND_PASSES = 0.5
 # One-sided 95 % normal quantile: the margin kept between the held-out count and the budget.
 CONFIDENCE_Z = 1.645
 
@@ -110,6 +114,21 @@ def check_target_fpr(value: object) -> float:
     ):
         raise ValueError(f"target_fpr must be within (0, 0.5], got {value!r}")
     return float(value)
+
+
+def check_background_size(n_turns: int, target_fpr: float) -> None:
+    """``ValueError`` unless ``n_turns`` distinct ordinary turns can calibrate at
+    ``target_fpr``: about half of them are held out per fold and a gate's level can sit no
+    lower than the highest held-out score, which about one held-out turn in ``n`` passes; so
+    below ``MIN_BACKGROUND_PASSES / target_fpr`` turns a gate would let through more than
+    twice the target (two turns: a third of all turns)."""
+    if n_turns * target_fpr < MIN_BACKGROUND_PASSES:
+        need = math.ceil(MIN_BACKGROUND_PASSES / target_fpr)
+        raise ValueError(
+            f"a background of {n_turns} distinct turns cannot calibrate at target_fpr="
+            f"{target_fpr:g}: it needs at least {need} (give more turns, a larger target_fpr, "
+            "or a fixed score_threshold)"
+        )
 
 
 def route_score(route: F32, queries: F32, settings: ScoringSettings) -> F32:

@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from ._background import Background, background_vectors, make_background
-from ._calibration import DEFAULT_TARGET_FPR, Gate, background_grams, check_target_fpr, fit_gate
+from ._calibration import (
+    DEFAULT_TARGET_FPR,
+    Gate,
+    background_grams,
+    check_background_size,
+    check_target_fpr,
+    fit_gate,
+)
 from ._disk_cache import DiskCache, gate_cache
 from ._exceptions import InvalidInputError
 from ._gate_codec import decode_gate, encode_gate
@@ -291,7 +298,12 @@ def make_calibrator(
 ) -> Calibrator:
     """A router's calibrator, installed on its local index (whose store, if any, keeps the
     background's vectors once they are computed)."""
-    cal = Calibrator(encoder, make_background(background), target_fpr, encode)
+    bg = make_background(background)
+    try:
+        check_background_size(len(bg.texts), target_fpr)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    cal = Calibrator(encoder, bg, target_fpr, encode)
     meta = local.store_meta()
     if meta is None:
         cal.disk = gate_cache()  # no store to keep gates in: the cache directory does

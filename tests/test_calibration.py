@@ -307,7 +307,7 @@ def test_the_budget_is_shared_over_the_calibrated_routes_without_refitting(
 
 
 def test_a_route_target_fpr_wins_over_the_routers(encoder: HashEncoder) -> None:
-    bg = fresh(ORDINARY * 10, "target")
+    bg = fresh(ORDINARY_MANY, "target")
     utts = ["book a table for two", "reserve a restaurant table", "a table at a restaurant"]
     router = SemanticRouter(
         routes=[Route(name="a", utterances=utts), Route(name="b", utterances=utts, target_fpr=0.3)],
@@ -341,8 +341,9 @@ def test_a_background_too_small_for_the_target_is_refused(encoder: HashEncoder) 
         SemanticRouter(routes=routes, encoder=encoder, background=["x", "y"])
     with pytest.raises(InvalidInputError, match="at least 100"):
         SemanticRouter(encoder=encoder, background=ORDINARY[:60], target_fpr=0.005)
-    SemanticRouter(routes=routes, encoder=encoder, background=ORDINARY[:60])
-    assert SemanticRouter(routes=routes, encoder=encoder, score_threshold=0.45)("zzz").name is None
+    SemanticRouter(routes=routes, encoder=encoder, background=ORDINARY[:50])  # 50 * 1 % = 0.5
+    with pytest.raises(InvalidInputError, match="shipped background of 3100"):
+        SemanticRouter(routes=routes, encoder=encoder, target_fpr=0.0001)
 
 
 def test_a_router_that_needs_no_calibration_never_encodes_the_background() -> None:

@@ -116,17 +116,21 @@ def check_target_fpr(value: object) -> float:
     return float(value)
 
 
-def check_background_size(n_turns: int, target_fpr: float) -> None:
-    """``ValueError`` unless ``n_turns`` distinct ordinary turns can calibrate at
-    ``target_fpr``: about half of them are held out per fold and a gate's level can sit no
-    lower than the highest held-out score, which about one held-out turn in ``n`` passes; so
-    below ``MIN_BACKGROUND_PASSES / target_fpr`` turns a gate would let through more than
-    twice the target (two turns: a third of all turns)."""
-    if n_turns * target_fpr < MIN_BACKGROUND_PASSES:
-        need = math.ceil(MIN_BACKGROUND_PASSES / target_fpr)
+def check_background_size(n_turns: int, target_fpr: float, *, shipped: bool = False) -> None:
+    """``ValueError`` unless ``n_turns`` distinct ordinary turns can calibrate at the
+    router-wide ``target_fpr``: a route alone may let ``n_turns * target_fpr`` of them
+    through, and below half a turn its level would sit at the highest held-out score, which
+    lets through about one turn in ``n_turns`` (two turns: a third of all turns), more than
+    twice the target. Smaller shares (a route's own ``target_fpr``, the budget split over
+    many routes) are extrapolated from the held-out tail (:func:`tail_level`).
+    ``shipped``: the corpus is the package's, not the user's (said so in the message)."""
+    need = math.ceil(round(MIN_BACKGROUND_PASSES / target_fpr, 9))
+    if n_turns < need:
+        what = "the shipped background" if shipped else "a background"
+        fix = "pass background= with more turns, " if shipped else "give more turns, "
         raise ValueError(
-            f"a background of {n_turns} distinct turns cannot calibrate at target_fpr="
-            f"{target_fpr:g}: it needs at least {need} (give more turns, a larger target_fpr, "
+            f"{what} of {n_turns} distinct turns cannot calibrate at target_fpr="
+            f"{target_fpr:g}: it needs at least {need} ({fix}a larger target_fpr, "
             "or a fixed score_threshold)"
         )
 

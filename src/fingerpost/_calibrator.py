@@ -69,8 +69,9 @@ _memo_lock = threading.Lock()
 
 # Part of every gate's key: bump it when fit_gate computes gates differently, so gates kept
 # in stores by an older version are refitted instead of trusted. 2: neighbourhood share 5 %
-# (round 3); 3: the neighbourhood joins the route's class (round 4).
-GATE_VERSION = 3
+# (round 3); 3: the neighbourhood joins the route's class (round 4); 4: a route's rows are
+# fitted in the order of their texts (its gate no longer depends on the order it was read in).
+GATE_VERSION = 4
 
 
 class Calibrator:
@@ -300,7 +301,7 @@ def make_calibrator(
     background's vectors once they are computed)."""
     bg = make_background(background)
     try:
-        check_background_size(len(bg.texts), target_fpr)
+        check_background_size(len(bg.texts), target_fpr, shipped=background is None)
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
     cal = Calibrator(encoder, bg, target_fpr, encode)
@@ -321,11 +322,17 @@ def gate_levels(snap: Snapshot) -> dict[str, float]:
     routes with a gate and no threshold of their own share the router-wide budget."""
     if not snap.settings.calibrate:
         return {}
-    alive = [int(s) for s in np.flatnonzero(snap.alive())]
-    gated = [s for s in alive if isinstance(snap.gates[s], Gate) and np.isnan(snap.thresholds[s])]
-    return {
-        snap.routes[s].name: round(cast(Gate, snap.gates[s]).level(len(gated)), 6) for s in gated
-    }
+    cached = snap.cache.get("levels")  # once per snapshot, like the decision's gate table
+    if cached is None:
+        alive = [int(s) for s in np.flatnonzero(snap.alive())]
+        gated = [
+            s for s in alive if isinstance(snap.gates[s], Gate) and np.isnan(snap.thresholds[s])
+        ]
+        cached = snap.cache["levels"] = {
+            snap.routes[s].name: round(cast(Gate, snap.gates[s]).level(len(gated)), 6)
+            for s in gated
+        }
+    return dict(cast("dict[str, float]", cached))
 
 
 def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:

@@ -721,9 +721,9 @@ class SemanticRouter(RemoteMixin):
     def get_thresholds(self) -> dict[str, float]:
         """The effective threshold of every route, in this order: its own (explicit or
         fitted, on the route score's scale); else, for a calibrated route, its threshold on
-        its own scale (the cosine to the route's gate direction a turn must exceed; such a
-        route also passes a turn whose similarity reaches the router's ``score_threshold``);
-        else the router's ``score_threshold``."""
+        its own scale (the cosine to the route's gate direction a turn must exceed, rounded
+        to 6 places; such a route also passes a turn whose similarity reaches the router's
+        ``score_threshold``); else the router's ``score_threshold``."""
         snap = self._local.snapshot()
         default = snap.settings.score_threshold
         levels = gate_levels(snap)

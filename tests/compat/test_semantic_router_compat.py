@@ -147,3 +147,19 @@ def test_fingerpost_scoring_is_available() -> None:
         assert rl("don't you love politics?") == rl.router("don't you love politics?")
     with pytest.raises(ValueError, match="scoring"):
         sr.SemanticRouter(encoder=ListEncoder(), routes=_routes(), scoring="other")  # type: ignore[arg-type]
+
+
+def test_a_calibrating_fingerpost_encoder_decides_on_similarity_thresholds() -> None:
+    """Regression: with a fingerpost encoder the router underneath calibrates, and this layer
+    decided on its ``get_thresholds()``, which shows a calibrated route's gate level (another
+    scale): ordinary turns with similarities far below the threshold were routed. It
+    decides on similarity thresholds, semantic-router's meaning, as before."""
+    from tests.test_calibration import ORDINARY
+
+    with sr.SemanticRouter(encoder=HashEncoder(dim=64), routes=_routes()) as rl:
+        default = rl.score_threshold
+        choices = [rl(turn) for turn in [*ORDINARY, "lovely weather today"]]
+        assert all(c.name is None or c.similarity_score >= default for c in choices)
+        assert choices[-1].name == "chitchat"
+        assert rl.get_thresholds() == {"politics": default, "chitchat": default}
+        assert rl.router.get_thresholds() != rl.get_thresholds()  # calibrated underneath

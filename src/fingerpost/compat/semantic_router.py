@@ -299,7 +299,7 @@ class SemanticRouter:
         passed = sr_decide(
             matrix @ query,
             row_routes,
-            self.router.get_thresholds(),
+            self._similarity_thresholds(routes),
             self.top_k,
             self.aggregation,
             limit,
@@ -391,6 +391,16 @@ class SemanticRouter:
                 self.router.update(name, utterances=utterances, **changes)
         except RouteNotFoundError as exc:
             raise InvalidInputError(f"Route '{name}' not found. Nothing updated.") from exc
+
+    def get_thresholds(self) -> dict[str, float]:
+        """semantic-router's meaning: each route's similarity threshold, its own else the
+        router's (the fingerpost router's ``get_thresholds`` shows a calibrated route's
+        gate level instead, which is not on the similarity scale this router decides on)."""
+        return self._similarity_thresholds(self.router.routes)
+
+    def _similarity_thresholds(self, routes: Sequence[_schema.Route]) -> dict[str, float]:
+        default = self.router.score_threshold
+        return {r.name: default if r.score_threshold is None else r.score_threshold for r in routes}
 
     def set_threshold(self, threshold: float, route_name: str | None = None) -> None:
         """One route's threshold, or (``route_name=None``) every route's and the router's."""

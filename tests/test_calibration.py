@@ -3,6 +3,7 @@ router-wide false-positive budget."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from pathlib import Path
@@ -592,8 +593,6 @@ class _NoiseEncoder(HashEncoder):
     the last bits, as real embeddings' do (HashEncoder's sparse ones add up exactly)."""
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        import hashlib
-
         return np.stack(
             [
                 np.random.default_rng(

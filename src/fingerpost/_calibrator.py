@@ -27,9 +27,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ._background import Background, background_vectors, make_background
 from ._calibration import (
@@ -45,6 +43,7 @@ from ._exceptions import InvalidInputError
 from ._gate_codec import decode_gate, encode_gate
 from ._types import F32
 from .encoders.base import DenseEncoder
+from .engine._decide import gate_levels
 from .engine._table import ScoringSettings, Snapshot
 from .schema import CalibrationState, Route
 
@@ -56,7 +55,6 @@ __all__ = [
     "Calibrator",
     "calibration_choice",
     "calibration_state",
-    "gate_levels",
     "make_calibrator",
 ]
 
@@ -181,6 +179,8 @@ class Calibrator:
         gates: dict[str, Gate] = {}
         records: dict[str, tuple[str, bytes | None] | None] = {}
         pairs = list(items)
+        # a gate is fitted from a route's every vector, never from a centroid standing in
+        # for them (its key names the route's texts: it would be shared as if it were whole)
         keys = [
             self.key(route, settings)
             if route.score_threshold is None and vecs.shape[0] == len(route.utterances)
@@ -314,25 +314,6 @@ def make_calibrator(
         cal.stored_vectors = (lambda: get(key), lambda record: put(key, record))
     local.calibrator = cal
     return cal
-
-
-def gate_levels(snap: Snapshot) -> dict[str, float]:
-    """Each calibrated route's threshold on its own scale (:meth:`Gate.level`: the cosine to
-    the gate's direction a turn must exceed), rounded to 6 places, by route name: the live
-    routes with a gate and no threshold of their own share the router-wide budget."""
-    if not snap.settings.calibrate:
-        return {}
-    cached = snap.cache.get("levels")  # once per snapshot, like the decision's gate table
-    if cached is None:
-        alive = [int(s) for s in np.flatnonzero(snap.alive())]
-        gated = [
-            s for s in alive if isinstance(snap.gates[s], Gate) and np.isnan(snap.thresholds[s])
-        ]
-        cached = snap.cache["levels"] = {
-            snap.routes[s].name: round(cast(Gate, snap.gates[s]).level(len(gated)), 6)
-            for s in gated
-        }
-    return dict(cast("dict[str, float]", cached))
 
 
 def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:

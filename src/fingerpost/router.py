@@ -15,7 +15,7 @@ from typing import Any, Final, Literal, NamedTuple, overload
 
 import numpy as np
 
-from ._calibrator import calibration_choice, calibration_state, gate_levels, make_calibrator
+from ._calibrator import calibration_choice, calibration_state, make_calibrator
 from ._defaults import (
     DEFAULT_AGGREGATION,
     DEFAULT_CENTROID_WEIGHT,
@@ -45,6 +45,7 @@ from .engine._decide import (
     effective_thresholds,
     filter_names,
     format_choices,
+    gate_levels,
     query_vector,
     scoring_settings,
 )
@@ -788,18 +789,7 @@ class SemanticRouter(RemoteMixin):
                 f"config was made with encoder {config.encoder_name!r} (dim {config.encoder_dim}); "
                 f"got {encoder.name!r} (dim {encoder.dim})"
             )
-        if config.score_threshold is None:
-            kwargs.setdefault("target_fpr", config.target_fpr)
-        router = cls(
-            routes=config.routes,
-            encoder=encoder,
-            index=index,
-            top_k=config.top_k,
-            aggregation=config.aggregation,
-            score_threshold=config.score_threshold,
-            centroid_weight=config.centroid_weight,
-            **kwargs,
-        )
+        router = cls(encoder=encoder, index=index, **config_arguments(config, kwargs))
         if config.fit_state is not None:
             restore_fit_state(router._fit_target, config.fit_state)
         return router
@@ -885,3 +875,20 @@ def _unwrap(result: Any) -> Any:
 
 
 # ---- small pure helpers ----------------------------------------------------------------------
+
+
+def config_arguments(config: RouterConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`SemanticRouter` arguments a config stands for (its routes and scoring
+    settings, and its ``target_fpr`` when it calibrates, unless ``kwargs`` give one), with
+    the caller's other ``kwargs``: one rule for :meth:`SemanticRouter.from_config` and for
+    the shell over a remote index."""
+    if config.score_threshold is None:
+        kwargs = {"target_fpr": config.target_fpr, **kwargs}
+    return dict(
+        routes=config.routes,
+        top_k=config.top_k,
+        aggregation=config.aggregation,
+        score_threshold=config.score_threshold,
+        centroid_weight=config.centroid_weight,
+        **kwargs,
+    )

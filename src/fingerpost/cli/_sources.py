@@ -103,7 +103,7 @@ class Sources:
         **kwargs: Any,
     ) -> SemanticRouter:
         from ..index.local import LocalIndex
-        from ..router import SemanticRouter
+        from ..router import SemanticRouter, config_arguments
 
         # The shell is the application here, so it opts in to one BLAS thread (the setting
         # docs/service.md and the README's latencies were measured with); the library never
@@ -120,18 +120,7 @@ class Sources:
             raise EncoderMismatchError(
                 f"{self.routes} was made with encoder {config.encoder_name!r}; got {enc.name!r}"
             )
-        if config.score_threshold is None:  # calibrated: the config's target, as from_config
-            kwargs.setdefault("target_fpr", config.target_fpr)
-        return SemanticRouter(
-            routes=config.routes,
-            encoder=enc,
-            index=index,
-            top_k=config.top_k,
-            aggregation=config.aggregation,
-            score_threshold=config.score_threshold,
-            centroid_weight=config.centroid_weight,
-            **kwargs,
-        )
+        return SemanticRouter(encoder=enc, index=index, **config_arguments(config, kwargs))
 
 
 def read_routes(path: Path) -> RouterConfig:

@@ -35,6 +35,7 @@ __all__ = [
     "effective_thresholds",
     "filter_names",
     "format_choices",
+    "gate_levels",
     "gate_passes",
     "query_thresholds",
     "query_vector",
@@ -266,6 +267,19 @@ def _gate_table(
         cached,
     )
     return table if table[0].size else None
+
+
+def gate_levels(snap: Snapshot) -> dict[str, float]:
+    """Each calibrated route's threshold on its own scale (:meth:`Gate.level`: the cosine to
+    the gate's direction a turn must exceed), rounded to 6 places, by route name: the routes
+    of the decision's gate table (:func:`_gate_table`), sharing the router-wide budget."""
+    table = _gate_table(snap)
+    if table is None:
+        return {}
+    slots = table[0].tolist()
+    return {
+        snap.routes[s].name: round(cast(Gate, snap.gates[s]).level(len(slots)), 6) for s in slots
+    }
 
 
 def gate_passes(

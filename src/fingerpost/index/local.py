@@ -239,9 +239,6 @@ class LocalIndex:
         calibrator = self.calibrator
         if calibrator is None:
             return {}, {}, {}
-        # a gate is fitted from a route's every vector, never from a centroid standing in
-        # for them (its key names the route's texts: it would be shared as if it were whole)
-        adds = [(r, v) for r, v in adds if v.shape[0] == len(r.utterances)]
         cal, records = calibrator.calibrate(adds, settings, stored)
         meta: dict[str, Any] = {}
         if self._store is None:

@@ -28,6 +28,7 @@ second row per peer sets its documented threshold to fingerpost's fixed one (``P
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import tempfile
@@ -399,6 +400,40 @@ def politics(
     return out
 
 
+def fewer_examples(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
+    """The seed's politics route alone, calibrated, with ``k`` of its six utterances (every
+    subset; users write 3-10): recall over the political lists, share of CLINC150 test +
+    oos_test flagged, and the most written ordinary turns any subset flags."""
+    political = [t for ts in political_sets() for t in ts]
+    ordinary = [t for k in ("test", "oos_test") for t, _ in data[k]]
+    written = written_ordinary()
+    utterances = SEED_ROUTES[0].utterances
+    rows = []
+    for k in range(3, len(utterances) + 1):
+        recall, flagged, stray = [], [], []
+        for subset in itertools.combinations(utterances, k):
+            r = _router([Route(name="politics", utterances=list(subset))], enc, True)
+
+            def share(turns: list[str], router: SemanticRouter = r) -> float:
+                return float(np.mean([c.name == "politics" for c in router.batch(turns)]))
+
+            recall.append(share(political))
+            flagged.append(share(ordinary))
+            stray.append(round(share(written) * len(written)))
+        rows.append(
+            [
+                k,
+                len(recall),
+                f"{np.mean(recall):.3f}",
+                f"{np.min(recall):.3f}",
+                f"{np.mean(flagged):.4f}",
+                f"{np.max(flagged):.4f}",
+                f"{max(stray)} of {len(written)}",
+            ]
+        )
+    return rows
+
+
 def peer_spec(
     data: dict[str, Any], draws: list[tuple[str, list[str]]]
 ) -> tuple[dict[str, Any], list[str]]:
@@ -541,6 +576,21 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
                 "written ordinary turns flagged",
             ],
             politics(data, enc, peers),
+        )
+    )
+    out.append(
+        table(
+            "Fewer examples (fingerpost only): the seed's politics route alone, calibrated, with k of its six utterances (every subset); recall on the four political lists (200 turns), ordinary turns flagged",
+            [
+                "utterances",
+                "subsets",
+                "recall (mean)",
+                "recall (worst subset)",
+                "CLINC150 test + oos_test flagged (mean)",
+                "flagged (worst subset)",
+                "written ordinary turns flagged (worst subset)",
+            ],
+            fewer_examples(data, enc),
         )
     )
     if peers:

@@ -333,18 +333,98 @@ def test_bad_calibration_arguments_are_refused(encoder: HashEncoder) -> None:
 
 
 def test_a_background_too_small_for_the_target_is_refused(encoder: HashEncoder) -> None:
-    """Regression: a background of two turns calibrated anyway; its gates sat just above one
-    held-out turn each and passed turns unlike the route ("zzz" went to politics). A
-    background must expect at least half a turn to pass at the router-wide target (50 turns
-    at 1 %); a router-wide ``score_threshold`` needs none."""
+    """A background must expect at least half a turn to pass at the router-wide target
+    (5,000 turns at 0.01 %); a router-wide ``score_threshold`` needs none. (Regression, round
+    5: a background of two turns calibrated alone; its gates sat just above one held-out
+    turn each and passed turns unlike the route. A user's turns now join the shipped corpus,
+    so they never calibrate alone.)"""
     routes = [Route(name="politics", utterances=["vote for me"])]
-    with pytest.raises(InvalidInputError, match="at least 50"):
-        SemanticRouter(routes=routes, encoder=encoder, background=["x", "y"])
-    with pytest.raises(InvalidInputError, match="at least 100"):
-        SemanticRouter(encoder=encoder, background=ORDINARY[:60], target_fpr=0.005)
-    SemanticRouter(routes=routes, encoder=encoder, background=ORDINARY[:50])  # 50 * 1 % = 0.5
     with pytest.raises(InvalidInputError, match="shipped background of 3100"):
         SemanticRouter(routes=routes, encoder=encoder, target_fpr=0.0001)
+    with pytest.raises(InvalidInputError, match=r"background of 3160 .* at least 5000"):
+        SemanticRouter(routes=routes, encoder=encoder, background=ORDINARY[:60], target_fpr=1e-4)
+    SemanticRouter(routes=routes, encoder=encoder, score_threshold=0.5, target_fpr=None)
+    tiny = SemanticRouter(routes=routes, encoder=encoder, background=["x", "y"])
+    assert tiny("zzz").name is None
+
+
+def test_a_users_turns_join_the_shipped_corpus_as_a_second_part() -> None:
+    shipped = _background.default_background()
+    mine = ["check my alarm", shipped.texts[0], "check my alarm", "order a pizza"]
+    bg = _background.make_background(mine)
+    assert bg.parts == (shipped, bg.parts[1])
+    assert bg.parts[1].texts == ("check my alarm", "order a pizza")  # new to it, in order
+    assert bg.texts == shipped.texts + bg.parts[1].texts
+    assert bg.id == f"{shipped.id}+{bg.parts[1].id}"
+    assert _background.part_ranges(bg) == [(0, 3100), (3100, 3102)]
+    assert _background.make_background(list(shipped.texts[:5])) == shipped  # nothing new
+
+
+def test_the_shipped_corpus_is_encoded_once_for_every_users_background(
+    seed_routes: list[Route], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A custom encoder encodes the shipped corpus once; another user background adds only
+    its own turns. A store keeps each corpus's vectors, so a reopen encodes neither."""
+    monkeypatch.setenv("FINGERPOST_CACHE_DIR", str(tmp_path / "cache"))
+    enc = HashEncoder(name="parts-hash")
+    utterances = sum(len(r.utterances) for r in seed_routes)
+    first, second = fresh(ORDINARY, "parts-1"), fresh(ORDINARY[:20], "parts-2")
+    SemanticRouter(routes=seed_routes, encoder=enc, background=first)
+    assert enc.encoded == utterances + 3100 + len(first)
+    enc.encoded = 0
+    SemanticRouter(routes=seed_routes, encoder=enc, background=second)
+    assert enc.encoded == utterances + len(second)  # its own turns only
+    monkeypatch.setattr(_background, "_memory", {})  # a new process, with a store
+    monkeypatch.setattr(_calibrator, "_memo", {})
+    monkeypatch.setenv("FINGERPOST_CACHE_DIR", str(tmp_path / "empty"))
+    path = tmp_path / "routes.db"
+    enc.encoded = 0
+    with SemanticRouter(
+        routes=seed_routes, encoder=enc, index=LocalIndex(path), background=first
+    ) as router:
+        state = router.to_config().calibration
+    assert enc.encoded == utterances + 3100 + len(first)
+    monkeypatch.setattr(_background, "_memory", {})
+    monkeypatch.setattr(_calibrator, "_memo", {})
+    enc.encoded = 0
+    with SemanticRouter(encoder=enc, index=LocalIndex(path), background=first) as again:
+        assert again.to_config().calibration == state
+        again.add(Route(name="food", utterances=["order a pizza", "i want sushi"]))
+    assert enc.encoded == 2  # the new route's utterances only
+
+
+def test_a_level_holds_the_target_on_the_shipped_corpus_alone_too() -> None:
+    """With a user's turns joined to the shipped corpus, a gate keeps both the pooled
+    held-out scores and the shipped corpus's alone, and passes at the stricter level: a
+    user's traffic that is all one domain cannot open the gate to everything else."""
+    pooled = np.linspace(1.0, 0.0, 60)  # 6,000 held-out turns: their top 60
+    base = np.linspace(2.0, 1.0, 31)  # 3,000 of them the shipped corpus's
+    kw = dict(weights=np.ones(4, np.float32), bias=0.0, target_fpr=0.01)
+    one = Gate(held=pooled, n_held=6000, **kw)  # type: ignore[arg-type]
+    two = Gate(held=pooled, n_held=6000, base_held=base, n_base=3000, **kw)  # type: ignore[arg-type]
+    k_pooled, k_base = allowed(60.0), allowed(30.0)
+    assert one.cutoff(1) == pooled[k_pooled]
+    assert two.cutoff(1) == max(pooled[k_pooled], base[k_base]) == base[k_base]
+    assert two.cutoff(2) == base[allowed(15.0)]
+    swapped = Gate(held=base, n_held=3000, base_held=pooled, n_base=6000, **kw)  # type: ignore[arg-type]
+    assert swapped.cutoff(1) == base[k_base]  # the stricter of the two, whichever it is
+
+
+def test_fit_gate_keeps_the_shipped_corpus_held_out_scores_apart(encoder: HashEncoder) -> None:
+    vecs = encoder(ORDINARY_MANY[:1200])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    route = encoder(POLITICS)
+    route /= np.linalg.norm(route, axis=1, keepdims=True)
+    whole = fit_gate(route, vecs, settings(), 0.01)
+    parts = fit_gate(route, vecs, settings(), 0.01, _calibration.background_grams(vecs, 1000))
+    assert whole is not None and parts is not None
+    assert whole.n_base == 0 and whole.base_held.shape == (0,)
+    assert np.array_equal(parts.weights, whole.weights) and parts.n_held == whole.n_held
+    out = neighbourhood(route, route_score(route, vecs, settings()).astype(np.float64), settings())
+    assert whole.n_held == 1200 - len(out)  # every held-out turn outside the neighbourhood
+    assert parts.n_base == 1000 - int((out < 1000).sum())  # of them, the shipped corpus's
+    assert parts.base_held.shape == (math.floor(parts.n_base * 0.01) + 1,)
+    assert parts.base_held[0] <= parts.held[0]  # a subset of the pooled scores
 
 
 def test_a_router_that_needs_no_calibration_never_encodes_the_background() -> None:
@@ -367,7 +447,8 @@ def test_the_background_is_encoded_once_per_encoder_and_cached_on_disk(
     utterances = sum(len(r.utterances) for r in seed_routes)
     a = SemanticRouter(routes=seed_routes, encoder=enc, background=bg)
     b = SemanticRouter(routes=seed_routes, encoder=enc, background=bg)
-    assert enc.encoded == 2 * utterances + len(bg)  # the background once, for both routers
+    # the background once, for both routers: the shipped corpus and the test's own turns
+    assert enc.encoded == 2 * utterances + len(_background.default_background().texts) + len(bg)
     assert a.to_config().calibration == b.to_config().calibration
     assert list(tmp_path.glob("background-*.npy"))
     monkeypatch.setattr(_background, "_memory", {})  # a new process: the disk cache answers
@@ -400,8 +481,11 @@ def test_a_custom_background_changes_thresholds_and_is_named_in_the_config(
         cfg.calibration.thresholds["politics"]
         != default.to_config().calibration.thresholds["politics"]
     )
-    assert cfg.calibration is not None and cfg.calibration.background.startswith("custom:")
-    assert default.to_config().calibration.background.startswith("clinc150")  # type: ignore[union-attr]
+    shipped = _background.default_background().id
+    assert default.to_config().calibration.background == shipped  # type: ignore[union-attr]
+    assert cfg.calibration is not None and cfg.calibration.background.startswith(
+        shipped + "+custom:"
+    )
 
 
 def test_configs_name_their_background_and_reload_without_encoding_it(

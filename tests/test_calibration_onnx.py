@@ -131,3 +131,69 @@ def test_a_gate_does_not_pass_topics_its_background_lacks(onnx: OnnxEncoder) -> 
             own_topic.append(float((background[rest] @ gate.weights + gate.bias > level).mean()))
     assert float(np.mean(new_topic)) <= 0.015
     assert float(np.mean(own_topic)) >= 0.3  # the routes still reach their own topics
+
+
+# A bank's traffic, one domain: 800 distinct turns (10 x 20 x 4)
+BANK_ASKS = [
+    "what's my",
+    "check my",
+    "show me my",
+    "I need to see my",
+    "how do I change my",
+    "can you update my",
+    "tell me about my",
+    "where do I find my",
+    "help me with my",
+    "is there a problem with my",
+]
+BANK_THINGS = [
+    "account balance",
+    "savings account",
+    "checking account",
+    "routing number",
+    "card pin",
+    "credit limit",
+    "last transaction",
+    "direct deposit",
+    "overdraft fee",
+    "interest rate",
+    "monthly statement",
+    "debit card",
+    "wire transfer",
+    "bank transfer",
+    "mortgage payment",
+    "loan application",
+    "bill payment",
+    "account number",
+    "joint account",
+    "spending this month",
+]
+BANK_TAILS = ["", " please", " today", " right now"]
+
+
+def test_a_users_own_one_domain_background_joins_the_shipped_corpus(onnx: OnnxEncoder) -> None:
+    """Regression: ``background=`` replaced the shipped corpus, so a user who passed their own
+    traffic, typically one domain (here a bank's 800 turns), got gates that had only learned
+    "not banking": the seed's routes flagged 108 of the 110 written ordinary turns (coding,
+    shopping, recipes...), 26 of them as politics. The user's turns now join the shipped
+    corpus, and a level holds the target on the whole and on the shipped corpus alone."""
+    bank = [f"{a} {b}{c}" for a in BANK_ASKS for b in BANK_THINGS for c in BANK_TAILS]
+    routes = [
+        Route(name="politics", utterances=POLITICS),
+        Route(name="chitchat", utterances=CHITCHAT),
+    ]
+    ordinary = turns("ordinary_turns.txt") + turns("ordinary_turns_2.txt")
+    political = turns("political_turns_4.txt")
+    shipped = SemanticRouter(routes=routes, encoder=onnx)
+    own = SemanticRouter(routes=routes, encoder=onnx, background=bank)
+    flagged = [c.name for c in own.batch(ordinary)]
+    assert flagged.count("politics") == 0
+    assert (
+        sum(n is not None for n in flagged)
+        <= sum(c.name is not None for c in shipped.batch(ordinary)) + 1
+    )
+    assert sum(c.name == "politics" for c in own.batch(political)) >= 0.85 * len(political)
+    # the bank's own turns stay ordinary (none of them is political)
+    assert sum(c.name == "politics" for c in own.batch(bank)) <= 0.01 * len(bank)
+    state = own.to_config().calibration  # the config names both corpora
+    assert state is not None and state.background.startswith(default_background().id + "+")

@@ -3,7 +3,12 @@
 The default corpus ships with the package (``data/background.txt.gz``): 3,100 short English
 user turns from CLINC150's ``train`` and ``oos_train`` splits (Larson et al., 2019; CC BY 3.0,
 see ``data/NOTICE``); no validation or test turn of CLINC150 is in it. Users may pass their
-own turns instead (``SemanticRouter(background=[...])``), e.g. their production traffic.
+own turns (``SemanticRouter(background=[...])``), e.g. their production traffic: they are
+*added* to the shipped corpus (``Background.parts``), and a gate's level holds the target
+on the whole and on the shipped corpus alone (``Gate.cutoff``). A user's traffic is often
+one domain (a bank's turns): a gate fitted against it alone learns "not banking", and a
+politics guardrail calibrated on 1,500 of CLINC150's banking turns alone flagged 16 % of the
+other domains' turns as politics.
 
 Vectors are looked up, cheapest first: this process's memory; vectors shipped for the default
 encoder (float16, checked by encoder name and corpus id); the store of a ``LocalIndex(path=)``;
@@ -34,7 +39,14 @@ from ._exceptions import InvalidInputError
 from ._types import F32
 from .encoders.base import DenseEncoder, check_texts
 
-__all__ = ["Background", "background_vectors", "cache_dir", "default_background", "make_background"]
+__all__ = [
+    "Background",
+    "background_vectors",
+    "cache_dir",
+    "default_background",
+    "make_background",
+    "part_ranges",
+]
 
 log = logging.getLogger("fingerpost")
 
@@ -46,10 +58,14 @@ _SHIPPED = {  # encoder name -> file of precomputed vectors of the default corpu
 
 @dataclass(frozen=True)
 class Background:
-    """Ordinary turns a route is calibrated against; ``id`` names them (a content hash)."""
+    """Ordinary turns a route is calibrated against; ``id`` names them (a content hash).
+
+    ``parts``: the corpora it joins, in order (their texts concatenated are ``texts``): the
+    shipped corpus, then the user's turns it lacks; empty for one corpus."""
 
     texts: tuple[str, ...]
     id: str
+    parts: tuple[Background, ...] = ()
 
 
 def _content_id(prefix: str, texts: Sequence[str]) -> str:
@@ -66,15 +82,31 @@ def default_background() -> Background:
 
 
 def make_background(texts: Sequence[str] | None) -> Background:
-    """The shipped corpus for ``None``, else the user's turns (deduplicated, in order)."""
+    """The shipped corpus for ``None``, else the shipped corpus joined by the user's turns
+    (deduplicated, in order, without those the shipped corpus holds) as a second part."""
+    shipped = default_background()
     if texts is None:
-        return default_background()
+        return shipped
     if isinstance(texts, str):
         raise InvalidInputError("background must be a list of turns, not a str")
     items = tuple(dict.fromkeys(check_texts(texts)))
     if not items:
         raise InvalidInputError("background must hold at least one turn")
-    return Background(items, _content_id("custom", items))
+    known = set(shipped.texts)
+    own = tuple(t for t in items if t not in known)
+    if not own:
+        return shipped
+    mine = Background(own, _content_id("custom", own))
+    return Background(shipped.texts + own, f"{shipped.id}+{mine.id}", (shipped, mine))
+
+
+def part_ranges(bg: Background) -> list[tuple[int, int]]:
+    """The rows of each of ``bg``'s parts, as ``(start, stop)`` (one range for one corpus)."""
+    out, at = [], 0
+    for part in bg.parts or (bg,):
+        out.append((at, at + len(part.texts)))
+        at += len(part.texts)
+    return out
 
 
 def cache_dir() -> Path:
@@ -153,25 +185,33 @@ def background_vectors(
     encoder: DenseEncoder,
     bg: Background,
     encode: Any = None,
-    stored: Callable[[], F32 | None] | None = None,
+    stored: Callable[[Background], F32 | None] | None = None,
 ) -> tuple[F32, bool]:
-    """The corpus's unit vectors by ``encoder``, and whether they were encoded just now.
+    """The corpus's unit vectors by ``encoder``, and whether any were encoded just now.
 
-    ``encode`` (texts -> vectors) replaces ``encoder.__call__``; ``stored`` reads vectors a
-    store may hold (asked only when memory misses; the store checked encoder and corpus).
+    ``encode`` (texts -> vectors) replaces ``encoder.__call__``; ``stored`` reads the vectors a
+    store may hold for a corpus (asked only when memory misses; the store checked encoder and
+    corpus). A background of parts is its parts' vectors, each found (or encoded and cached)
+    on its own, one after the other: the shipped corpus's vectors serve every user's.
     """
     key = (encoder.name, encoder.dim, bg.id)
     with _memory_lock:
         hit = _memory.get(key)
     if hit is not None:
         return hit, False
+    if bg.parts:
+        found = [background_vectors(encoder, part, encode, stored) for part in bg.parts]
+        joined = np.concatenate([vecs for vecs, _ in found])
+        with _memory_lock:
+            joined = _memory.setdefault(key, joined)
+        return joined, any(fresh for _, fresh in found)
     with _encode_lock:  # two routers starting together encode once
         with _memory_lock:
             hit = _memory.get(key)
         if hit is not None:
             return hit, False
         fresh = False
-        vecs = None if stored is None else stored()
+        vecs = None if stored is None else stored(bg)
         if vecs is not None and vecs.shape != (len(bg.texts), encoder.dim):
             vecs = None
         if vecs is None:

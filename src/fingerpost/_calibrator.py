@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._background import Background, background_vectors, make_background
+from ._background import Background, background_vectors, make_background, part_ranges
 from ._calibration import (
     DEFAULT_TARGET_FPR,
     Gate,
@@ -68,8 +68,9 @@ _memo_lock = threading.Lock()
 # Part of every gate's key: bump it when fit_gate computes gates differently, so gates kept
 # in stores by an older version are refitted instead of trusted. 2: neighbourhood share 5 %
 # (round 3); 3: the neighbourhood joins the route's class (round 4); 4: a route's rows are
-# fitted in the order of their texts (its gate no longer depends on the order it was read in).
-GATE_VERSION = 4
+# fitted in the order of their texts (its gate no longer depends on the order it was read in);
+# 5: a user's background joins the shipped corpus; levels hold the target on it alone too.
+GATE_VERSION = 5
 
 
 class Calibrator:
@@ -94,8 +95,8 @@ class Calibrator:
         self.background = background
         self.target_fpr = target_fpr
         self._encode = encode
-        # a store may keep the background's vectors: get() -> record or None, put(record)
-        self.stored_vectors: tuple[Callable[[], Any], Callable[[Any], None]] | None = None
+        # a store may keep each corpus's vectors: get(id) -> record or None, put(id, record)
+        self.stored_vectors: tuple[Callable[[str], Any], Callable[[str, Any], None]] | None = None
         self.encoded_background = 0  # times this calibrator encoded the background (tests)
         # gates kept across processes for a router without a store (``_disk_cache``)
         self.disk: DiskCache | None = None
@@ -258,34 +259,38 @@ class Calibrator:
         with _memo_lock:
             hit = _grams.get(gkey)
         if hit is None:
-            hit = background_grams(bg)
+            parts = self.background.parts
+            hit = background_grams(bg, len(parts[0].texts) if parts else None)
             with _memo_lock:
                 _grams[gkey] = hit
         return hit
 
     def vectors(self) -> F32:
-        """The background's vectors (memory, shipped file, store, cache dir, or one encoding);
-        a store that lacks them is given them once."""
+        """The background's vectors (memory, shipped file, store, cache dir, or one encoding,
+        each corpus of it on its own); a store that lacks a corpus's vectors is given them
+        once."""
         from ._background import decode_vectors, encode_vectors
 
-        n, dim = len(self.background.texts), self.encoder.dim
-        found: list[bool] = []
+        dim = self.encoder.dim
+        asked: dict[str, bool] = {}  # corpus id -> whether the store held its vectors
 
-        def from_store() -> F32 | None:
-            vecs = (
-                None
-                if self.stored_vectors is None
-                else decode_vectors(self.stored_vectors[0](), n, dim)
-            )
-            found.append(vecs is not None)
+        def from_store(part: Background) -> F32 | None:
+            if self.stored_vectors is None:
+                return None
+            vecs = decode_vectors(self.stored_vectors[0](part.id), len(part.texts), dim)
+            asked[part.id] = vecs is not None
             return vecs
 
         vecs, fresh = background_vectors(self.encoder, self.background, self._encode, from_store)
         if fresh:
             self.encoded_background += 1
         if self.stored_vectors is not None and not self._stored:
-            if found == [False] or (not found and self.stored_vectors[0]() is None):
-                self.stored_vectors[1](encode_vectors(vecs))
+            get, put = self.stored_vectors
+            parts = self.background.parts or (self.background,)
+            for part, (start, stop) in zip(parts, part_ranges(self.background), strict=True):
+                held = asked.get(part.id)
+                if held is False or (held is None and get(part.id) is None):
+                    put(part.id, encode_vectors(vecs[start:stop]))
             self._stored = True
         return vecs
 
@@ -310,8 +315,11 @@ def make_calibrator(
         cal.disk = gate_cache()  # no store to keep gates in: the cache directory does
     else:
         get, put = meta
-        key = f"background_vectors/{encoder.name}/{cal.background.id}"
-        cal.stored_vectors = (lambda: get(key), lambda record: put(key, record))
+        prefix = f"background_vectors/{encoder.name}/"
+        cal.stored_vectors = (
+            lambda part: get(prefix + part),
+            lambda part, record: put(prefix + part, record),
+        )
     local.calibrator = cal
     return cal
 

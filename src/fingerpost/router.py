@@ -110,8 +110,10 @@ class SemanticRouter(RemoteMixin):
             thresholds win over calibration. Over a remote index without a mirror, the
             gates are fitted from the route vectors read when the routes arrive (boot,
             refresh, writes) and only the gates are kept.
-        background: Ordinary turns to calibrate against (default: a corpus shipped with
-            the package). Embedded once per encoder and cached (in the store of a
+        background: Your own ordinary turns (e.g. production traffic) to calibrate
+            against besides the corpus shipped with the package (they join it; a level
+            holds the target on the whole and on the shipped corpus alone). Each corpus is
+            embedded once per encoder and cached (in the store of a
             ``LocalIndex(path=)``, else in ``$FINGERPOST_CACHE_DIR`` or ``~/.cache/fingerpost``),
             and only when a route needs calibrating.
         centroid_weight: w in ``score = (1 - w) * aggregate + w * cos(turn, route centroid)``.

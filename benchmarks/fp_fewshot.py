@@ -166,7 +166,42 @@ def ceiling(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
         rows.append(
             [per, *(round(float(np.mean(got[k])), 3) for k in ("rec", "fp", "sim", "gate"))]
         )
+    rows.append(["all train turns, labelled", "-", "-", *_supervised(data, enc, vectors)])
     return rows
+
+
+def _supervised(
+    data: dict[str, Any], enc: CachedEncoder, vectors: dict[str, tuple[Any, Any]]
+) -> list[float]:
+    """The same oracle recall @1 % FP, mean over domains, for a route holding every ``train``
+    turn of its domain (1,500; similarity score) and for a linear model fitted on labelled
+    turns (the domain's ``train`` turns against every other ``train`` and ``oos_train`` turn,
+    class-balanced ridge least squares: the gate's form with every negative known). An upper
+    bound on what the gate's form can reach with this encoder, whatever the examples."""
+    from fingerpost._calibration import RIDGE, route_score
+    from fingerpost.engine._table import ScoringSettings
+
+    domain_of = {i: d for d, intents in _domains().items() for i in intents}
+    train = [(t, domain_of[i]) for t, i in data["train"]] + [(t, "") for t, _ in data["oos_train"]]
+    x = enc.encode([t for t, _ in train]).astype(np.float64)
+    label = np.array([d for _, d in train])
+    x1 = np.hstack([x, np.ones((x.shape[0], 1))])
+    sim, linear = [], []
+    for dom, (vp, vn) in vectors.items():
+        own = label == dom
+        route = x[own].astype(np.float32)
+        sp, sn = (
+            route_score(route, vp, ScoringSettings()),
+            route_score(route, vn, ScoringSettings()),
+        )
+        sim.append(float((sp > np.quantile(sn, 0.99)).mean()))
+        weight = np.where(own, 0.5 / own.sum(), 0.5 / (~own).sum())
+        a = (x1 * weight[:, None]).T @ x1
+        a[np.arange(x.shape[1]), np.arange(x.shape[1])] += RIDGE
+        w = np.linalg.solve(a, (x1 * weight[:, None]).T @ np.where(own, 1.0, -1.0))
+        lp, ln = vp.astype(np.float64) @ w[:-1], vn.astype(np.float64) @ w[:-1]
+        linear.append(float((lp > np.quantile(ln, 0.99)).mean()))
+    return [round(float(np.mean(sim)), 3), round(float(np.mean(linear)), 3)]
 
 
 def new_topics(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
@@ -434,6 +469,89 @@ def fewer_examples(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
     return rows
 
 
+def own_background(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
+    """A user's own traffic as ``background=``: one CLINC150 domain's 1,500 ``train`` turns in
+    turn (an app's traffic is usually one domain), the seed's two routes (politics, chitchat)
+    calibrated against it. Rows: the shipped corpus alone (no ``background=``); the user's
+    turns joined to it (what ``background=`` does now); and the user's turns alone (what it
+    did until round 6), which applies the router's pass rule with the pure functions
+    (similarity >= the fixed threshold, or the gate; the best passing route by similarity).
+    Rates on ``test`` turns: the other domains' and ``oos_test`` (flagged by either route, and
+    as politics), the domain's own, and recall on the four political lists."""
+    from fingerpost import _calibration as cal
+    from fingerpost.engine._table import ScoringSettings
+
+    domains = _domains()
+    domain_of = {i: d for d, intents in domains.items() for i in intents}
+    test = [(t, domain_of[i]) for t, i in data["test"]] + [(t, "oos") for t, _ in data["oos_test"]]
+    political = [t for ts in political_sets() for t in ts]
+    turns = [t for t, _ in test] + political
+    where = np.array([d for _, d in test] + ["politics"] * len(political))
+    vecs = enc.encode(turns)
+    settings = ScoringSettings()
+    routes = [(r.name, enc.encode(list(r.utterances))) for r in SEED_ROUTES]
+    similar = np.stack([cal.route_score(v, vecs, settings) for _, v in routes], axis=1)
+
+    def alone(user: list[str]) -> list[str | None]:
+        bg = enc.encode(list(dict.fromkeys(user)))
+        grams = cal.background_grams(bg)
+        gates = [cal.fit_gate(v, bg, settings, 0.01, grams) for _, v in routes]
+        passes = np.stack(
+            [vecs @ g.weights + g.bias > g.cutoff(len(gates)) for g in gates if g is not None],
+            axis=1,
+        )
+        ok = passes | (similar >= FIXED)
+        best = np.where(ok, similar, -np.inf).argmax(axis=1)
+        return [routes[b][0] if ok[i, b] else None for i, b in enumerate(best)]
+
+    by: dict[str, list[str]] = {}
+    for text, intent in data["train"]:
+        by.setdefault(domain_of[intent], []).append(text)
+    modes = (
+        "none (the shipped corpus)",
+        "joined to the shipped corpus (round 6)",
+        "instead of the shipped corpus (until round 6)",
+    )
+    got: dict[str, list[list[float]]] = {m: [] for m in modes}
+    for dom in domains:
+        names = {
+            modes[0]: [
+                c.name for c in SemanticRouter(routes=SEED_ROUTES, encoder=enc).batch(turns)
+            ],
+            modes[1]: [
+                c.name
+                for c in SemanticRouter(routes=SEED_ROUTES, encoder=enc, background=by[dom]).batch(
+                    turns
+                )
+            ],
+            modes[2]: alone(by[dom]),
+        }
+        other = (where != dom) & (where != "politics")
+        for mode, got_names in names.items():
+            n = np.array([x or "" for x in got_names])
+            got[mode].append(
+                [
+                    float((n[other] != "").mean()),
+                    float((n[other] == "politics").mean()),
+                    float((n[where == dom] != "").mean()),
+                    float((n[where == "politics"] == "politics").mean()),
+                ]
+            )
+    rows = []
+    for mode, values in got.items():
+        a = np.array(values)
+        rows.append(
+            [
+                mode,
+                f"{a[:, 0].mean():.4f} (worst {a[:, 0].max():.4f})",
+                f"{a[:, 1].mean():.4f} (worst {a[:, 1].max():.4f})",
+                f"{a[:, 2].mean():.4f}",
+                f"{a[:, 3].mean():.3f} (worst {a[:, 3].min():.3f})",
+            ]
+        )
+    return rows
+
+
 def peer_spec(
     data: dict[str, Any], draws: list[tuple[str, list[str]]]
 ) -> tuple[dict[str, Any], list[str]]:
@@ -521,7 +639,7 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
     ]
     out.append(
         table(
-            "Topic guardrail ceiling (fingerpost only): 5 or 10 utterances per CLINC150 domain route (3 draws each); calibrated recall and FP rate, and the recall at 1 % FP that an oracle threshold picked on the test turns reaches with the similarity score or the gate score",
+            "Topic guardrail ceiling (fingerpost only): 5 or 10 utterances per CLINC150 domain route (3 draws each); calibrated recall and FP rate, and the recall at 1 % FP that an oracle threshold picked on the test turns reaches with the similarity score or the gate score; last row: a route of every train turn of its domain (similarity) and a linear model of the gate's form fitted on every labelled train turn (gate column)",
             [
                 "utterances per route",
                 "calibrated recall",
@@ -591,6 +709,19 @@ def main(run_peer: PeerRunner | None = None, peer_names: Sequence[str] = ()) -> 
                 "written ordinary turns flagged (worst subset)",
             ],
             fewer_examples(data, enc),
+        )
+    )
+    out.append(
+        table(
+            "Your own traffic as background= (fingerpost only): the seed's routes (politics, chitchat) with one CLINC150 domain's 1,500 train turns as the user's background, each domain in turn; mean over domains (worst)",
+            [
+                "the user's turns",
+                "other domains' test + oos_test flagged",
+                "flagged as politics",
+                "own domain's test turns flagged",
+                "political lists caught (200)",
+            ],
+            own_background(data, enc),
         )
     )
     if peers:

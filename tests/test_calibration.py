@@ -366,6 +366,8 @@ def test_the_shipped_corpus_is_encoded_once_for_every_users_background(
     """A custom encoder encodes the shipped corpus once; another user background adds only
     its own turns. A store keeps each corpus's vectors, so a reopen encodes neither."""
     monkeypatch.setenv("FINGERPOST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(_background, "_memory", {})  # whatever ran before in this process
+    monkeypatch.setattr(_calibrator, "_memo", {})
     enc = HashEncoder(name="parts-hash")
     utterances = sum(len(r.utterances) for r in seed_routes)
     first, second = fresh(ORDINARY, "parts-1"), fresh(ORDINARY[:20], "parts-2")
@@ -420,6 +422,7 @@ def test_fit_gate_keeps_the_shipped_corpus_held_out_scores_apart(encoder: HashEn
     assert whole is not None and parts is not None
     assert whole.n_base == 0 and whole.base_held.shape == (0,)
     assert np.array_equal(parts.weights, whole.weights) and parts.n_held == whole.n_held
+    assert np.array_equal(parts.held, whole.held)  # the pooled level is the one-corpus level
     out = neighbourhood(route, route_score(route, vecs, settings()).astype(np.float64), settings())
     assert whole.n_held == 1200 - len(out)  # every held-out turn outside the neighbourhood
     assert parts.n_base == 1000 - int((out < 1000).sum())  # of them, the shipped corpus's
@@ -535,6 +538,52 @@ def test_a_store_keeps_its_background_and_calibrates_alike_across_reopen(
         again.add(Route(name="food", utterances=["order a pizza", "i want sushi"]))
         # the background's vectors came from the store, not from an encoding
         assert enc.encoded == 2
+
+
+def test_a_store_remembers_the_users_background_across_reopen(
+    seed_routes: list[Route], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a store reopened without ``background=`` (a restart, the shell, the HTTP
+    service) calibrated against the shipped corpus alone, so the gates and thresholds it
+    had kept were silently refitted into others. A store remembers the user's turns; a
+    router given other turns replaces them."""
+    monkeypatch.setenv("FINGERPOST_CACHE_DIR", str(tmp_path / "cache"))
+    enc = HashEncoder(name="remember-hash")
+    first, second = fresh(ORDINARY, "remember-1"), fresh(ORDINARY[:40], "remember-2")
+    path = tmp_path / "routes.db"
+    with SemanticRouter(
+        routes=seed_routes, encoder=enc, index=LocalIndex(path), background=first
+    ) as router:
+        state = router.to_config().calibration
+    assert state is not None and "+custom:" in state.background
+    enc.encoded = 0
+    with SemanticRouter(encoder=enc, index=LocalIndex(path)) as again:
+        assert again.to_config().calibration == state
+    assert enc.encoded == 0  # nothing refitted from new vectors, nothing encoded
+    with SemanticRouter(encoder=enc, index=LocalIndex(path), background=second) as other:
+        replaced = other.to_config().calibration
+    assert replaced is not None and replaced.background != state.background
+    with SemanticRouter(encoder=enc, index=LocalIndex(path)) as later:
+        assert later.to_config().calibration == replaced
+    shipped = list(_background.default_background().texts[:3])  # nothing the corpus lacks
+    with SemanticRouter(encoder=enc, index=LocalIndex(path), background=shipped) as plain:
+        assert plain.to_config().calibration.background == _background.default_background().id  # type: ignore[union-attr]
+    with SemanticRouter(encoder=enc, index=LocalIndex(path)) as last:
+        assert last.to_config().calibration.background == _background.default_background().id  # type: ignore[union-attr]
+
+
+def test_a_config_calibrated_against_other_turns_says_so(
+    seed_routes: list[Route], caplog: pytest.LogCaptureFixture
+) -> None:
+    enc = HashEncoder(name="config-warn-hash")
+    bg = fresh(ORDINARY, "config-warn")
+    text = SemanticRouter(routes=seed_routes, encoder=enc, background=bg).to_yaml()
+    with caplog.at_level("WARNING", logger="fingerpost"):
+        SemanticRouter.from_yaml(text, encoder=enc, background=bg)
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="fingerpost"):
+        SemanticRouter.from_yaml(text, encoder=enc)
+    assert "calibrated against background" in caplog.text and "+custom:" in caplog.text
 
 
 def test_hot_writes_refit_only_the_gates_of_the_routes_they_touch(

@@ -10,10 +10,11 @@ one domain (a bank's turns): a gate fitted against it alone learns "not banking"
 politics guardrail calibrated on 1,500 of CLINC150's banking turns alone flagged 16 % of the
 other domains' turns as politics.
 
-Vectors are looked up, cheapest first: this process's memory; vectors shipped for the default
-encoder (float16, checked by encoder name and corpus id); the store of a ``LocalIndex(path=)``;
-the cache directory (``$FINGERPOST_CACHE_DIR``, else ``$XDG_CACHE_HOME/fingerpost``, else
-``~/.cache/fingerpost``), keyed by encoder name, dimension and corpus id. Only when all miss is
+Vectors are looked up per corpus, cheapest first: this process's memory; the store of a
+``LocalIndex(path=)``; vectors shipped for the default encoder (float16, checked by encoder
+name and corpus id); the cache directory (``$FINGERPOST_CACHE_DIR``, else
+``$XDG_CACHE_HOME/fingerpost``, else ``~/.cache/fingerpost``), keyed by encoder name,
+dimension and corpus id. Only when all miss is
 the corpus encoded: once, never per turn. Vectors are rounded through float16 whichever way
 they came, so every agent calibrates on the same numbers.
 """

@@ -51,11 +51,13 @@ if TYPE_CHECKING:
     from .index.local import LocalIndex
 
 __all__ = [
+    "BACKGROUND_TURNS",
     "GATE_VERSION",
     "Calibrator",
     "calibration_choice",
     "calibration_state",
     "make_calibrator",
+    "remembered_background",
 ]
 
 
@@ -71,6 +73,9 @@ _memo_lock = threading.Lock()
 # fitted in the order of their texts (its gate no longer depends on the order it was read in);
 # 5: a user's background joins the shipped corpus; levels hold the target on it alone too.
 GATE_VERSION = 5
+
+# A store's meta key for the user's own background turns (those the shipped corpus lacks).
+BACKGROUND_TURNS = "background/turns"
 
 
 class Calibrator:
@@ -266,7 +271,7 @@ class Calibrator:
         return hit
 
     def vectors(self) -> F32:
-        """The background's vectors (memory, shipped file, store, cache dir, or one encoding,
+        """The background's vectors (memory, store, shipped file, cache dir, or one encoding,
         each corpus of it on its own); a store that lacks a corpus's vectors is given them
         once."""
         from ._background import decode_vectors, encode_vectors
@@ -303,18 +308,28 @@ def make_calibrator(
     local: LocalIndex,
 ) -> Calibrator:
     """A router's calibrator, installed on its local index (whose store, if any, keeps the
-    background's vectors once they are computed)."""
+    background's vectors once they are computed).
+
+    A store remembers the user's own turns: a router over it given no ``background`` (a
+    restart, the shell, the HTTP service) calibrates against the ones it was last given,
+    so its gates and the thresholds it kept still hold; one given a ``background`` replaces
+    them."""
+    meta = local.store_meta()
+    if background is None and meta is not None:
+        background = remembered_background(meta[0](BACKGROUND_TURNS))
     bg = make_background(background)
     try:
-        check_background_size(len(bg.texts), target_fpr, shipped=background is None)
+        check_background_size(len(bg.texts), target_fpr, shipped=not bg.parts)
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
     cal = Calibrator(encoder, bg, target_fpr, encode)
-    meta = local.store_meta()
     if meta is None:
         cal.disk = gate_cache()  # no store to keep gates in: the cache directory does
     else:
         get, put = meta
+        own = list(bg.parts[1].texts) if bg.parts else []
+        if background is not None and get(BACKGROUND_TURNS) != own:
+            put(BACKGROUND_TURNS, own)
         prefix = f"background_vectors/{encoder.name}/"
         cal.stored_vectors = (
             lambda part: get(prefix + part),
@@ -322,6 +337,14 @@ def make_calibrator(
         )
     local.calibrator = cal
     return cal
+
+
+def remembered_background(record: Any) -> list[str] | None:
+    """The user's turns a store remembers (:data:`BACKGROUND_TURNS`), ``None`` for none or a
+    record that is not a list of turns (then the shipped corpus alone)."""
+    if isinstance(record, list) and record and all(isinstance(t, str) for t in record):
+        return record
+    return None
 
 
 def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:

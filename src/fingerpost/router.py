@@ -8,6 +8,7 @@ readers never lock and never see half a write.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from pathlib import Path
@@ -72,6 +73,8 @@ from .schema import (
 from .sync._apply import RemoteSync
 from .sync._plan import SyncMode, check_mode
 from .sync._router import Refresher, RemoteMixin
+
+log = logging.getLogger("fingerpost")
 
 __all__ = ["SemanticRouter"]
 
@@ -792,6 +795,14 @@ class SemanticRouter(RemoteMixin):
                 f"got {encoder.name!r} (dim {encoder.dim})"
             )
         router = cls(encoder=encoder, index=index, **config_arguments(config, kwargs))
+        cal, state = router._local.calibrator, config.calibration
+        if cal is not None and state is not None and state.background != cal.background.id:
+            log.warning(
+                "fingerpost: the config was calibrated against background %s, this router "
+                "against %s: its gates differ (pass the same turns: background= or --background)",
+                state.background,
+                cal.background.id,
+            )
         if config.fit_state is not None:
             restore_fit_state(router._fit_target, config.fit_state)
         return router

@@ -312,3 +312,35 @@ def test_a_configs_target_fpr_holds_over_a_remote_index(tmp_path: Path, qdrant_u
             assert router.to_config().target_fpr == 0.05
         finally:
             router.close()
+
+
+def test_background_turns_from_a_file_calibrate_and_a_store_remembers_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--background FILE`` (route, eval, fit, serve): the user's turns join the shipped
+    corpus; a store remembers them, so a later command over the store without the flag (or
+    the HTTP service) calibrates alike. An unreadable or empty file is a usage error."""
+    from fingerpost import _background
+    from fingerpost.index import LocalIndex
+
+    monkeypatch.setenv("FINGERPOST_CACHE_DIR", str(tmp_path / "cache"))
+    turns = tmp_path / "turns.txt"
+    turns.write_text("check my balance\n\norder a pizza\ncli background test\n", encoding="utf-8")
+    store = tmp_path / "routes.db"
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        yaml.safe_dump([{"name": "politics", "utterances": POLITICS}]), encoding="utf-8"
+    )
+    want = _background.make_background(["check my balance", "order a pizza", "cli background test"])
+    args = ["route", "vote for me", *HASH, "--store", str(store)]
+    assert main([*args, "--routes", str(routes), "--background", str(turns)]) == 0
+    assert main(args) == 0  # the store's remembered turns, no flag
+    capsys.readouterr()
+    with SemanticRouter(encoder=HashEncoder(128), index=LocalIndex(store)) as router:
+        state = router.to_config().calibration
+        assert state is not None and state.background == want.id
+    assert main([*args, "--background", str(tmp_path / "missing.txt")]) != 0
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    assert main([*args, "--background", str(empty)]) == 2
+    assert "no turns" in capsys.readouterr().err

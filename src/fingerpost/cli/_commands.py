@@ -68,6 +68,16 @@ def _sources(fn: F) -> F:
     )(fn)
 
 
+def _background(fn: F) -> F:
+    """--background FILE, on the commands that route (route, eval, fit, serve)."""
+    return click.option(
+        "--background",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="your own ordinary turns, one per line, joined to the shipped corpus that "
+        "calibration measures false positives on (a store remembers them)",
+    )(fn)
+
+
 @contextmanager
 def _open(src: Sources, progress: Progress, **kwargs: Any) -> Iterator[SemanticRouter]:
     """The router, its encoder wrapped so long encodings show a bar; closed (with its remote
@@ -158,6 +168,7 @@ def _read_turns(stream: IO[str]) -> Iterator[list[str]]:
     help="at most this many passing routes",
 )
 @click.option("--json", "as_json", is_flag=True, help="print JSON (always on with --file)")
+@_background
 @_sources
 @_common
 def route(
@@ -169,13 +180,14 @@ def route(
     store: Path | None,
     index: str | None,
     encoder: str,
+    background: Path | None,
     debug: bool,
     quiet: bool,
 ) -> None:
     """Route a turn (or a file of turns) and print the choice."""
     if (text is None) == (file is None):
         raise CliError("give one turn as TEXT, or --file FILE ('-' for stdin)", EXIT_USAGE)
-    src = Sources(routes, store, index, encoder)
+    src = Sources(routes, store, index, encoder, background)
     with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
         if text is not None:
             result = router(text, limit=limit)
@@ -222,6 +234,7 @@ def _human(result: RouteChoice | list[RouteChoice]) -> str:
     default="balanced",
     show_default=True,
 )
+@_background
 @_sources
 @_common
 def fit(
@@ -232,6 +245,7 @@ def fit(
     store: Path | None,
     index: str | None,
     encoder: str,
+    background: Path | None,
     debug: bool,
     quiet: bool,
 ) -> None:
@@ -242,7 +256,7 @@ def fit(
             EXIT_USAGE,
         )
     labelled = read_labelled(data)
-    src = Sources(routes, store, index, encoder)
+    src = Sources(routes, store, index, encoder, background)
     with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
         labelled.check_labels(set(router.list_route_names()))
         _note(labelled.missing_note())
@@ -310,6 +324,7 @@ def _note(message: str | None) -> None:
     show_default=True,
     help="how many of the worst routes to list",
 )
+@_background
 @_sources
 @_common
 def eval_(
@@ -322,6 +337,7 @@ def eval_(
     store: Path | None,
     index: str | None,
     encoder: str,
+    background: Path | None,
     debug: bool,
     quiet: bool,
 ) -> None:
@@ -335,7 +351,7 @@ def eval_(
         require_matplotlib()
     test = read_labelled(data)
     train = read_labelled(fit_data) if fit_data is not None else None
-    src = Sources(routes, store, index, encoder)
+    src = Sources(routes, store, index, encoder, background)
     with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
         names = set(router.list_route_names())
         for labelled in (test, train):
@@ -491,6 +507,7 @@ def is_synced(
 )
 @click.option("--max-body-bytes", type=click.IntRange(min=1024), default=1 << 20, show_default=True)
 @click.option("--access-log", is_flag=True, help="log every request (costs throughput)")
+@_background
 @_sources
 @_common
 def serve(
@@ -505,6 +522,7 @@ def serve(
     store: Path | None,
     index: str | None,
     encoder: str,
+    background: Path | None,
     debug: bool,
     quiet: bool,
 ) -> None:
@@ -519,7 +537,7 @@ def serve(
     import uvicorn
 
     token = read_token(token_file) if token_file is not None else None
-    src = Sources(routes, store, index, encoder)
+    src = Sources(routes, store, index, encoder, background)
     limits = ServerLimits(
         max_text_chars=max_text_chars, max_batch=max_batch, max_body_bytes=max_body_bytes
     )

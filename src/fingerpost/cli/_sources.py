@@ -9,6 +9,9 @@ become the store's content) and ``--index URL`` for a shared remote:
 * ``pinecone://index-name`` (``PINECONE_API_KEY``; ``PINECONE_HOST`` for a local or private
   endpoint).
 
+``--background turns.txt`` (route, eval, fit, serve): the user's own ordinary turns, one per
+line, joined to the shipped corpus that calibration measures false positives on.
+
 The encoder is the ONNX model unless ``--encoder hash`` (or ``FINGERPOST_ENCODER=hash``)
 picks the deterministic, model-free test encoder.
 """
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from ..index.local import LocalIndex
     from ..router import SemanticRouter
 
-__all__ = ["Sources", "make_encoder", "parse_index_url", "read_routes"]
+__all__ = ["Sources", "make_encoder", "parse_index_url", "read_background", "read_routes"]
 
 ENCODERS = ("default", "hash")
 
@@ -46,6 +49,7 @@ class Sources:
     store: Path | None = None
     index: str | None = None
     encoder: str = "default"
+    background: Path | None = None  # --background FILE: the user's ordinary turns
 
     def require(self, *, routes: bool = False, index: bool = False) -> None:
         if routes and self.routes is None:
@@ -82,6 +86,8 @@ class Sources:
         if config is None:
             config = self.config()
         dim = config.encoder_dim if config is not None else None
+        if self.background is not None:
+            kwargs.setdefault("background", read_background(self.background))
         enc = encoder if encoder is not None else make_encoder(self.encoder, dim)
         index: LocalIndex | RemoteIndex | None = None
         if self.store is not None:
@@ -121,6 +127,20 @@ class Sources:
                 f"{self.routes} was made with encoder {config.encoder_name!r}; got {enc.name!r}"
             )
         return SemanticRouter(encoder=enc, index=index, **config_arguments(config, kwargs))
+
+
+def read_background(path: Path) -> list[str]:
+    """The ``--background`` file's turns: one per line, blank lines skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not UTF-8 text: {exc}", EXIT_USAGE) from exc
+    turns = [line.strip() for line in text.splitlines() if line.strip()]
+    if not turns:
+        raise CliError(f"{path}: no turns (one per line)", EXIT_USAGE)
+    return turns
 
 
 def read_routes(path: Path) -> RouterConfig:

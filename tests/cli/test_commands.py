@@ -21,7 +21,7 @@ from ..conftest import CHITCHAT, POLITICS
 from ..test_quality import FIT, ROUTES, TEST
 
 HASH = ["--encoder", "hash"]
-COMMANDS = ["route", "fit", "eval", "sync", "diff", "is-synced", "serve"]
+COMMANDS = ["route", "thresholds", "fit", "eval", "sync", "diff", "is-synced", "serve"]
 
 
 def _routes() -> list[Route]:
@@ -344,3 +344,32 @@ def test_background_turns_from_a_file_calibrate_and_a_store_remembers_them(
     empty.write_text("\n  \n", encoding="utf-8")
     assert main([*args, "--background", str(empty)]) == 2
     assert "no turns" in capsys.readouterr().err
+
+
+def test_thresholds_prints_each_routes_effective_value_and_its_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    spec = [
+        {"name": "politics", "utterances": POLITICS},
+        {"name": "chitchat", "utterances": CHITCHAT, "score_threshold": 0.6},
+    ]
+    routes.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    want = SemanticRouter(routes=[Route(**r) for r in spec], encoder=HashEncoder(128))
+    assert main(["thresholds", "--routes", str(routes), *HASH, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["thresholds"] == want.get_thresholds()
+    assert got["kinds"] == {"politics": "calibrated", "chitchat": "own"}
+    assert got["calibration"]["thresholds"] == {"politics": want.get_thresholds()["politics"]}
+    assert main(["thresholds", "--routes", str(routes), *HASH]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "politics",
+        f"{want.get_thresholds()['politics']:.3f}",
+        "calibrated",
+    ]
+    assert lines[1].split() == ["chitchat", "0.600", "own"]
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(yaml.safe_dump({"routes": spec[:1], "score_threshold": 0.5}), encoding="utf-8")
+    assert main(["thresholds", "--routes", str(fixed), *HASH]) == 0
+    assert capsys.readouterr().out.split() == ["politics", "0.500", "router"]

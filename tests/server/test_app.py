@@ -88,6 +88,27 @@ def test_routes_crud_with_a_token(client: httpx.Client) -> None:
     )
 
 
+def test_thresholds_show_the_librarys_effective_values(
+    client: httpx.Client, router: SemanticRouter
+) -> None:
+    """``GET /v1/thresholds``: what ``get_thresholds()`` shows (a calibrated route's own
+    value, a route's explicit one), the router's similarity threshold and the calibration."""
+    got = client.get("/v1/thresholds").json()
+    state = router.to_config().calibration
+    assert state is not None
+    assert got == {
+        "thresholds": router.get_thresholds(),
+        "score_threshold": router.score_threshold,
+        "calibration": state.model_dump(mode="json"),
+    }
+    assert set(got["calibration"]["thresholds"]) == {"politics", "chitchat"}
+    patched = client.patch("/v1/routes/chitchat", json={"score_threshold": 0.7}, headers=AUTH)
+    assert patched.status_code == 200
+    got = client.get("/v1/thresholds").json()
+    assert got["thresholds"]["chitchat"] == 0.7  # its own threshold wins: no gate
+    assert set(got["calibration"]["thresholds"]) == {"politics"}
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -181,6 +202,7 @@ def test_health_ready_and_openapi(client: httpx.Client) -> None:
         "/v1/route/batch",
         "/v1/routes",
         "/v1/routes/{name}",
+        "/v1/thresholds",
         "/v1/diff",
         "/v1/sync",
         "/healthz",

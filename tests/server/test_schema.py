@@ -32,6 +32,7 @@ OPERATIONS = [
     "GET /v1/routes",
     "POST /v1/routes",
     "GET /v1/routes/{name}",
+    "GET /v1/thresholds",
     "PATCH /v1/routes/{name}",
     "DELETE /v1/routes/{name}",
     "GET /v1/diff",

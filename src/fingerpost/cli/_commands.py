@@ -69,7 +69,7 @@ def _sources(fn: F) -> F:
 
 
 def _background(fn: F) -> F:
-    """--background FILE, on the commands that route (route, eval, fit, serve)."""
+    """--background FILE, on the commands that route (route, thresholds, eval, fit, serve)."""
     return click.option(
         "--background",
         type=click.Path(dir_okay=False, path_type=Path),
@@ -200,6 +200,62 @@ def route(
         for chunk in _read_turns(file):
             for turn, result in zip(chunk, router.batch(chunk, limit=limit), strict=True):
                 click.echo(json.dumps(turn_json(turn, result, limit), ensure_ascii=False))
+
+
+@cli.command(
+    epilog=_example(
+        "fingerpost thresholds --routes routes.yaml     # politics  0.119  calibrated",
+        "fingerpost thresholds --store routes.db --json",
+    )
+)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_background
+@_sources
+@_common
+def thresholds(
+    as_json: bool,
+    routes: Path | None,
+    store: Path | None,
+    index: str | None,
+    encoder: str,
+    background: Path | None,
+    debug: bool,
+    quiet: bool,
+) -> None:
+    """Print each route's effective threshold and where it comes from.
+
+    "calibrated": the route's threshold on its gate's own scale (it also passes a turn whose
+    similarity reaches the router's threshold); "own": set on the route or by fit; "router":
+    the router's fixed threshold.
+    """
+    src = Sources(routes, store, index, encoder, background)
+    with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
+        values = router.get_thresholds()
+        config = router.to_config()
+    state = config.calibration
+    gated = set(state.thresholds) if state is not None else set()
+    own = {r.name for r in config.routes if r.score_threshold is not None}
+    kinds = {
+        name: "own" if name in own else "calibrated" if name in gated else "router"
+        for name in values
+    }
+    if as_json:
+        body = {
+            "thresholds": values,
+            "kinds": kinds,
+            "score_threshold": router.score_threshold,
+            "calibration": None if state is None else state.model_dump(mode="json"),
+        }
+        click.echo(json.dumps(body, ensure_ascii=False))
+        return
+    width = max((len(n) for n in values), default=0)
+    for name, value in values.items():
+        click.echo(f"{name:<{width}}  {value:.3f}  {kinds[name]}")
+    if state is not None:
+        click.echo(
+            f"(calibrated routes also pass at similarity {router.score_threshold:g}; "
+            f"target_fpr {state.target_fpr:g}, background {state.background})"
+        )
 
 
 def _human(result: RouteChoice | list[RouteChoice]) -> str:

@@ -9,7 +9,7 @@ become the store's content) and ``--index URL`` for a shared remote:
 * ``pinecone://index-name`` (``PINECONE_API_KEY``; ``PINECONE_HOST`` for a local or private
   endpoint).
 
-``--background turns.txt`` (route, eval, fit, serve): the user's own ordinary turns, one per
+``--background turns.txt`` (route, thresholds, eval, fit, serve): the user's own ordinary turns, one per
 line, joined to the shipped corpus that calibration measures false positives on.
 
 The encoder is the ONNX model unless ``--encoder hash`` (or ``FINGERPOST_ENCODER=hash``)

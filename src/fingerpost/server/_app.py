@@ -48,6 +48,7 @@ from ._models import (
     ServerLimits,
     Status,
     SyncResult,
+    Thresholds,
     api_models,
     route_result,
 )
@@ -243,6 +244,15 @@ def create_app(
         with write_lock:
             router.add(new)
         return router.get(new.name) or new
+
+    @app.get("/v1/thresholds", response_model=Thresholds, tags=["routes"])
+    def thresholds() -> Thresholds:
+        """Each route's effective threshold, and the calibration behind them."""
+        return Thresholds(
+            thresholds=router.get_thresholds(),
+            score_threshold=router.score_threshold,
+            calibration=router.to_config().calibration,
+        )
 
     @app.get("/v1/routes/{name:path}", response_model=Route, tags=["routes"])
     async def get_route(name: str) -> Route:

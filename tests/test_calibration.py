@@ -327,8 +327,6 @@ def test_bad_calibration_arguments_are_refused(encoder: HashEncoder) -> None:
     with pytest.raises(InvalidInputError):
         SemanticRouter(encoder=encoder, target_fpr=0.0)
     with pytest.raises(InvalidInputError):
-        SemanticRouter(encoder=encoder, background=[])
-    with pytest.raises(InvalidInputError):
         Route(name="x", utterances=["y"], target_fpr=0.9)
 
 
@@ -565,11 +563,44 @@ def test_a_store_remembers_the_users_background_across_reopen(
     assert replaced is not None and replaced.background != state.background
     with SemanticRouter(encoder=enc, index=LocalIndex(path)) as later:
         assert later.to_config().calibration == replaced
-    shipped = list(_background.default_background().texts[:3])  # nothing the corpus lacks
-    with SemanticRouter(encoder=enc, index=LocalIndex(path), background=shipped) as plain:
-        assert plain.to_config().calibration.background == _background.default_background().id  # type: ignore[union-attr]
-    with SemanticRouter(encoder=enc, index=LocalIndex(path)) as last:
-        assert last.to_config().calibration.background == _background.default_background().id  # type: ignore[union-attr]
+    # a construction that fails remembers nothing
+    with pytest.raises(InvalidInputError):
+        SemanticRouter(
+            routes=[seed_routes[0], seed_routes[0]],
+            encoder=enc,
+            index=LocalIndex(path),
+            background=first,
+        )
+    with SemanticRouter(encoder=enc, index=LocalIndex(path)) as still:
+        assert still.to_config().calibration == replaced
+    shipped = _background.default_background().id
+    with SemanticRouter(encoder=enc, index=LocalIndex(path), background=[]) as plain:
+        assert plain.to_config().calibration.background == shipped  # type: ignore[union-attr]
+    with SemanticRouter(encoder=enc, index=LocalIndex(path)) as last:  # forgotten
+        assert last.to_config().calibration.background == shipped  # type: ignore[union-attr]
+
+
+def test_a_damaged_remembered_background_falls_back_to_the_shipped_corpus(
+    seed_routes: list[Route], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "routes.db"
+    enc = HashEncoder(name="damaged-hash")
+    with SemanticRouter(
+        routes=seed_routes, encoder=enc, index=LocalIndex(path), background=ORDINARY
+    ) as router:
+        meta = router._local.store_meta()
+        assert meta is not None
+    for damaged in (["   ", "x"], {"turns": ["a"]}, ["\ud800abc"], 7):
+        with SemanticRouter(encoder=enc, index=LocalIndex(path)) as router:
+            router._local.store_meta()[1](_calibrator.BACKGROUND_TURNS, damaged)  # type: ignore[index]
+        caplog.clear()
+        with (
+            caplog.at_level("WARNING", logger="fingerpost"),
+            SemanticRouter(encoder=enc, index=LocalIndex(path)) as again,
+        ):
+            state = again.to_config().calibration
+        assert state is not None and state.background == _background.default_background().id
+        assert "damaged" in caplog.text, damaged
 
 
 def test_a_config_calibrated_against_other_turns_says_so(
@@ -584,6 +615,54 @@ def test_a_config_calibrated_against_other_turns_says_so(
     with caplog.at_level("WARNING", logger="fingerpost"):
         SemanticRouter.from_yaml(text, encoder=enc)
     assert "calibrated against background" in caplog.text and "+custom:" in caplog.text
+    caplog.clear()
+    # every route with a threshold of its own (a fitted config): no gate, nothing differs
+    own = [r.model_copy(update={"score_threshold": 0.5}) for r in seed_routes]
+    fitted = SemanticRouter(routes=own, encoder=enc, background=bg).to_config()
+    assert fitted.calibration is not None and not fitted.calibration.thresholds
+    with caplog.at_level("WARNING", logger="fingerpost"):
+        SemanticRouter.from_config(fitted, encoder=enc)
+    assert not caplog.records
+
+
+def test_from_config_takes_a_fixed_threshold_over_a_calibrated_config(
+    seed_routes: list[Route],
+) -> None:
+    """Regression: ``from_config(config, score_threshold=...)`` of a calibrated config raised
+    TypeError (the argument twice); the caller's arguments win over the config's."""
+    enc = HashEncoder(name="override-hash")
+    config = SemanticRouter(routes=seed_routes, encoder=enc, target_fpr=0.05).to_config()
+    fixed = SemanticRouter.from_config(config, encoder=enc, score_threshold=0.5)
+    assert fixed.get_thresholds() == {"politics": 0.5, "chitchat": 0.5}
+    assert fixed.to_config().calibration is None
+    again = SemanticRouter.from_config(config, encoder=enc, top_k=3)
+    assert again.to_config().target_fpr == 0.05 and again.top_k == 3
+
+
+def test_threshold_report_says_where_each_threshold_comes_from(
+    seed_routes: list[Route], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    enc = HashEncoder(name="report-hash")
+    routes = [*seed_routes, Route(name="billing", utterances=["refund me"], score_threshold=0.6)]
+    router = SemanticRouter(routes=routes, encoder=enc)
+    report = router.threshold_report()
+    assert report.thresholds == router.get_thresholds()
+    assert report.kinds == {"politics": "calibrated", "chitchat": "calibrated", "billing": "own"}
+    assert report.calibration == router.to_config().calibration
+    assert report.score_threshold == router.score_threshold == 0.45
+    fixed = SemanticRouter(routes=routes, encoder=enc, score_threshold=0.4).threshold_report()
+    assert fixed.kinds == {"politics": "router", "chitchat": "router", "billing": "own"}
+    assert fixed.calibration is None and fixed.thresholds["politics"] == 0.4
+    # a store holding a fixed threshold: calibration arguments are not used, and it says so
+    path = tmp_path / "fixed.db"
+    with SemanticRouter(routes=routes, encoder=enc, index=LocalIndex(path)) as stored:
+        stored.set_threshold(0.4)
+    with (
+        caplog.at_level("WARNING", logger="fingerpost"),
+        SemanticRouter(encoder=enc, index=LocalIndex(path), background=ORDINARY) as reopened,
+    ):
+        assert reopened.threshold_report().calibration is None
+    assert "fixed router-wide threshold" in caplog.text
 
 
 def test_hot_writes_refit_only_the_gates_of_the_routes_they_touch(

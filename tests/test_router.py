@@ -55,6 +55,7 @@ def test_public_exports_are_pinned() -> None:
         "SyncConflictError",
         "SyncError",
         "SyncMode",
+        "ThresholdReport",
         "Utterance",
         "UtteranceDiff",
         "__version__",

@@ -26,7 +26,15 @@ from ._migrate import MigrationReport, migrate
 from .engine._threads import limit_blas_threads
 from .quality import FitReport
 from .router import SemanticRouter
-from .schema import Aggregation, Route, RouteChoice, RouterConfig, Utterance, UtteranceDiff
+from .schema import (
+    Aggregation,
+    Route,
+    RouteChoice,
+    RouterConfig,
+    ThresholdReport,
+    Utterance,
+    UtteranceDiff,
+)
 from .sync._plan import SyncMode
 
 # The one place the version is written: pyproject.toml reads it from here (hatch).
@@ -59,6 +67,7 @@ __all__ = [
     "SyncConflictError",
     "SyncError",
     "SyncMode",
+    "ThresholdReport",
     "Utterance",
     "UtteranceDiff",
     "__version__",

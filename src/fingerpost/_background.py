@@ -84,15 +84,14 @@ def default_background() -> Background:
 
 def make_background(texts: Sequence[str] | None) -> Background:
     """The shipped corpus for ``None``, else the shipped corpus joined by the user's turns
-    (deduplicated, in order, without those the shipped corpus holds) as a second part."""
+    (deduplicated, in order, without those the shipped corpus holds) as a second part; the
+    shipped corpus alone when they add nothing (``[]`` among them)."""
     shipped = default_background()
     if texts is None:
         return shipped
     if isinstance(texts, str):
         raise InvalidInputError("background must be a list of turns, not a str")
-    items = tuple(dict.fromkeys(check_texts(texts)))
-    if not items:
-        raise InvalidInputError("background must hold at least one turn")
+    items = tuple(dict.fromkeys(check_texts(texts))) if len(texts) else ()
     known = set(shipped.texts)
     own = tuple(t for t in items if t not in known)
     if not own:

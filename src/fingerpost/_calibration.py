@@ -209,9 +209,9 @@ class Gate:
         joined it (the stricter level of the two: a user's traffic is often one domain, and
         a level set on it would pass whatever it lacks). A budget too small to let even one
         held-out turn through (many routes) is met above the highest held-out score, by
-        :func:`tail_level`. (A target under half a turn of the shipped corpus alone, below
-        about 0.016 %, leaves its level at its highest held-out score, under the pooled one:
-        there, only the pooled level applies.)"""
+        :func:`tail_level`. (Below half a turn of the shipped corpus, a target under about
+        0.016 % for one route, its own level is its highest held-out score, or the tail
+        above it: none of its held-out turns passes.)"""
         routes = max(1, n_routes)
         level = _cutoff(self.held, self.n_held * self.target_fpr / routes)
         if self.n_base:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,8 @@ from .engine._decide import gate_levels
 from .engine._table import ScoringSettings, Snapshot
 from .schema import CalibrationState, Route
 
+log = logging.getLogger("fingerpost")
+
 if TYPE_CHECKING:
     from .index.local import LocalIndex
 
@@ -57,7 +60,7 @@ __all__ = [
     "calibration_choice",
     "calibration_state",
     "make_calibrator",
-    "remembered_background",
+    "remember_background",
 ]
 
 
@@ -108,6 +111,8 @@ class Calibrator:
         self._stored = False  # the store holds the background's vectors (checked once)
         # the encoded part of a key that depends on the settings and target only
         self._key_heads: dict[tuple[ScoringSettings, float], Any] = {}
+        # the user's own turns a store is to remember once the router boots (None: nothing)
+        self.to_remember: list[str] | None = None
 
     def target(self, route: Route) -> float:
         own = getattr(route, "target_fpr", None)
@@ -310,13 +315,15 @@ def make_calibrator(
     """A router's calibrator, installed on its local index (whose store, if any, keeps the
     background's vectors once they are computed).
 
-    A store remembers the user's own turns: a router over it given no ``background`` (a
-    restart, the shell, the HTTP service) calibrates against the ones it was last given,
-    so its gates and the thresholds it kept still hold; one given a ``background`` replaces
-    them."""
+    A store remembers the user's own turns (:func:`remember_background`, once the router
+    has booted): a router over it given no ``background`` (a restart, the shell, the HTTP
+    service) calibrates against the ones it was last given, so its gates and the thresholds
+    it kept still hold; one given a ``background`` replaces them (``[]``: none, the shipped
+    corpus alone)."""
     meta = local.store_meta()
-    if background is None and meta is not None:
-        background = remembered_background(meta[0](BACKGROUND_TURNS))
+    given = background is not None
+    if not given and meta is not None:
+        background = _remembered(meta[0](BACKGROUND_TURNS))
     bg = make_background(background)
     try:
         check_background_size(len(bg.texts), target_fpr, shipped=not bg.parts)
@@ -327,9 +334,8 @@ def make_calibrator(
         cal.disk = gate_cache()  # no store to keep gates in: the cache directory does
     else:
         get, put = meta
-        own = list(bg.parts[1].texts) if bg.parts else []
-        if background is not None and get(BACKGROUND_TURNS) != own:
-            put(BACKGROUND_TURNS, own)
+        if given:
+            cal.to_remember = list(bg.parts[1].texts) if bg.parts else []
         prefix = f"background_vectors/{encoder.name}/"
         cal.stored_vectors = (
             lambda part: get(prefix + part),
@@ -339,11 +345,34 @@ def make_calibrator(
     return cal
 
 
-def remembered_background(record: Any) -> list[str] | None:
-    """The user's turns a store remembers (:data:`BACKGROUND_TURNS`), ``None`` for none or a
-    record that is not a list of turns (then the shipped corpus alone)."""
-    if isinstance(record, list) and record and all(isinstance(t, str) for t in record):
-        return record
+def remember_background(local: LocalIndex) -> None:
+    """Have ``local``'s store remember the user's turns its calibrator was given: called
+    once the router has booted, so a construction that fails changes nothing."""
+    cal, meta = local.calibrator, local.store_meta()
+    if cal is None or meta is None or cal.to_remember is None:
+        return
+    get, put = meta
+    if get(BACKGROUND_TURNS) != cal.to_remember:
+        put(BACKGROUND_TURNS, cal.to_remember)
+    cal.to_remember = None
+
+
+def _remembered(record: Any) -> list[str] | None:
+    """The user's turns a store remembers (:data:`BACKGROUND_TURNS`), checked: ``None`` (the
+    shipped corpus alone) for none, and, with a warning, for a record that is not a list of
+    turns fit to calibrate on."""
+    if record is None or record == []:
+        return None
+    if isinstance(record, list) and all(isinstance(t, str) for t in record):
+        try:
+            make_background(record)
+            return record
+        except InvalidInputError:
+            pass
+    log.warning(
+        "fingerpost: the store's remembered background turns are damaged; calibrating "
+        "against the shipped corpus alone (pass background= to replace them)"
+    )
     return None
 
 

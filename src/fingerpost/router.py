@@ -16,7 +16,12 @@ from typing import Any, Final, Literal, NamedTuple, overload
 
 import numpy as np
 
-from ._calibrator import calibration_choice, calibration_state, make_calibrator
+from ._calibrator import (
+    calibration_choice,
+    calibration_state,
+    make_calibrator,
+    remember_background,
+)
 from ._defaults import (
     DEFAULT_AGGREGATION,
     DEFAULT_CENTROID_WEIGHT,
@@ -67,6 +72,7 @@ from .schema import (
     Route,
     RouteChoice,
     RouterConfig,
+    ThresholdReport,
     Utterance,
     copy_route,
 )
@@ -115,7 +121,9 @@ class SemanticRouter(RemoteMixin):
             refresh, writes) and only the gates are kept.
         background: Your own ordinary turns (e.g. production traffic) to calibrate
             against besides the corpus shipped with the package (they join it; a level
-            holds the target on the whole and on the shipped corpus alone). Each corpus is
+            holds the target on the whole and on the shipped corpus alone). A
+            ``LocalIndex(path=)`` store remembers them for routers given none (``[]``:
+            forget them, the shipped corpus alone). Each corpus is
             embedded once per encoder and cached (in the store of a
             ``LocalIndex(path=)``, else in ``$FINGERPOST_CACHE_DIR`` or ``~/.cache/fingerpost``),
             and only when a route needs calibrating.
@@ -235,8 +243,14 @@ class SemanticRouter(RemoteMixin):
             )
             if calibrate and self._local.table.snapshot().settings.calibrate:
                 make_calibrator(encoder, background, target, self._encode, self._local)
+            elif calibrate and (background is not None or target_fpr is not None):
+                log.warning(
+                    "fingerpost: this store holds a fixed router-wide threshold "
+                    "(set_threshold): background= and target_fpr= are not used"
+                )
             self._fit_target = RouterFitTarget(encoder, self._local)
             self._boot(given)
+            remember_background(self._local)
 
     # ---- construction ----------------------------------------------------------------------
     def _boot(self, routes: list[Route] | None) -> None:
@@ -729,16 +743,34 @@ class SemanticRouter(RemoteMixin):
         fitted, on the route score's scale); else, for a calibrated route, its threshold on
         its own scale (the cosine to the route's gate direction a turn must exceed, rounded
         to 6 places; such a route also passes a turn whose similarity reaches the router's
-        ``score_threshold``); else the router's ``score_threshold``."""
+        ``score_threshold``); else the router's ``score_threshold``
+        (:meth:`threshold_report` says which)."""
+        return self.threshold_report().thresholds
+
+    def threshold_report(self) -> ThresholdReport:
+        """:meth:`get_thresholds`, each value's kind (``"own"``: the route's or ``fit``'s;
+        ``"calibrated"``: its gate's level; ``"router"``: ``score_threshold``), the router's
+        ``score_threshold`` and the calibration (background, target), from one snapshot."""
         snap = self._local.snapshot()
-        default = snap.settings.score_threshold
+        st, cal = snap.settings, self._local.calibrator
+        default = st.score_threshold
         levels = gate_levels(snap)
-        return {
-            r.name: r.score_threshold
-            if r.score_threshold is not None
-            else levels.get(r.name, default)
-            for r in snap.live_routes()
-        }
+        thresholds: dict[str, float] = {}
+        kinds: dict[str, Literal["own", "calibrated", "router"]] = {}
+        for r in snap.live_routes():
+            if r.score_threshold is not None:
+                thresholds[r.name], kinds[r.name] = r.score_threshold, "own"
+            elif r.name in levels:
+                thresholds[r.name], kinds[r.name] = levels[r.name], "calibrated"
+            else:
+                thresholds[r.name], kinds[r.name] = default, "router"
+        calibrated = cal is not None and st.calibrate
+        return ThresholdReport(
+            thresholds=thresholds,
+            kinds=kinds,
+            score_threshold=default,
+            calibration=calibration_state(cal, snap) if calibrated and cal else None,
+        )
 
     def set_threshold(self, value: float, route_name: str | None = None) -> None:
         """Set one route's threshold, or (``route_name=None``) a fixed router-wide threshold,
@@ -795,14 +827,7 @@ class SemanticRouter(RemoteMixin):
                 f"got {encoder.name!r} (dim {encoder.dim})"
             )
         router = cls(encoder=encoder, index=index, **config_arguments(config, kwargs))
-        cal, state = router._local.calibrator, config.calibration
-        if cal is not None and state is not None and state.background != cal.background.id:
-            log.warning(
-                "fingerpost: the config was calibrated against background %s, this router "
-                "against %s: its gates differ (pass the same turns: background= or --background)",
-                state.background,
-                cal.background.id,
-            )
+        warn_if_other_background(router, config)
         if config.fit_state is not None:
             restore_fit_state(router._fit_target, config.fit_state)
         return router
@@ -890,18 +915,37 @@ def _unwrap(result: Any) -> Any:
 # ---- small pure helpers ----------------------------------------------------------------------
 
 
+def warn_if_other_background(router: SemanticRouter, config: RouterConfig) -> None:
+    """Log a warning when ``config``'s gated routes were calibrated against other ordinary
+    turns than ``router`` calibrates against (its gates, and so its answers, differ)."""
+    cal, state = router._local.calibrator, config.calibration
+    if (
+        cal is None
+        or state is None
+        or not state.thresholds
+        or state.background == cal.background.id
+    ):
+        return
+    log.warning(
+        "fingerpost: the config was calibrated against background %s, this router against "
+        "%s: its gates differ (pass the same turns: background= or --background)",
+        state.background,
+        cal.background.id,
+    )
+
+
 def config_arguments(config: RouterConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The :class:`SemanticRouter` arguments a config stands for (its routes and scoring
-    settings, and its ``target_fpr`` when it calibrates, unless ``kwargs`` give one), with
-    the caller's other ``kwargs``: one rule for :meth:`SemanticRouter.from_config` and for
-    the shell over a remote index."""
-    if config.score_threshold is None:
-        kwargs = {"target_fpr": config.target_fpr, **kwargs}
-    return dict(
+    settings, and its ``target_fpr`` when it calibrates), ``kwargs`` winning over any of
+    them (a ``score_threshold`` there fixes the threshold: no target is added): one rule for
+    :meth:`SemanticRouter.from_config` and for the shell over a remote index."""
+    args: dict[str, Any] = dict(
         routes=config.routes,
         top_k=config.top_k,
         aggregation=config.aggregation,
         score_threshold=config.score_threshold,
         centroid_weight=config.centroid_weight,
-        **kwargs,
     )
+    if config.score_threshold is None and "score_threshold" not in kwargs:
+        args["target_fpr"] = config.target_fpr
+    return args | kwargs

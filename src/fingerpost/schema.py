@@ -35,6 +35,7 @@ __all__ = [
     "Route",
     "RouteChoice",
     "RouterConfig",
+    "ThresholdReport",
     "Utterance",
     "UtteranceDiff",
 ]
@@ -358,6 +359,22 @@ class CalibrationState(_Model):
     background: str
     target_fpr: float = Field(gt=0.0, le=0.5)
     thresholds: dict[str, float] = Field(default_factory=dict)
+
+
+class ThresholdReport(_Model):
+    """Each route's effective threshold (``get_thresholds()``), where it comes from, and the
+    calibration behind them, read from one snapshot (``SemanticRouter.threshold_report()``).
+
+    ``kinds``: ``"own"`` (set on the route, or by ``fit``), ``"calibrated"`` (its threshold on
+    its gate's own scale; the route also passes a turn whose similarity reaches
+    ``score_threshold``) or ``"router"`` (the router's ``score_threshold``).
+    ``calibration``: ``None`` when the router has a fixed threshold.
+    """
+
+    thresholds: dict[str, float]
+    kinds: dict[str, Literal["own", "calibrated", "router"]]
+    score_threshold: float
+    calibration: CalibrationState | None = None
 
 
 class RouterConfig(_Model):

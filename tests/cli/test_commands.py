@@ -373,3 +373,7 @@ def test_thresholds_prints_each_routes_effective_value_and_its_kind(
     fixed.write_text(yaml.safe_dump({"routes": spec[:1], "score_threshold": 0.5}), encoding="utf-8")
     assert main(["thresholds", "--routes", str(fixed), *HASH]) == 0
     assert capsys.readouterr().out.split() == ["politics", "0.500", "router"]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("[]\n", encoding="utf-8")
+    assert main(["thresholds", "--routes", str(empty), *HASH]) == 0
+    assert capsys.readouterr().out.strip() == "(no routes)"

@@ -98,14 +98,15 @@ def test_thresholds_show_the_librarys_effective_values(
     assert state is not None
     assert got == {
         "thresholds": router.get_thresholds(),
+        "kinds": {"politics": "calibrated", "chitchat": "calibrated"},
         "score_threshold": router.score_threshold,
         "calibration": state.model_dump(mode="json"),
     }
-    assert set(got["calibration"]["thresholds"]) == {"politics", "chitchat"}
     patched = client.patch("/v1/routes/chitchat", json={"score_threshold": 0.7}, headers=AUTH)
     assert patched.status_code == 200
     got = client.get("/v1/thresholds").json()
     assert got["thresholds"]["chitchat"] == 0.7  # its own threshold wins: no gate
+    assert got["kinds"]["chitchat"] == "own"
     assert set(got["calibration"]["thresholds"]) == {"politics"}
 
 

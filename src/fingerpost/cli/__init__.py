@@ -1,4 +1,5 @@
-"""The ``fingerpost`` command line: route, fit, eval, sync, diff, is-synced, serve.
+"""The ``fingerpost`` command line: route, thresholds, fit, eval, sync, diff, is-synced,
+migrate, serve.
 
     fingerpost route "what's the weather" --routes routes.yaml
     fingerpost eval --routes routes.yaml --data labelled.jsonl [--fit fit.jsonl] [--plot out.png]

@@ -230,30 +230,20 @@ def thresholds(
     """
     src = Sources(routes, store, index, encoder, background)
     with Progress.for_terminal(quiet) as progress, _open(src, progress) as router:
-        values = router.get_thresholds()
-        config = router.to_config()
-    state = config.calibration
-    gated = set(state.thresholds) if state is not None else set()
-    own = {r.name for r in config.routes if r.score_threshold is not None}
-    kinds = {
-        name: "own" if name in own else "calibrated" if name in gated else "router"
-        for name in values
-    }
+        report = router.threshold_report()
     if as_json:
-        body = {
-            "thresholds": values,
-            "kinds": kinds,
-            "score_threshold": router.score_threshold,
-            "calibration": None if state is None else state.model_dump(mode="json"),
-        }
-        click.echo(json.dumps(body, ensure_ascii=False))
+        click.echo(json.dumps(report.model_dump(mode="json"), ensure_ascii=False))
         return
-    width = max((len(n) for n in values), default=0)
-    for name, value in values.items():
-        click.echo(f"{name:<{width}}  {value:.3f}  {kinds[name]}")
-    if state is not None:
+    if not report.thresholds:
+        click.echo("(no routes)")
+        return
+    width = max(len(n) for n in report.thresholds)
+    for name, value in report.thresholds.items():
+        click.echo(f"{name:<{width}}  {value:.3f}  {report.kinds[name]}")
+    state = report.calibration
+    if state is not None and "calibrated" in report.kinds.values():
         click.echo(
-            f"(calibrated routes also pass at similarity {router.score_threshold:g}; "
+            f"(calibrated routes also pass at similarity {report.score_threshold:g}; "
             f"target_fpr {state.target_fpr:g}, background {state.background})"
         )
 

@@ -109,7 +109,7 @@ class Sources:
         **kwargs: Any,
     ) -> SemanticRouter:
         from ..index.local import LocalIndex
-        from ..router import SemanticRouter, config_arguments
+        from ..router import SemanticRouter, config_arguments, warn_if_other_background
 
         # The shell is the application here, so it opts in to one BLAS thread (the setting
         # docs/service.md and the README's latencies were measured with); the library never
@@ -126,7 +126,9 @@ class Sources:
             raise EncoderMismatchError(
                 f"{self.routes} was made with encoder {config.encoder_name!r}; got {enc.name!r}"
             )
-        return SemanticRouter(encoder=enc, index=index, **config_arguments(config, kwargs))
+        router = SemanticRouter(encoder=enc, index=index, **config_arguments(config, kwargs))
+        warn_if_other_background(router, config)
+        return router
 
 
 def read_background(path: Path) -> list[str]:

@@ -28,7 +28,7 @@ from .. import __version__
 from .._exceptions import FingerpostError, InvalidInputError, QueueFullError, RouteNotFoundError
 from ..metrics import CONTENT_TYPE, RouterMetrics
 from ..router import SemanticRouter
-from ..schema import Route
+from ..schema import Route, ThresholdReport
 from ._errors import (
     EndpointNotFoundError,
     ErrorBody,
@@ -48,7 +48,6 @@ from ._models import (
     ServerLimits,
     Status,
     SyncResult,
-    Thresholds,
     api_models,
     route_result,
 )
@@ -245,14 +244,11 @@ def create_app(
             router.add(new)
         return router.get(new.name) or new
 
-    @app.get("/v1/thresholds", response_model=Thresholds, tags=["routes"])
-    def thresholds() -> Thresholds:
-        """Each route's effective threshold, and the calibration behind them."""
-        return Thresholds(
-            thresholds=router.get_thresholds(),
-            score_threshold=router.score_threshold,
-            calibration=router.to_config().calibration,
-        )
+    @app.get("/v1/thresholds", response_model=ThresholdReport, tags=["routes"])
+    async def thresholds() -> ThresholdReport:
+        """Each route's effective threshold, its kind (own, calibrated, router), and the
+        calibration behind them (``SemanticRouter.threshold_report()``)."""
+        return router.threshold_report()
 
     @app.get("/v1/routes/{name:path}", response_model=Route, tags=["routes"])
     async def get_route(name: str) -> Route:

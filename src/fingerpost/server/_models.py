@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..schema import CalibrationState, Route, RouteChoice
+from ..schema import Route, RouteChoice
 from ..sync._plan import SyncMode
 
-__all__ = ["Api", "ServerLimits", "Thresholds", "api_models", "route_result"]
+__all__ = ["Api", "ServerLimits", "api_models", "route_result"]
 
 
 @dataclass(frozen=True)
@@ -59,18 +59,6 @@ class BatchResult(BaseModel):
 
 class RouteList(BaseModel):
     routes: list[Route]
-
-
-class Thresholds(BaseModel):
-    """Each route's effective threshold (``get_thresholds()``): its own or fitted one, else,
-    for a calibrated route, its threshold on its gate's own scale (such a route also passes
-    a turn whose similarity reaches ``score_threshold``), else ``score_threshold``.
-    ``calibration``: the background and target of the calibrated routes (``null`` when the
-    router has a fixed threshold)."""
-
-    thresholds: dict[str, float]
-    score_threshold: float
-    calibration: CalibrationState | None
 
 
 class DiffResult(BaseModel):

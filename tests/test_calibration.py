@@ -558,8 +558,10 @@ def test_a_store_remembers_the_users_background_across_reopen(
     with SemanticRouter(encoder=enc, index=LocalIndex(path)) as again:
         assert again.to_config().calibration == state
     assert enc.encoded == 0  # nothing refitted from new vectors, nothing encoded
+    vectors = f"background_vectors/{enc.name}/" + state.background.split("+")[1]
     with SemanticRouter(encoder=enc, index=LocalIndex(path), background=second) as other:
         replaced = other.to_config().calibration
+        assert other._local.get_meta(vectors) is None  # the replaced turns' vectors dropped
     assert replaced is not None and replaced.background != state.background
     with SemanticRouter(encoder=enc, index=LocalIndex(path)) as later:
         assert later.to_config().calibration == replaced

@@ -352,12 +352,18 @@ def remember_background(local: LocalIndex) -> None:
     if cal is None or meta is None or cal.to_remember is None:
         return
     get, put = meta
-    if get(BACKGROUND_TURNS) != cal.to_remember:
+    old = get(BACKGROUND_TURNS)
+    if old != cal.to_remember:
         put(BACKGROUND_TURNS, cal.to_remember)
+        forgotten = _remembered(old, warn=False)  # its vectors are no longer needed
+        if forgotten is not None and cal.stored_vectors is not None:
+            part = make_background(forgotten).parts
+            if part and part[1].id not in {p.id for p in cal.background.parts}:
+                cal.stored_vectors[1](part[1].id, None)
     cal.to_remember = None
 
 
-def _remembered(record: Any) -> list[str] | None:
+def _remembered(record: Any, warn: bool = True) -> list[str] | None:
     """The user's turns a store remembers (:data:`BACKGROUND_TURNS`), checked: ``None`` (the
     shipped corpus alone) for none, and, with a warning, for a record that is not a list of
     turns fit to calibrate on."""
@@ -369,6 +375,8 @@ def _remembered(record: Any) -> list[str] | None:
             return record
         except InvalidInputError:
             pass
+    if not warn:
+        return None
     log.warning(
         "fingerpost: the store's remembered background turns are damaged; calibrating "
         "against the shipped corpus alone (pass background= to replace them)"

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import EXIT_DATA, CliError
+from ._errors import EXIT_DATA, CliError, read_text
 
 __all__ = ["KEYS", "Labelled", "read_labelled"]
 
@@ -48,12 +48,7 @@ class Labelled:
 
 def read_labelled(path: Path) -> Labelled:
     """Read and validate a labelled JSONL file; blank lines are skipped."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{path}: not UTF-8 text: {exc}", EXIT_DATA) from exc
+    raw = read_text(path)
     texts: list[str] = []
     labels: list[str | None] = []
     lines: list[int] = []

@@ -28,7 +28,7 @@ import yaml
 
 from .._exceptions import FingerpostError
 from ..schema import Route, RouterConfig
-from ._errors import EXIT_USAGE, CliError
+from ._errors import EXIT_USAGE, CliError, read_text
 
 if TYPE_CHECKING:
     from ..encoders.base import DenseEncoder
@@ -133,13 +133,7 @@ class Sources:
 
 def read_background(path: Path) -> list[str]:
     """The ``--background`` file's turns: one per line, blank lines skipped."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{path}: not UTF-8 text: {exc}", EXIT_USAGE) from exc
-    turns = [line.strip() for line in text.splitlines() if line.strip()]
+    turns = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     if not turns:
         raise CliError(f"{path}: no turns (one per line)", EXIT_USAGE)
     return turns

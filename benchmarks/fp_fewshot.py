@@ -513,11 +513,10 @@ def own_background(data: dict[str, Any], enc: CachedEncoder) -> list[list[Any]]:
         "instead of the shipped corpus (until round 6)",
     )
     got: dict[str, list[list[float]]] = {m: [] for m in modes}
+    shipped = [c.name for c in SemanticRouter(routes=SEED_ROUTES, encoder=enc).batch(turns)]
     for dom in domains:
         names = {
-            modes[0]: [
-                c.name for c in SemanticRouter(routes=SEED_ROUTES, encoder=enc).batch(turns)
-            ],
+            modes[0]: shipped,  # the same router for every domain; only the rates differ
             modes[1]: [
                 c.name
                 for c in SemanticRouter(routes=SEED_ROUTES, encoder=enc, background=by[dom]).batch(

@@ -587,11 +587,9 @@ def test_a_damaged_remembered_background_falls_back_to_the_shipped_corpus(
 ) -> None:
     path = tmp_path / "routes.db"
     enc = HashEncoder(name="damaged-hash")
-    with SemanticRouter(
+    SemanticRouter(
         routes=seed_routes, encoder=enc, index=LocalIndex(path), background=ORDINARY
-    ) as router:
-        meta = router._local.store_meta()
-        assert meta is not None
+    ).close()
     for damaged in (["   ", "x"], {"turns": ["a"]}, ["\ud800abc"], 7):
         with SemanticRouter(encoder=enc, index=LocalIndex(path)) as router:
             router._local.store_meta()[1](_calibrator.BACKGROUND_TURNS, damaged)  # type: ignore[index]

@@ -6,9 +6,10 @@ see ``data/NOTICE``); no validation or test turn of CLINC150 is in it. Users may
 own turns (``SemanticRouter(background=[...])``), e.g. their production traffic: they are
 *added* to the shipped corpus (``Background.parts``), and a gate's level holds the target
 on the whole and on the shipped corpus alone (``Gate.cutoff``). A user's traffic is often
-one domain (a bank's turns): a gate fitted against it alone learns "not banking", and a
-politics guardrail calibrated on 1,500 of CLINC150's banking turns alone flagged 16 % of the
-other domains' turns as politics.
+one domain (a bank's turns): a gate fitted against it alone learns "not banking" (with one
+CLINC150 domain's train turns alone, the seed's politics guardrail flagged 17 % of the other
+domains' turns as politics on average: ``benchmarks/run.py --only fewshot``, "Your own
+traffic as background=").
 
 Vectors are looked up per corpus, cheapest first: this process's memory; the store of a
 ``LocalIndex(path=)``; vectors shipped for the default encoder (float16, checked by encoder

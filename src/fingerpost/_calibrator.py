@@ -44,8 +44,7 @@ from ._exceptions import InvalidInputError
 from ._gate_codec import decode_gate, encode_gate
 from ._types import F32
 from .encoders.base import DenseEncoder
-from .engine._decide import gate_levels
-from .engine._table import ScoringSettings, Snapshot
+from .engine._table import ScoringSettings
 from .schema import CalibrationState, Route
 
 log = logging.getLogger("fingerpost")
@@ -322,9 +321,10 @@ def make_calibrator(
     corpus alone)."""
     meta = local.store_meta()
     given = background is not None
-    if not given and meta is not None:
-        background = _remembered(meta[0](BACKGROUND_TURNS))
-    bg = make_background(background)
+    if given or meta is None:
+        bg = make_background(background)
+    else:
+        bg = _remembered(meta[0](BACKGROUND_TURNS))
     try:
         check_background_size(len(bg.texts), target_fpr, shipped=not bg.parts)
     except ValueError as exc:
@@ -355,41 +355,37 @@ def remember_background(local: LocalIndex) -> None:
     old = get(BACKGROUND_TURNS)
     if old != cal.to_remember:
         put(BACKGROUND_TURNS, cal.to_remember)
-        forgotten = _remembered(old, warn=False)  # its vectors are no longer needed
-        if forgotten is not None and cal.stored_vectors is not None:
-            part = make_background(forgotten).parts
-            if part and part[1].id not in {p.id for p in cal.background.parts}:
-                cal.stored_vectors[1](part[1].id, None)
+        forgotten = _remembered(old, warn=False).parts  # their vectors are no longer needed
+        kept = {p.id for p in cal.background.parts}
+        if forgotten and cal.stored_vectors is not None and forgotten[1].id not in kept:
+            cal.stored_vectors[1](forgotten[1].id, None)
     cal.to_remember = None
 
 
-def _remembered(record: Any, warn: bool = True) -> list[str] | None:
-    """The user's turns a store remembers (:data:`BACKGROUND_TURNS`), checked: ``None`` (the
-    shipped corpus alone) for none, and, with a warning, for a record that is not a list of
+def _remembered(record: Any, warn: bool = True) -> Background:
+    """The background of the user's turns a store remembers (:data:`BACKGROUND_TURNS`): the
+    shipped corpus alone for none, and, with a warning, for a record that is not a list of
     turns fit to calibrate on."""
-    if record is None or record == []:
-        return None
-    if isinstance(record, list) and all(isinstance(t, str) for t in record):
-        try:
-            make_background(record)
-            return record
-        except InvalidInputError:
-            pass
-    if not warn:
-        return None
-    log.warning(
-        "fingerpost: the store's remembered background turns are damaged; calibrating "
-        "against the shipped corpus alone (pass background= to replace them)"
-    )
-    return None
+    if record is not None and record != []:
+        if isinstance(record, list) and all(isinstance(t, str) for t in record):
+            try:
+                return make_background(record)
+            except InvalidInputError:
+                pass
+        if warn:
+            log.warning(
+                "fingerpost: the store's remembered background turns are damaged; calibrating "
+                "against the shipped corpus alone (pass background= to replace them)"
+            )
+    return make_background(None)
 
 
-def calibration_state(cal: Calibrator, snap: Snapshot) -> CalibrationState:
+def calibration_state(cal: Calibrator, levels: dict[str, float]) -> CalibrationState:
     """What a config says of the calibration: the background, the target, and each gated
-    route's current level (:func:`gate_levels`; for reading: gates are refitted from the
-    background on load)."""
+    route's current level (``levels``: :func:`gate_levels` of a snapshot; for reading: gates
+    are refitted from the background on load)."""
     return CalibrationState(
-        background=cal.background.id, target_fpr=cal.target_fpr, thresholds=gate_levels(snap)
+        background=cal.background.id, target_fpr=cal.target_fpr, thresholds=levels
     )
 
 

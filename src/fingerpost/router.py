@@ -68,6 +68,7 @@ from .quality._fit_state import fit_state_of, restore_fit_state, wait_for_retrai
 from .quality._quality import FitReport, fit_router
 from .schema import (
     Aggregation,
+    CalibrationState,
     FitState,
     Route,
     RouteChoice,
@@ -745,32 +746,29 @@ class SemanticRouter(RemoteMixin):
         to 6 places; such a route also passes a turn whose similarity reaches the router's
         ``score_threshold``); else the router's ``score_threshold``
         (:meth:`threshold_report` says which)."""
-        return self.threshold_report().thresholds
+        snap = self._local.snapshot()
+        return _thresholds_and_kinds(snap, gate_levels(snap))[0]
 
     def threshold_report(self) -> ThresholdReport:
         """:meth:`get_thresholds`, each value's kind (``"own"``: the route's or ``fit``'s;
         ``"calibrated"``: its gate's level; ``"router"``: ``score_threshold``), the router's
         ``score_threshold`` and the calibration (background, target), from one snapshot."""
         snap = self._local.snapshot()
-        st, cal = snap.settings, self._local.calibrator
-        default = st.score_threshold
         levels = gate_levels(snap)
-        thresholds: dict[str, float] = {}
-        kinds: dict[str, Literal["own", "calibrated", "router"]] = {}
-        for r in snap.live_routes():
-            if r.score_threshold is not None:
-                thresholds[r.name], kinds[r.name] = r.score_threshold, "own"
-            elif r.name in levels:
-                thresholds[r.name], kinds[r.name] = levels[r.name], "calibrated"
-            else:
-                thresholds[r.name], kinds[r.name] = default, "router"
-        calibrated = cal is not None and st.calibrate
+        thresholds, kinds = _thresholds_and_kinds(snap, levels)
         return ThresholdReport(
             thresholds=thresholds,
             kinds=kinds,
-            score_threshold=default,
-            calibration=calibration_state(cal, snap) if calibrated and cal else None,
+            score_threshold=snap.settings.score_threshold,
+            calibration=self._calibration(snap, levels),
         )
+
+    def _calibration(self, snap: Snapshot, levels: dict[str, float]) -> CalibrationState | None:
+        """What a config says of the calibration (``None`` for a fixed threshold)."""
+        cal = self._local.calibrator
+        if cal is None or not snap.settings.calibrate:
+            return None
+        return calibration_state(cal, levels)
 
     def set_threshold(self, value: float, route_name: str | None = None) -> None:
         """Set one route's threshold, or (``route_name=None``) a fixed router-wide threshold,
@@ -800,7 +798,7 @@ class SemanticRouter(RemoteMixin):
             target_fpr=cal.target_fpr if cal is not None else DEFAULT_TARGET_FPR,
             centroid_weight=st.centroid_weight,
             fit_state=self._fit_state(snap),
-            calibration=None if cal is None or not st.calibrate else calibration_state(cal, snap),
+            calibration=self._calibration(snap, gate_levels(snap)),
         )
 
     def _fit_state(self, snap: Snapshot) -> FitState | None:
@@ -912,9 +910,6 @@ def _unwrap(result: Any) -> Any:
     return result
 
 
-# ---- small pure helpers ----------------------------------------------------------------------
-
-
 def warn_if_other_background(router: SemanticRouter, config: RouterConfig) -> None:
     """Log a warning when ``config``'s gated routes were calibrated against other ordinary
     turns than ``router`` calibrates against (its gates, and so its answers, differ)."""
@@ -932,6 +927,25 @@ def warn_if_other_background(router: SemanticRouter, config: RouterConfig) -> No
         state.background,
         cal.background.id,
     )
+
+
+# ---- small pure helpers ----------------------------------------------------------------------
+def _thresholds_and_kinds(
+    snap: Snapshot, levels: dict[str, float]
+) -> tuple[dict[str, float], dict[str, Literal["own", "calibrated", "router"]]]:
+    """Each live route's effective threshold and its kind: its own (``"own"``), else its
+    gate's level (``"calibrated"``, ``levels`` from :func:`gate_levels`), else the router's."""
+    default = snap.settings.score_threshold
+    thresholds: dict[str, float] = {}
+    kinds: dict[str, Literal["own", "calibrated", "router"]] = {}
+    for r in snap.live_routes():
+        if r.score_threshold is not None:
+            thresholds[r.name], kinds[r.name] = r.score_threshold, "own"
+        elif r.name in levels:
+            thresholds[r.name], kinds[r.name] = levels[r.name], "calibrated"
+        else:
+            thresholds[r.name], kinds[r.name] = default, "router"
+    return thresholds, kinds
 
 
 def config_arguments(config: RouterConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
